@@ -1,0 +1,102 @@
+//! Parsing the macros' attribute arguments.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Attribute, LitStr, Path, Token, Type};
+
+/// The arguments of `#[event(...)]`.
+pub struct EventArgs {
+    pub topic: Option<LitStr>,
+}
+
+pub fn event_args(args: TokenStream) -> syn::Result<EventArgs> {
+    let mut topic = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("topic") {
+            if topic.is_some() {
+                return Err(meta.error("duplicate `topic` argument"));
+            }
+            let value = meta.value()?;
+            let lit: syn::Lit = value.parse()?;
+            match lit {
+                syn::Lit::Str(lit) => topic = Some(lit),
+                other => {
+                    return Err(syn::Error::new_spanned(
+                        other,
+                        "the topic must be a string literal: `topic = \"...\"`",
+                    ))
+                }
+            }
+            Ok(())
+        } else {
+            Err(meta.error("unknown `event` argument; expected `topic = \"...\"`"))
+        }
+    });
+    parser.parse2(args)?;
+    Ok(EventArgs { topic })
+}
+
+/// The arguments of `#[aggregate(...)]` or `#[saga(...)]`, merged over every such attribute.
+#[derive(Default)]
+pub struct DomainArgs {
+    /// The `events(...)` list and the span of the `events` keyword.
+    pub events: Option<(Span, Vec<Path>)>,
+    /// `memento = Type` (aggregates only).
+    pub memento: Option<Type>,
+    /// Whether any attribute of the macro's name was present.
+    pub present: bool,
+}
+
+pub fn domain_args(
+    attrs: &[Attribute],
+    name: &str,
+    allow_memento: bool,
+) -> syn::Result<DomainArgs> {
+    let mut args = DomainArgs::default();
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident(name)) {
+        args.present = true;
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("events") {
+                if args.events.is_some() {
+                    return Err(meta.error("duplicate `events(...)` list"));
+                }
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
+                let span = meta
+                    .path
+                    .get_ident()
+                    .map_or_else(Span::call_site, |ident| ident.span());
+                args.events = Some((span, list.into_iter().collect()));
+                Ok(())
+            } else if allow_memento && meta.path.is_ident("memento") {
+                if args.memento.is_some() {
+                    return Err(meta.error("duplicate `memento` argument"));
+                }
+                args.memento = Some(meta.value()?.parse()?);
+                Ok(())
+            } else if allow_memento {
+                Err(meta.error(format!(
+                    "unknown `{name}` argument; expected `events(...)` or `memento = Type`"
+                )))
+            } else {
+                Err(meta.error(format!("unknown `{name}` argument; expected `events(...)`")))
+            }
+        })?;
+    }
+    Ok(args)
+}
+
+/// Whether a field carries `#[serde(skip)]`, which keeps it out of the serialised form.
+pub fn has_serde_skip(attrs: &[Attribute]) -> bool {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("serde"))
+        .filter_map(|attr| attr.meta.require_list().ok())
+        .any(|list| {
+            list.tokens.clone().into_iter().any(
+                |token| matches!(token, proc_macro2::TokenTree::Ident(ident) if ident == "skip"),
+            )
+        })
+}

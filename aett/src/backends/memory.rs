@@ -1,0 +1,204 @@
+//! The in-memory store: full semantics, nothing persisted. For tests and prototypes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+
+use crate::commit::{Commit, CommitAttempt};
+use crate::conflict::ConflictDetector;
+use crate::error::StoreError;
+use crate::snapshot::Snapshot;
+use crate::store::{
+    check_follows_head, resolve_taken_sequence, CommitStore, CommitStream, PersistenceManagement,
+    SnapshotStore,
+};
+
+/// An event store held in memory, safe to share between threads and tasks.
+///
+/// Commits are kept behind `Arc`s; reading clones each commit as it is yielded.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+    detector: Arc<ConflictDetector>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    last_checkpoint: u64,
+    tenants: HashMap<String, Tenant>,
+    /// Every commit of every tenant, by checkpoint.
+    log: BTreeMap<u64, Arc<Commit>>,
+}
+
+#[derive(Debug, Default)]
+struct Tenant {
+    streams: HashMap<String, Vec<Arc<Commit>>>,
+    snapshots: HashMap<String, BTreeMap<u64, Snapshot>>,
+}
+
+impl InMemoryStore {
+    /// An empty store with the default conflict detector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store that decides conflicts with `detector`.
+    pub fn with_conflict_detector(detector: Arc<ConflictDetector>) -> Self {
+        Self {
+            state: Mutex::default(),
+            detector,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-written commit (every mutation is
+        // a single insert after all checks), so a poisoned lock is safe to keep using.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn stream_commits(&self, tenant_id: &str, stream_id: &str) -> Vec<Arc<Commit>> {
+        self.state()
+            .tenants
+            .get(tenant_id)
+            .and_then(|tenant| tenant.streams.get(stream_id))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn owned(commits: Vec<Arc<Commit>>) -> CommitStream<'static> {
+    stream::iter(commits.into_iter().map(|commit| Ok(Commit::clone(&commit)))).boxed()
+}
+
+#[async_trait]
+impl CommitStore for InMemoryStore {
+    fn get<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        stream_id: &'a str,
+        min_revision: u64,
+        max_revision: u64,
+    ) -> CommitStream<'a> {
+        let mut commits = self.stream_commits(tenant_id, stream_id);
+        commits.retain(|c| c.stream_revision >= min_revision && c.first_revision() <= max_revision);
+        owned(commits)
+    }
+
+    fn get_to<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        stream_id: &'a str,
+        max_time: DateTime<Utc>,
+    ) -> CommitStream<'a> {
+        let mut commits = self.stream_commits(tenant_id, stream_id);
+        commits.retain(|c| c.commit_stamp <= max_time);
+        owned(commits)
+    }
+
+    fn get_all_to<'a>(&'a self, tenant_id: &'a str, max_time: DateTime<Utc>) -> CommitStream<'a> {
+        let commits = self
+            .state()
+            .log
+            .values()
+            .filter(|c| c.tenant_id == tenant_id && c.commit_stamp <= max_time)
+            .cloned()
+            .collect();
+        owned(commits)
+    }
+
+    async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
+        attempt.validate()?;
+        let mut state = self.state();
+        let state = &mut *state;
+        let tenant = state.tenants.entry(attempt.tenant_id.clone()).or_default();
+        let stream = tenant.streams.entry(attempt.stream_id.clone()).or_default();
+        if stream.iter().any(|c| c.commit_id == attempt.commit_id) {
+            return Err(StoreError::DuplicateCommit {
+                tenant: attempt.tenant_id,
+                stream: attempt.stream_id,
+                commit_id: attempt.commit_id,
+            });
+        }
+        let head = stream
+            .last()
+            .map_or((0, 0), |c| (c.commit_sequence, c.stream_revision));
+        check_follows_head(&attempt, head)?;
+        if attempt.commit_sequence <= head.0 {
+            let later = stream
+                .iter()
+                .filter(|c| c.commit_sequence >= attempt.commit_sequence)
+                .map(|c| Commit::clone(c))
+                .collect();
+            return Err(resolve_taken_sequence(&attempt, later, &self.detector));
+        }
+        state.last_checkpoint += 1;
+        let commit = Arc::new(Commit::from_attempt(attempt, state.last_checkpoint));
+        stream.push(commit.clone());
+        state.log.insert(commit.checkpoint_token, commit.clone());
+        Ok(Commit::clone(&commit))
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for InMemoryStore {
+    async fn get_snapshot(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        max_revision: u64,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self
+            .state()
+            .tenants
+            .get(tenant_id)
+            .and_then(|tenant| tenant.snapshots.get(stream_id))
+            .and_then(|snapshots| snapshots.range(..=max_revision).next_back())
+            .map(|(_, snapshot)| snapshot.clone()))
+    }
+
+    async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.state()
+            .tenants
+            .entry(snapshot.tenant_id.clone())
+            .or_default()
+            .snapshots
+            .entry(snapshot.stream_id.clone())
+            .or_default()
+            .insert(snapshot.stream_revision, snapshot);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PersistenceManagement for InMemoryStore {
+    async fn initialize(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn drop_all(&self) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.tenants.clear();
+        state.log.clear();
+        Ok(())
+    }
+
+    async fn purge(&self, tenant_id: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.tenants.remove(tenant_id);
+        state.log.retain(|_, c| c.tenant_id != tenant_id);
+        Ok(())
+    }
+
+    fn get_from(&self, checkpoint: u64) -> CommitStream<'_> {
+        let commits = self
+            .state()
+            .log
+            .range(checkpoint.saturating_add(1)..)
+            .map(|(_, c)| c.clone())
+            .collect();
+        owned(commits)
+    }
+}

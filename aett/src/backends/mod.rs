@@ -1,0 +1,5 @@
+//! Storage backends. Each is a leaf: it depends on the core, never the other way round.
+
+pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;

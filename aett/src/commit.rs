@@ -1,0 +1,161 @@
+//! Commits: the atomic unit of writing, and what a store hands back when reading.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::message::{EventMessage, Headers};
+
+/// What a writer asks the store to append: one atomic batch of events on one stream.
+///
+/// The numbers follow the original aett and NEventStore: `commit_sequence` counts the
+/// commits of the stream from 1, and `stream_revision` is the revision of the commit's
+/// *last* event (a commit of 3 events on a stream at revision 4 has revision 7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitAttempt {
+    /// The tenant the stream belongs to.
+    pub tenant_id: String,
+    /// The stream written to (an aggregate's or saga's id).
+    pub stream_id: String,
+    /// Revision of the last event of this commit.
+    pub stream_revision: u64,
+    /// The writer's id for this commit; storing the same id twice is a duplicate commit.
+    pub commit_id: Uuid,
+    /// Position of this commit in its stream, from 1.
+    pub commit_sequence: u64,
+    /// When the commit was made (stores keep microsecond precision).
+    pub commit_stamp: DateTime<Utc>,
+    /// Headers of the whole commit.
+    pub headers: Headers,
+    /// The events, in order; never empty.
+    pub events: Vec<EventMessage>,
+}
+
+impl CommitAttempt {
+    /// An attempt stamped now with a fresh commit id.
+    pub fn new(
+        tenant_id: impl Into<String>,
+        stream_id: impl Into<String>,
+        stream_revision: u64,
+        commit_sequence: u64,
+        headers: Headers,
+        events: Vec<EventMessage>,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            stream_id: stream_id.into(),
+            stream_revision,
+            commit_id: Uuid::new_v4(),
+            commit_sequence,
+            commit_stamp: Utc::now(),
+            headers,
+            events,
+        }
+    }
+
+    /// Revision of the first event of this commit.
+    pub fn first_revision(&self) -> u64 {
+        first_revision(self.stream_revision, self.events.len())
+    }
+
+    /// Checks what any store checks before writing: ids present, at least one event,
+    /// sequence from 1, and a revision that leaves room for every event.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let invalid = |reason: &str| {
+            Err(StoreError::InvalidCommit {
+                tenant: self.tenant_id.clone(),
+                stream: self.stream_id.clone(),
+                reason: reason.to_owned(),
+            })
+        };
+        if self.tenant_id.is_empty() {
+            return invalid("the tenant id is empty");
+        }
+        if self.stream_id.is_empty() {
+            return invalid("the stream id is empty");
+        }
+        if self.events.is_empty() {
+            return invalid("a commit needs at least one event");
+        }
+        if self.commit_sequence == 0 {
+            return invalid("commit sequences start at 1");
+        }
+        if self.stream_revision < self.events.len() as u64 {
+            return invalid("the stream revision is lower than the number of events in the commit");
+        }
+        if i64::try_from(self.stream_revision).is_err() || i64::try_from(self.commit_sequence).is_err() {
+            return invalid("revision or sequence exceeds i64::MAX");
+        }
+        Ok(())
+    }
+}
+
+/// A stored commit: the attempt as written, plus the global checkpoint the store gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// The tenant the stream belongs to.
+    pub tenant_id: String,
+    /// The stream this commit belongs to.
+    pub stream_id: String,
+    /// Revision of the last event of this commit.
+    pub stream_revision: u64,
+    /// The writer's id for this commit.
+    pub commit_id: Uuid,
+    /// Position of this commit in its stream, from 1.
+    pub commit_sequence: u64,
+    /// When the commit was made, in UTC, at microsecond precision.
+    pub commit_stamp: DateTime<Utc>,
+    /// Headers of the whole commit.
+    pub headers: Headers,
+    /// The events, in order.
+    pub events: Vec<EventMessage>,
+    /// Position in the store's global order: strictly increasing across all tenants and streams.
+    pub checkpoint_token: u64,
+}
+
+impl Commit {
+    /// The stored form of `attempt` at `checkpoint_token`, with the stamp cut to microseconds
+    /// (the precision every backend keeps) so that what is returned equals what is read back.
+    pub fn from_attempt(attempt: CommitAttempt, checkpoint_token: u64) -> Self {
+        Self {
+            tenant_id: attempt.tenant_id,
+            stream_id: attempt.stream_id,
+            stream_revision: attempt.stream_revision,
+            commit_id: attempt.commit_id,
+            commit_sequence: attempt.commit_sequence,
+            commit_stamp: attempt.commit_stamp.trunc_subsecs(6),
+            headers: attempt.headers,
+            events: attempt.events,
+            checkpoint_token,
+        }
+    }
+
+    /// Revision of the first event of this commit.
+    pub fn first_revision(&self) -> u64 {
+        first_revision(self.stream_revision, self.events.len())
+    }
+
+    /// The events with the stream revision of each.
+    pub fn events_with_revisions(&self) -> impl Iterator<Item = (u64, &EventMessage)> {
+        let first = self.first_revision();
+        self.events
+            .iter()
+            .enumerate()
+            .map(move |(i, event)| (first + i as u64, event))
+    }
+}
+
+fn first_revision(last: u64, count: usize) -> u64 {
+    (last + 1).saturating_sub(count as u64)
+}
+
+/// Microseconds since the Unix epoch, the form in which backends store commit stamps.
+pub fn stamp_to_micros(stamp: DateTime<Utc>) -> i64 {
+    stamp.timestamp_micros()
+}
+
+/// The inverse of [`stamp_to_micros`]; `None` for a value outside chrono's range.
+pub fn stamp_from_micros(micros: i64) -> Option<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+}

@@ -1,0 +1,185 @@
+//! Aggregates: consistency boundaries whose state is folded from their events.
+
+use std::fmt;
+
+use serde_json::value::RawValue;
+
+use crate::domain::{ApplyError, PendingEvent};
+use crate::event::Event;
+use crate::message::EventMessage;
+
+/// An aggregate's bookkeeping: id, version, commit sequence and uncommitted events.
+///
+/// Every `#[derive(Aggregate)]` struct has exactly one field of this type, marked
+/// `#[serde(skip)]` so that it stays out of the aggregate's memento.
+#[derive(Default, Clone)]
+pub struct AggregateState {
+    id: String,
+    version: u64,
+    commit_sequence: u64,
+    uncommitted: Vec<PendingEvent>,
+}
+
+impl AggregateState {
+    /// The aggregate's id: the id of its stream.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The revision of the last event applied, committed or not.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The sequence of the last commit the aggregate was loaded from or saved in.
+    pub fn commit_sequence(&self) -> u64 {
+        self.commit_sequence
+    }
+
+    /// Events raised since the last save, in order.
+    pub fn uncommitted(&self) -> &[PendingEvent] {
+        &self.uncommitted
+    }
+
+    /// Sets the id of a fresh aggregate (used by the generated `create`).
+    #[doc(hidden)]
+    pub fn set_id(&mut self, id: &str) {
+        id.clone_into(&mut self.id);
+    }
+
+    pub(crate) fn loaded(&mut self, version: u64, commit_sequence: u64) {
+        self.version = version;
+        self.commit_sequence = commit_sequence;
+    }
+
+    pub(crate) fn saved(&mut self, commit_sequence: u64) {
+        self.commit_sequence = commit_sequence;
+        self.uncommitted.clear();
+    }
+}
+
+impl fmt::Debug for AggregateState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AggregateState")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("commit_sequence", &self.commit_sequence)
+            .field("uncommitted", &self.uncommitted)
+            .finish()
+    }
+}
+
+/// How an aggregate changes when an event of type `E` is applied. Write one per event the
+/// aggregate lists; the derive dispatches stored events to them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` lists `{E}` as an event but does not implement `Apply<{E}>`",
+    label = "no `Apply<{E}>` implementation",
+    note = "add `impl aett::Apply<{E}> for {Self} {{ fn apply(&mut self, event: &{E}) {{ ... }} }}`"
+)]
+pub trait Apply<E> {
+    /// Folds `event` into the state. Applying must not fail: validation belongs in the command
+    /// method that raises the event.
+    fn apply(&mut self, event: &E);
+}
+
+/// Marks `E` as one of the events an aggregate or saga lists. The derives implement it; it
+/// lets `raise` and `handle` refuse, at compile time, an event the type could not replay.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not list `{E}` among its events",
+    label = "not listed",
+    note = "add `{E}` to the `events(...)` list of `{Self}`'s `#[aggregate]` or `#[saga]` attribute"
+)]
+pub trait Declares<E> {}
+
+/// Converts an aggregate to and from a custom memento type for snapshots, when the
+/// aggregate's own serialised form should not be the snapshot (`#[aggregate(memento = M)]`).
+pub trait Memento<M> {
+    /// The memento of the current state.
+    fn get_memento(&self) -> M;
+    /// Restores the state from a memento.
+    fn apply_memento(&mut self, memento: M);
+}
+
+/// An event-sourced aggregate. Implement it with `#[derive(Aggregate)]`:
+///
+/// ```
+/// use aett::{Aggregate, AggregateState, Apply};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[aett::event(topic = "counter.incremented")]
+/// #[derive(Serialize, Deserialize)]
+/// struct Incremented { by: u64 }
+///
+/// #[derive(Aggregate, Default, Serialize, Deserialize)]
+/// #[aggregate(events(Incremented))]
+/// struct Counter {
+///     #[serde(skip)]
+///     state: AggregateState,
+///     total: u64,
+/// }
+///
+/// impl Apply<Incremented> for Counter {
+///     fn apply(&mut self, e: &Incremented) { self.total += e.by; }
+/// }
+///
+/// let mut counter = Counter::create("counter-1");
+/// counter.raise(Incremented { by: 2 });
+/// assert_eq!((counter.total, counter.version(), counter.uncommitted().len()), (2, 1, 1));
+/// ```
+///
+/// By default the aggregate's own serde form is its memento; `#[aggregate(memento = M)]` uses
+/// the type `M` through an `impl Memento<M>` instead.
+pub trait Aggregate: Sized + Send + Sync + 'static {
+    /// The topics of the listed events, in list order.
+    const TOPICS: &'static [&'static str];
+
+    /// A fresh aggregate with the given id, at version 0.
+    fn create(id: &str) -> Self;
+
+    /// The bookkeeping field.
+    fn state(&self) -> &AggregateState;
+
+    /// The bookkeeping field, mutably.
+    fn state_mut(&mut self) -> &mut AggregateState;
+
+    /// Decodes a stored message into its listed event type and applies it.
+    fn apply_message(&mut self, message: &EventMessage) -> Result<(), ApplyError>;
+
+    /// The memento of the current state, as JSON text.
+    fn to_memento(&self) -> Result<Box<RawValue>, serde_json::Error>;
+
+    /// Restores the state from a memento, leaving the bookkeeping as it is.
+    fn restore_memento(&mut self, memento: &RawValue) -> Result<(), serde_json::Error>;
+
+    /// The aggregate's id.
+    fn id(&self) -> &str {
+        self.state().id()
+    }
+
+    /// The revision of the last event applied, committed or not.
+    fn version(&self) -> u64 {
+        self.state().version()
+    }
+
+    /// The sequence of the last commit the aggregate was loaded from or saved in.
+    fn commit_sequence(&self) -> u64 {
+        self.state().commit_sequence()
+    }
+
+    /// Events raised since the last save.
+    fn uncommitted(&self) -> &[PendingEvent] {
+        self.state().uncommitted()
+    }
+
+    /// Applies `event`, bumps the version and records the event for the next save.
+    fn raise<E>(&mut self, event: E)
+    where
+        E: Event,
+        Self: Apply<E> + Declares<E>,
+    {
+        self.apply(&event);
+        let state = self.state_mut();
+        state.version += 1;
+        state.uncommitted.push(PendingEvent::new(event));
+    }
+}

@@ -1,0 +1,117 @@
+#![doc = include_str!("../../README.md")]
+#![warn(missing_docs)]
+
+// Lets the derives' `::aett::...` paths resolve inside this crate's own tests.
+extern crate self as aett;
+
+pub mod backends;
+mod commit;
+mod conflict;
+mod connect;
+mod domain;
+mod error;
+mod event;
+mod message;
+mod repository;
+mod snapshot;
+pub mod store;
+mod stream;
+
+pub use aett_macros::{event, Aggregate, Saga};
+
+#[cfg(feature = "sqlite")]
+pub use backends::sqlite::{SqliteConfig, SqliteStore};
+pub use backends::memory::InMemoryStore;
+pub use commit::{stamp_from_micros, stamp_to_micros, Commit, CommitAttempt};
+pub use conflict::ConflictDetector;
+pub use connect::connect;
+pub use domain::{
+    Aggregate, AggregateState, Apply, ApplyError, Declares, Memento, PendingEvent, Saga, SagaState,
+    Transition,
+};
+pub use error::{BoxError, Scope, StoreError};
+pub use event::{DuplicateTopic, Event, TopicEntry, TopicMap};
+pub use message::{EventMessage, Headers};
+pub use repository::{AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX};
+pub use snapshot::Snapshot;
+pub use store::{CommitStore, CommitStream, EventStore, PersistenceManagement, SnapshotStore, Stores};
+pub use stream::EventStream;
+
+/// The names a domain module needs: `use aett::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        event, Aggregate, AggregateRepository, AggregateState, Apply, Event, Headers, Saga,
+        SagaRepository, SagaState, Transition,
+    };
+}
+
+/// Support for the code the macros generate. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use serde_json;
+
+    use crate::event::{Event, TopicEntry};
+
+    /// One `#[event]` type, collected at link time into [`crate::TopicMap::global`].
+    pub struct TopicRegistration {
+        /// The entry of the registered type.
+        pub entry: fn() -> TopicEntry,
+    }
+
+    impl TopicRegistration {
+        /// The registration of `E`.
+        pub const fn of<E: Event>() -> Self {
+            Self {
+                entry: TopicEntry::of::<E>,
+            }
+        }
+    }
+
+    inventory::collect!(TopicRegistration);
+
+    /// Byte-wise string equality usable in constants: the derives assert at compile time that
+    /// no two listed events share a topic.
+    pub const fn same_topic(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Whether `topics[index]` equals any topic before it.
+    pub const fn repeats_earlier_topic(topics: &[&str], index: usize) -> bool {
+        let mut earlier = 0;
+        while earlier < index {
+            if same_topic(topics[earlier], topics[index]) {
+                return true;
+            }
+            earlier += 1;
+        }
+        false
+    }
+
+    /// Turns a decode failure into the dispatch error.
+    pub fn decode_error(topic: &str, source: serde_json::Error) -> crate::ApplyError {
+        crate::ApplyError::Decode {
+            topic: topic.to_owned(),
+            source,
+        }
+    }
+
+    /// The error for a topic the type does not list.
+    pub fn unknown_topic(topic: &str, target: &'static str) -> crate::ApplyError {
+        crate::ApplyError::UnknownTopic {
+            topic: topic.to_owned(),
+            target,
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Loading and saving aggregates.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+
+use crate::commit::{Commit, CommitAttempt};
+use crate::domain::Aggregate;
+use crate::message::{EventMessage, Headers};
+use crate::repository::RepositoryError;
+use crate::snapshot::Snapshot;
+use crate::store::{CommitStore, CommitStream, SnapshotStore};
+
+/// Loads and saves the aggregates of one tenant.
+///
+/// A load starts from the newest snapshot at or below the wanted version and replays only
+/// the events after it; each event is decoded straight from its stored JSON into its type.
+#[derive(Clone)]
+pub struct AggregateRepository {
+    tenant: String,
+    commits: Arc<dyn CommitStore>,
+    snapshots: Arc<dyn SnapshotStore>,
+}
+
+impl std::fmt::Debug for AggregateRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregateRepository")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AggregateRepository {
+    /// A repository for `tenant` over the given stores.
+    pub fn new(
+        tenant: impl Into<String>,
+        commits: Arc<dyn CommitStore>,
+        snapshots: Arc<dyn SnapshotStore>,
+    ) -> Self {
+        Self {
+            tenant: tenant.into(),
+            commits,
+            snapshots,
+        }
+    }
+
+    /// The tenant this repository works for.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The aggregate `id` at its latest version; a fresh one (version 0) if its stream does
+    /// not exist.
+    pub async fn get<A: Aggregate>(&self, id: &str) -> Result<A, RepositoryError> {
+        self.get_version(id, u64::MAX).await
+    }
+
+    /// The aggregate `id` as it was at `max_version` (or its latest version, if lower).
+    pub async fn get_version<A: Aggregate>(&self, id: &str, max_version: u64) -> Result<A, RepositoryError> {
+        let mut aggregate = A::create(id);
+        let mut from_revision = 1;
+        if let Some(snapshot) = self.snapshots.get_snapshot(&self.tenant, id, max_version).await? {
+            aggregate
+                .restore_memento(&snapshot.payload)
+                .map_err(|source| RepositoryError::Memento {
+                    tenant: self.tenant.clone(),
+                    stream: id.to_owned(),
+                    revision: snapshot.stream_revision,
+                    source,
+                })?;
+            aggregate
+                .state_mut()
+                .loaded(snapshot.stream_revision, snapshot.commit_sequence);
+            from_revision = snapshot.stream_revision + 1;
+        }
+        if from_revision <= max_version {
+            let commits = self.commits.get(&self.tenant, id, from_revision, max_version);
+            self.replay(&mut aggregate, commits, max_version).await?;
+        }
+        Ok(aggregate)
+    }
+
+    /// The aggregate `id` as it was at `max_time`: every commit stamped at or before it.
+    pub async fn get_as_of<A: Aggregate>(&self, id: &str, max_time: DateTime<Utc>) -> Result<A, RepositoryError> {
+        let mut aggregate = A::create(id);
+        let commits = self.commits.get_to(&self.tenant, id, max_time);
+        self.replay(&mut aggregate, commits, u64::MAX).await?;
+        Ok(aggregate)
+    }
+
+    async fn replay<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        mut commits: CommitStream<'_>,
+        max_version: u64,
+    ) -> Result<(), RepositoryError> {
+        while let Some(commit) = commits.try_next().await? {
+            self.apply_commit(aggregate, &commit, max_version)?;
+        }
+        Ok(())
+    }
+
+    fn apply_commit<A: Aggregate>(&self, aggregate: &mut A, commit: &Commit, max_version: u64) -> Result<(), RepositoryError> {
+        let mut version = aggregate.version();
+        for (revision, message) in commit.events_with_revisions() {
+            if revision <= version {
+                continue;
+            }
+            if revision > max_version {
+                break;
+            }
+            aggregate
+                .apply_message(message)
+                .map_err(|error| RepositoryError::apply(&self.tenant, &commit.stream_id, commit.commit_sequence, error))?;
+            version = revision;
+        }
+        aggregate.state_mut().loaded(version, commit.commit_sequence);
+        Ok(())
+    }
+
+    /// Saves the aggregate's uncommitted events as one commit with `headers`, and returns it;
+    /// `None`, and no commit, when there is nothing to save.
+    ///
+    /// On success the aggregate's commit sequence advances, so the same instance can be changed
+    /// and saved again. On a concurrency error the aggregate is left as it was: reload it and
+    /// run the command again ([`AggregateRepository::update`] does that for you).
+    pub async fn save<A: Aggregate>(&self, aggregate: &mut A, headers: Headers) -> Result<Option<Commit>, RepositoryError> {
+        if aggregate.uncommitted().is_empty() {
+            return Ok(None);
+        }
+        let id = aggregate.id();
+        let events = aggregate
+            .uncommitted()
+            .iter()
+            .map(|pending| {
+                pending.to_message().map_err(|source| {
+                    RepositoryError::encode(&self.tenant, id, format!("an event of topic `{}`", pending.topic()), source)
+                })
+            })
+            .collect::<Result<Vec<EventMessage>, _>>()?;
+        let attempt = CommitAttempt::new(
+            self.tenant.clone(),
+            id,
+            aggregate.version(),
+            aggregate.commit_sequence() + 1,
+            headers,
+            events,
+        );
+        let commit = self.commits.commit(attempt).await?;
+        aggregate.state_mut().saved(commit.commit_sequence);
+        Ok(Some(commit))
+    }
+
+    /// Loads the aggregate `id`, runs `command` on it and saves it; on a concurrency error
+    /// (conflicting or not) it reloads and runs the command again, up to `attempts` times in
+    /// all. Returns the command's output and the commit (`None` if nothing was raised).
+    ///
+    /// The command's own error type must convert from [`RepositoryError`].
+    pub async fn update<A, T, E, F>(&self, id: &str, headers: Headers, attempts: usize, mut command: F) -> Result<(T, Option<Commit>), E>
+    where
+        A: Aggregate,
+        F: FnMut(&mut A) -> Result<T, E>,
+        E: From<RepositoryError>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut aggregate: A = self.get(id).await?;
+            let output = command(&mut aggregate)?;
+            match self.save(&mut aggregate, headers.clone()).await {
+                Ok(commit) => return Ok((output, commit)),
+                Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Takes a snapshot of the aggregate `id` at `version` (or its latest version, if lower),
+    /// stores it with `headers`, and returns it.
+    pub async fn snapshot<A: Aggregate>(&self, id: &str, version: u64, headers: Headers) -> Result<Snapshot, RepositoryError> {
+        let aggregate: A = self.get_version(id, version).await?;
+        self.store_snapshot(&aggregate, headers).await
+    }
+
+    /// Takes a snapshot of the aggregate `id` as it was at `cut_off`, stores it with
+    /// `headers`, and returns it.
+    pub async fn snapshot_as_of<A: Aggregate>(&self, id: &str, cut_off: DateTime<Utc>, headers: Headers) -> Result<Snapshot, RepositoryError> {
+        let aggregate: A = self.get_as_of(id, cut_off).await?;
+        self.store_snapshot(&aggregate, headers).await
+    }
+
+    async fn store_snapshot<A: Aggregate>(&self, aggregate: &A, headers: Headers) -> Result<Snapshot, RepositoryError> {
+        if aggregate.version() == 0 {
+            return Err(RepositoryError::NothingToSnapshot {
+                tenant: self.tenant.clone(),
+                stream: aggregate.id().to_owned(),
+            });
+        }
+        let payload = aggregate
+            .to_memento()
+            .map_err(|source| RepositoryError::encode(&self.tenant, aggregate.id(), "the memento".to_owned(), source))?;
+        let snapshot = Snapshot {
+            tenant_id: self.tenant.clone(),
+            stream_id: aggregate.id().to_owned(),
+            stream_revision: aggregate.version(),
+            commit_sequence: aggregate.commit_sequence(),
+            payload,
+            headers,
+        };
+        self.snapshots.add_snapshot(snapshot.clone()).await?;
+        Ok(snapshot)
+    }
+}

@@ -1,0 +1,119 @@
+//! The repository layer's one error type.
+
+use crate::error::StoreError;
+
+/// What can go wrong loading or saving an aggregate or saga.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// The store failed, or refused the commit (duplicate, conflicting, non-conflicting…).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// A stored event's topic is not listed by the type being loaded.
+    #[error("stream `{stream}` of tenant `{tenant}`, commit {commit_sequence}: topic `{topic}` is not an event of `{target}`")]
+    UnknownTopic {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// The commit holding the event.
+        commit_sequence: u64,
+        /// The stored topic.
+        topic: String,
+        /// The aggregate or saga type.
+        target: &'static str,
+    },
+
+    /// A stored event's body does not decode into its type.
+    #[error("stream `{stream}` of tenant `{tenant}`, commit {commit_sequence}: the event of topic `{topic}` does not decode: {source}")]
+    Decode {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// The commit holding the event.
+        commit_sequence: u64,
+        /// The stored topic.
+        topic: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// An uncommitted event, command or memento could not be serialised.
+    #[error("stream `{stream}` of tenant `{tenant}`: cannot serialise {what}: {source}")]
+    Encode {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// What was being serialised.
+        what: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A stored snapshot does not restore into the aggregate.
+    #[error("stream `{stream}` of tenant `{tenant}`: the snapshot at revision {revision} does not restore: {source}")]
+    Memento {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// The snapshot's revision.
+        revision: u64,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A snapshot was asked for a stream that has no events at or before the cut-off.
+    #[error("stream `{stream}` of tenant `{tenant}` has no events to snapshot")]
+    NothingToSnapshot {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+    },
+}
+
+impl RepositoryError {
+    /// Whether this is a concurrency error after which the caller reloads and retries.
+    pub fn is_concurrency_conflict(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_concurrency_conflict())
+    }
+
+    pub(crate) fn apply(
+        tenant: &str,
+        stream: &str,
+        commit_sequence: u64,
+        error: crate::domain::ApplyError,
+    ) -> Self {
+        match error {
+            crate::domain::ApplyError::UnknownTopic { topic, target } => Self::UnknownTopic {
+                tenant: tenant.to_owned(),
+                stream: stream.to_owned(),
+                commit_sequence,
+                topic,
+                target,
+            },
+            crate::domain::ApplyError::Decode { topic, source } => Self::Decode {
+                tenant: tenant.to_owned(),
+                stream: stream.to_owned(),
+                commit_sequence,
+                topic,
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn encode(tenant: &str, stream: &str, what: String, source: serde_json::Error) -> Self {
+        Self::Encode {
+            tenant: tenant.to_owned(),
+            stream: stream.to_owned(),
+            what,
+            source,
+        }
+    }
+}

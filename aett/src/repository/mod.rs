@@ -1,0 +1,9 @@
+//! Repositories: load aggregates and sagas from a store, and save them as commits.
+
+mod aggregate;
+mod error;
+mod saga;
+
+pub use aggregate::AggregateRepository;
+pub use error::RepositoryError;
+pub use saga::{SagaRepository, UNDISPATCHED_HEADER_PREFIX};

@@ -1,0 +1,60 @@
+//! Turning page-at-a-time reads into one stream of commits.
+
+use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::commit::Commit;
+use crate::error::StoreError;
+
+use super::CommitStream;
+
+/// How many commits a backend reads per round trip.
+pub const PAGE_SIZE: usize = 512;
+
+/// One page of commits, and whether more may follow.
+#[derive(Debug)]
+pub struct Page {
+    /// The commits of this page, in order.
+    pub commits: Vec<Commit>,
+    /// Whether the backend may hold more after the last commit of this page.
+    pub more: bool,
+}
+
+impl Page {
+    /// A page that is the last one when it holds fewer than `page_size` commits.
+    pub fn new(commits: Vec<Commit>, page_size: usize) -> Self {
+        let more = commits.len() >= page_size;
+        Self { commits, more }
+    }
+}
+
+/// A stream that calls `fetch` with the last commit of the previous page (`None` first) until a
+/// page says there is no more; a backend resumes after that commit's sequence or checkpoint.
+pub fn paged<'a, F>(fetch: F) -> CommitStream<'a>
+where
+    F: FnMut(Option<&Commit>) -> BoxFuture<'a, Result<Page, StoreError>> + Send + 'a,
+{
+    struct State<F> {
+        fetch: F,
+        last: Option<Commit>,
+        done: bool,
+    }
+    let state = State {
+        fetch,
+        last: None,
+        done: false,
+    };
+    stream::try_unfold(state, |mut state| async move {
+        if state.done {
+            return Ok(None);
+        }
+        let page = (state.fetch)(state.last.as_ref()).await?;
+        state.done = !page.more || page.commits.is_empty();
+        if let Some(last) = page.commits.last() {
+            state.last = Some(last.clone());
+        }
+        Ok(Some((stream::iter(page.commits.into_iter().map(Ok)), state)))
+    })
+    .try_flatten()
+    .boxed()
+}
