@@ -84,7 +84,9 @@ impl CommitAttempt {
         if self.stream_revision < self.events.len() as u64 {
             return invalid("the stream revision is lower than the number of events in the commit");
         }
-        if i64::try_from(self.stream_revision).is_err() || i64::try_from(self.commit_sequence).is_err() {
+        if i64::try_from(self.stream_revision).is_err()
+            || i64::try_from(self.commit_sequence).is_err()
+        {
             return invalid("revision or sequence exceeds i64::MAX");
         }
         Ok(())

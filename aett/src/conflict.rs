@@ -8,7 +8,8 @@ use crate::error::StoreError;
 use crate::event::Event;
 use crate::message::EventMessage;
 
-type Delegate = Box<dyn Fn(&EventMessage, &EventMessage) -> Result<bool, DecodeFailure> + Send + Sync>;
+type Delegate =
+    Box<dyn Fn(&EventMessage, &EventMessage) -> Result<bool, DecodeFailure> + Send + Sync>;
 
 struct DecodeFailure {
     topic: String,
@@ -94,18 +95,25 @@ impl ConflictDetector {
     }
 
     /// Whether `attempt` conflicts with `committed`, the commits it had not seen.
-    pub fn conflicts(&self, attempt: &CommitAttempt, committed: &[Commit]) -> Result<bool, StoreError> {
+    pub fn conflicts(
+        &self,
+        attempt: &CommitAttempt,
+        committed: &[Commit],
+    ) -> Result<bool, StoreError> {
         for mine in &attempt.events {
             for theirs in committed.iter().flat_map(|commit| &commit.events) {
-                let conflict = match self.delegates.get(&(mine.topic.as_str(), theirs.topic.as_str())) {
-                    Some(delegate) => delegate(mine, theirs).map_err(|failure| {
-                        StoreError::ConflictDetection {
+                let conflict = match self
+                    .delegates
+                    .get(&(mine.topic.as_str(), theirs.topic.as_str()))
+                {
+                    Some(delegate) => {
+                        delegate(mine, theirs).map_err(|failure| StoreError::ConflictDetection {
                             tenant: attempt.tenant_id.clone(),
                             stream: attempt.stream_id.clone(),
                             topic: failure.topic,
                             source: failure.source,
-                        }
-                    })?,
+                        })?
+                    }
                     None => self.strict && mine.topic == theirs.topic,
                 };
                 if conflict {

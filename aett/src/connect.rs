@@ -16,9 +16,9 @@ use crate::store::Stores;
 /// A scheme whose backend's feature is off is [`StoreError::FeatureDisabled`], naming the
 /// feature to enable.
 pub async fn connect(url: &str) -> Result<Stores, StoreError> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| StoreError::Configuration(format!("`{url}` is not a store URL: expected SCHEME://…")))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        StoreError::Configuration(format!("`{url}` is not a store URL: expected SCHEME://…"))
+    })?;
     match scheme {
         "memory" => {
             if !rest.is_empty() {
@@ -43,7 +43,9 @@ pub async fn connect(url: &str) -> Result<Stores, StoreError> {
 async fn connect_sqlite(url: &str, path: &str) -> Result<Stores, StoreError> {
     use crate::store::PersistenceManagement;
     if path.is_empty() {
-        return Err(StoreError::Configuration(format!("`{url}`: a sqlite:// URL needs a file path")));
+        return Err(StoreError::Configuration(format!(
+            "`{url}`: a sqlite:// URL needs a file path"
+        )));
     }
     let store = Arc::new(crate::SqliteStore::open(path)?);
     store.initialize().await?;

@@ -189,11 +189,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps a backend error as [`StoreError::Storage`].
-    pub fn storage(
-        operation: &'static str,
-        scope: Scope,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub fn storage(operation: &'static str, scope: Scope, source: impl Into<BoxError>) -> Self {
         Self::Storage {
             operation,
             scope,

@@ -61,7 +61,9 @@ impl TopicEntry {
 
 /// Two different types declared the same topic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("topic `{topic}` is declared by two types, `{first}` and `{second}`; topics must be unique")]
+#[error(
+    "topic `{topic}` is declared by two types, `{first}` and `{second}`; topics must be unique"
+)]
 pub struct DuplicateTopic {
     /// The topic.
     pub topic: String,

@@ -19,9 +19,9 @@ mod stream;
 
 pub use aett_macros::{event, Aggregate, Saga};
 
+pub use backends::memory::InMemoryStore;
 #[cfg(feature = "sqlite")]
 pub use backends::sqlite::{SqliteConfig, SqliteStore};
-pub use backends::memory::InMemoryStore;
 pub use commit::{stamp_from_micros, stamp_to_micros, Commit, CommitAttempt};
 pub use conflict::ConflictDetector;
 pub use connect::connect;
@@ -32,9 +32,13 @@ pub use domain::{
 pub use error::{BoxError, Scope, StoreError};
 pub use event::{DuplicateTopic, Event, TopicEntry, TopicMap};
 pub use message::{EventMessage, Headers};
-pub use repository::{AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX};
+pub use repository::{
+    AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX,
+};
 pub use snapshot::Snapshot;
-pub use store::{CommitStore, CommitStream, EventStore, PersistenceManagement, SnapshotStore, Stores};
+pub use store::{
+    CommitStore, CommitStream, EventStore, PersistenceManagement, SnapshotStore, Stores,
+};
 pub use stream::EventStream;
 
 /// The names a domain module needs: `use aett::prelude::*;`.

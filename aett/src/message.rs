@@ -50,7 +50,11 @@ impl EventMessage {
     }
 
     /// Adds one header to this message and returns it, for building messages in one expression.
-    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+    pub fn with_header(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
         self.headers.insert(key.into(), value.into());
         self
     }

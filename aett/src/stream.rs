@@ -55,7 +55,11 @@ impl std::fmt::Debug for EventStream {
 
 impl EventStream {
     /// A new, empty stream (nothing is read).
-    pub fn create(store: Arc<dyn CommitStore>, tenant_id: impl Into<String>, stream_id: impl Into<String>) -> Self {
+    pub fn create(
+        store: Arc<dyn CommitStore>,
+        tenant_id: impl Into<String>,
+        stream_id: impl Into<String>,
+    ) -> Self {
         Self {
             store,
             tenant_id: tenant_id.into(),
@@ -156,11 +160,12 @@ impl EventStream {
 
     /// Serialises a typed event and adds it to the next commit.
     pub fn add_event<E: Event>(&mut self, event: &E) -> Result<(), StoreError> {
-        let message = EventMessage::from_event(event).map_err(|source| StoreError::Serialization {
-            scope: crate::error::Scope::stream(&self.tenant_id, &self.stream_id),
-            what: "an event",
-            source,
-        })?;
+        let message =
+            EventMessage::from_event(event).map_err(|source| StoreError::Serialization {
+                scope: crate::error::Scope::stream(&self.tenant_id, &self.stream_id),
+                what: "an event",
+                source,
+            })?;
         self.add(message);
         Ok(())
     }
@@ -203,7 +208,9 @@ impl EventStream {
                 Ok(Some(commit))
             }
             Err(error) => {
-                if let StoreError::ConflictingCommit { committed, .. } | StoreError::NonConflictingCommit { committed, .. } = &error {
+                if let StoreError::ConflictingCommit { committed, .. }
+                | StoreError::NonConflictingCommit { committed, .. } = &error
+                {
                     for commit in committed {
                         self.absorb(commit, 0, u64::MAX);
                     }

@@ -56,7 +56,9 @@ impl InMemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-written commit (every mutation is
         // a single insert after all checks), so a poisoned lock is safe to keep using.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn stream_commits(&self, tenant_id: &str, stream_id: &str) -> Vec<Arc<Commit>> {

@@ -3,3 +3,5 @@
 pub mod memory;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+pub(crate) mod sql;

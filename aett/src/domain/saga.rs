@@ -134,7 +134,9 @@ pub trait Saga: Sized + Send + Sync + 'static {
     /// Records a command to hand out when the saga is saved. Commands are declared like
     /// events (`#[aett::event(topic = "...")]`).
     fn dispatch<C: Event>(&mut self, command: C) {
-        self.state_mut().undispatched.push(PendingEvent::new(command));
+        self.state_mut()
+            .undispatched
+            .push(PendingEvent::new(command));
     }
 
     /// Commands dispatched since the last save.

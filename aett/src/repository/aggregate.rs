@@ -57,10 +57,18 @@ impl AggregateRepository {
     }
 
     /// The aggregate `id` as it was at `max_version` (or its latest version, if lower).
-    pub async fn get_version<A: Aggregate>(&self, id: &str, max_version: u64) -> Result<A, RepositoryError> {
+    pub async fn get_version<A: Aggregate>(
+        &self,
+        id: &str,
+        max_version: u64,
+    ) -> Result<A, RepositoryError> {
         let mut aggregate = A::create(id);
         let mut from_revision = 1;
-        if let Some(snapshot) = self.snapshots.get_snapshot(&self.tenant, id, max_version).await? {
+        if let Some(snapshot) = self
+            .snapshots
+            .get_snapshot(&self.tenant, id, max_version)
+            .await?
+        {
             aggregate
                 .restore_memento(&snapshot.payload)
                 .map_err(|source| RepositoryError::Memento {
@@ -75,14 +83,20 @@ impl AggregateRepository {
             from_revision = snapshot.stream_revision + 1;
         }
         if from_revision <= max_version {
-            let commits = self.commits.get(&self.tenant, id, from_revision, max_version);
+            let commits = self
+                .commits
+                .get(&self.tenant, id, from_revision, max_version);
             self.replay(&mut aggregate, commits, max_version).await?;
         }
         Ok(aggregate)
     }
 
     /// The aggregate `id` as it was at `max_time`: every commit stamped at or before it.
-    pub async fn get_as_of<A: Aggregate>(&self, id: &str, max_time: DateTime<Utc>) -> Result<A, RepositoryError> {
+    pub async fn get_as_of<A: Aggregate>(
+        &self,
+        id: &str,
+        max_time: DateTime<Utc>,
+    ) -> Result<A, RepositoryError> {
         let mut aggregate = A::create(id);
         let commits = self.commits.get_to(&self.tenant, id, max_time);
         self.replay(&mut aggregate, commits, u64::MAX).await?;
@@ -101,7 +115,12 @@ impl AggregateRepository {
         Ok(())
     }
 
-    fn apply_commit<A: Aggregate>(&self, aggregate: &mut A, commit: &Commit, max_version: u64) -> Result<(), RepositoryError> {
+    fn apply_commit<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        commit: &Commit,
+        max_version: u64,
+    ) -> Result<(), RepositoryError> {
         let mut version = aggregate.version();
         for (revision, message) in commit.events_with_revisions() {
             if revision <= version {
@@ -110,12 +129,19 @@ impl AggregateRepository {
             if revision > max_version {
                 break;
             }
-            aggregate
-                .apply_message(message)
-                .map_err(|error| RepositoryError::apply(&self.tenant, &commit.stream_id, commit.commit_sequence, error))?;
+            aggregate.apply_message(message).map_err(|error| {
+                RepositoryError::apply(
+                    &self.tenant,
+                    &commit.stream_id,
+                    commit.commit_sequence,
+                    error,
+                )
+            })?;
             version = revision;
         }
-        aggregate.state_mut().loaded(version, commit.commit_sequence);
+        aggregate
+            .state_mut()
+            .loaded(version, commit.commit_sequence);
         Ok(())
     }
 
@@ -125,7 +151,11 @@ impl AggregateRepository {
     /// On success the aggregate's commit sequence advances, so the same instance can be changed
     /// and saved again. On a concurrency error the aggregate is left as it was: reload it and
     /// run the command again ([`AggregateRepository::update`] does that for you).
-    pub async fn save<A: Aggregate>(&self, aggregate: &mut A, headers: Headers) -> Result<Option<Commit>, RepositoryError> {
+    pub async fn save<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        headers: Headers,
+    ) -> Result<Option<Commit>, RepositoryError> {
         if aggregate.uncommitted().is_empty() {
             return Ok(None);
         }
@@ -135,7 +165,12 @@ impl AggregateRepository {
             .iter()
             .map(|pending| {
                 pending.to_message().map_err(|source| {
-                    RepositoryError::encode(&self.tenant, id, format!("an event of topic `{}`", pending.topic()), source)
+                    RepositoryError::encode(
+                        &self.tenant,
+                        id,
+                        format!("an event of topic `{}`", pending.topic()),
+                        source,
+                    )
                 })
             })
             .collect::<Result<Vec<EventMessage>, _>>()?;
@@ -157,7 +192,13 @@ impl AggregateRepository {
     /// all. Returns the command's output and the commit (`None` if nothing was raised).
     ///
     /// The command's own error type must convert from [`RepositoryError`].
-    pub async fn update<A, T, E, F>(&self, id: &str, headers: Headers, attempts: usize, mut command: F) -> Result<(T, Option<Commit>), E>
+    pub async fn update<A, T, E, F>(
+        &self,
+        id: &str,
+        headers: Headers,
+        attempts: usize,
+        mut command: F,
+    ) -> Result<(T, Option<Commit>), E>
     where
         A: Aggregate,
         F: FnMut(&mut A) -> Result<T, E>,
@@ -170,7 +211,9 @@ impl AggregateRepository {
             let output = command(&mut aggregate)?;
             match self.save(&mut aggregate, headers.clone()).await {
                 Ok(commit) => return Ok((output, commit)),
-                Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => continue,
+                Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => {
+                    continue
+                }
                 Err(error) => return Err(error.into()),
             }
         }
@@ -178,28 +221,47 @@ impl AggregateRepository {
 
     /// Takes a snapshot of the aggregate `id` at `version` (or its latest version, if lower),
     /// stores it with `headers`, and returns it.
-    pub async fn snapshot<A: Aggregate>(&self, id: &str, version: u64, headers: Headers) -> Result<Snapshot, RepositoryError> {
+    pub async fn snapshot<A: Aggregate>(
+        &self,
+        id: &str,
+        version: u64,
+        headers: Headers,
+    ) -> Result<Snapshot, RepositoryError> {
         let aggregate: A = self.get_version(id, version).await?;
         self.store_snapshot(&aggregate, headers).await
     }
 
     /// Takes a snapshot of the aggregate `id` as it was at `cut_off`, stores it with
     /// `headers`, and returns it.
-    pub async fn snapshot_as_of<A: Aggregate>(&self, id: &str, cut_off: DateTime<Utc>, headers: Headers) -> Result<Snapshot, RepositoryError> {
+    pub async fn snapshot_as_of<A: Aggregate>(
+        &self,
+        id: &str,
+        cut_off: DateTime<Utc>,
+        headers: Headers,
+    ) -> Result<Snapshot, RepositoryError> {
         let aggregate: A = self.get_as_of(id, cut_off).await?;
         self.store_snapshot(&aggregate, headers).await
     }
 
-    async fn store_snapshot<A: Aggregate>(&self, aggregate: &A, headers: Headers) -> Result<Snapshot, RepositoryError> {
+    async fn store_snapshot<A: Aggregate>(
+        &self,
+        aggregate: &A,
+        headers: Headers,
+    ) -> Result<Snapshot, RepositoryError> {
         if aggregate.version() == 0 {
             return Err(RepositoryError::NothingToSnapshot {
                 tenant: self.tenant.clone(),
                 stream: aggregate.id().to_owned(),
             });
         }
-        let payload = aggregate
-            .to_memento()
-            .map_err(|source| RepositoryError::encode(&self.tenant, aggregate.id(), "the memento".to_owned(), source))?;
+        let payload = aggregate.to_memento().map_err(|source| {
+            RepositoryError::encode(
+                &self.tenant,
+                aggregate.id(),
+                "the memento".to_owned(),
+                source,
+            )
+        })?;
         let snapshot = Snapshot {
             tenant_id: self.tenant.clone(),
             stream_id: aggregate.id().to_owned(),

@@ -108,7 +108,12 @@ impl RepositoryError {
         }
     }
 
-    pub(crate) fn encode(tenant: &str, stream: &str, what: String, source: serde_json::Error) -> Self {
+    pub(crate) fn encode(
+        tenant: &str,
+        stream: &str,
+        what: String,
+        source: serde_json::Error,
+    ) -> Self {
         Self::Encode {
             tenant: tenant.to_owned(),
             stream: stream.to_owned(),

@@ -65,7 +65,11 @@ impl SagaRepository {
     /// Saves the saga's uncommitted events as one commit, with its dispatched commands in the
     /// commit's headers, and returns those commands for the caller to send on. Nothing to save
     /// returns no commands and writes no commit.
-    pub async fn save<S: Saga>(&self, saga: &mut S, headers: Headers) -> Result<Vec<EventMessage>, RepositoryError> {
+    pub async fn save<S: Saga>(
+        &self,
+        saga: &mut S,
+        headers: Headers,
+    ) -> Result<Vec<EventMessage>, RepositoryError> {
         let state = saga.state();
         if state.uncommitted().is_empty() && state.undispatched().is_empty() {
             return Ok(Vec::new());
@@ -73,7 +77,12 @@ impl SagaRepository {
         let id = state.id();
         let encode = |what: &str, pending: &crate::domain::PendingEvent| {
             pending.to_message().map_err(|source| {
-                RepositoryError::encode(&self.tenant, id, format!("{what} of topic `{}`", pending.topic()), source)
+                RepositoryError::encode(
+                    &self.tenant,
+                    id,
+                    format!("{what} of topic `{}`", pending.topic()),
+                    source,
+                )
             })
         };
         let events = state
@@ -89,7 +98,12 @@ impl SagaRepository {
         let mut headers = headers;
         for (index, command) in commands.iter().enumerate() {
             let value = serde_json::to_value(command).map_err(|source| {
-                RepositoryError::encode(&self.tenant, id, format!("a command of topic `{}`", command.topic), source)
+                RepositoryError::encode(
+                    &self.tenant,
+                    id,
+                    format!("a command of topic `{}`", command.topic),
+                    source,
+                )
             })?;
             headers.insert(format!("{UNDISPATCHED_HEADER_PREFIX}{index}"), value);
         }

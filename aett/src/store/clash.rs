@@ -36,7 +36,10 @@ pub fn resolve_taken_sequence(
 /// Checks that `attempt` follows the stream head `(sequence, revision)` exactly.
 /// A sequence at or below the head is a race (handled by the caller); one beyond it, or a
 /// revision that does not continue the head, is an invalid commit.
-pub(crate) fn check_follows_head(attempt: &CommitAttempt, head: (u64, u64)) -> Result<(), StoreError> {
+pub(crate) fn check_follows_head(
+    attempt: &CommitAttempt,
+    head: (u64, u64),
+) -> Result<(), StoreError> {
     let (head_sequence, head_revision) = head;
     let invalid = |reason: String| StoreError::InvalidCommit {
         tenant: attempt.tenant_id.clone(),
@@ -49,7 +52,8 @@ pub(crate) fn check_follows_head(attempt: &CommitAttempt, head: (u64, u64)) -> R
             attempt.commit_sequence
         )));
     }
-    if attempt.commit_sequence == head_sequence + 1 && attempt.first_revision() != head_revision + 1 {
+    if attempt.commit_sequence == head_sequence + 1 && attempt.first_revision() != head_revision + 1
+    {
         return Err(invalid(format!(
             "the commit's first revision {} does not follow the stream's head revision {head_revision}",
             attempt.first_revision()

@@ -53,7 +53,10 @@ where
         if let Some(last) = page.commits.last() {
             state.last = Some(last.clone());
         }
-        Ok(Some((stream::iter(page.commits.into_iter().map(Ok)), state)))
+        Ok(Some((
+            stream::iter(page.commits.into_iter().map(Ok)),
+            state,
+        )))
     })
     .try_flatten()
     .boxed()

@@ -1,0 +1,114 @@
+//! Helpers shared by the SQL backends: validated table names, and rows turned back into commits.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::commit::{stamp_from_micros, Commit};
+use crate::error::{Scope, StoreError};
+use crate::message::{EventMessage, Headers};
+
+/// Checks that a configured table or schema name is a plain SQL identifier, so it can be placed in
+/// SQL text (quoted as well) without any chance of injection.
+pub(crate) fn validate_identifier(kind: &str, name: &str) -> Result<(), StoreError> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && name.len() <= 63 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(StoreError::Configuration(format!(
+            "{kind} name `{name}` is not allowed: use 1 to 63 ASCII letters, digits or underscores, not starting with a digit"
+        )))
+    }
+}
+
+/// A commit row as read from a SQL backend, before its columns are checked.
+pub(crate) struct RawCommit {
+    pub checkpoint: i64,
+    pub tenant_id: String,
+    pub stream_id: String,
+    pub stream_revision: i64,
+    pub commit_id: Vec<u8>,
+    pub commit_sequence: i64,
+    pub commit_stamp_micros: i64,
+    pub headers: Vec<u8>,
+    pub events: Vec<u8>,
+}
+
+impl RawCommit {
+    /// Checks and decodes every column; damaged data is [`StoreError::Corrupt`] naming the row.
+    pub fn decode(self) -> Result<Commit, StoreError> {
+        let scope = Scope::stream(&self.tenant_id, &self.stream_id);
+        let sequence = u64::try_from(self.commit_sequence).ok();
+        let checkpoint = u64::try_from(self.checkpoint).ok();
+        let corrupt = |reason: String| StoreError::Corrupt {
+            scope: scope.clone(),
+            commit_sequence: sequence,
+            checkpoint,
+            reason,
+        };
+        let checkpoint_token = checkpoint
+            .ok_or_else(|| corrupt(format!("negative checkpoint {}", self.checkpoint)))?;
+        let commit_sequence = sequence
+            .ok_or_else(|| corrupt(format!("negative commit sequence {}", self.commit_sequence)))?;
+        let stream_revision = u64::try_from(self.stream_revision)
+            .map_err(|_| corrupt(format!("negative stream revision {}", self.stream_revision)))?;
+        let commit_id = Uuid::from_slice(&self.commit_id)
+            .map_err(|error| corrupt(format!("commit id is not a UUID: {error}")))?;
+        let commit_stamp: DateTime<Utc> =
+            stamp_from_micros(self.commit_stamp_micros).ok_or_else(|| {
+                corrupt(format!(
+                    "commit stamp {} is out of range",
+                    self.commit_stamp_micros
+                ))
+            })?;
+        let headers: Headers = serde_json::from_slice(&self.headers)
+            .map_err(|error| corrupt(format!("headers are not valid JSON: {error}")))?;
+        let events: Vec<EventMessage> = serde_json::from_slice(&self.events)
+            .map_err(|error| corrupt(format!("events are not valid JSON: {error}")))?;
+        if events.is_empty() || (events.len() as u64) > stream_revision {
+            return Err(corrupt(format!(
+                "{} events do not fit stream revision {stream_revision}",
+                events.len()
+            )));
+        }
+        Ok(Commit {
+            tenant_id: self.tenant_id,
+            stream_id: self.stream_id,
+            stream_revision,
+            commit_id,
+            commit_sequence,
+            commit_stamp,
+            headers,
+            events,
+            checkpoint_token,
+        })
+    }
+}
+
+/// Serialises a commit's headers and events for storage.
+pub(crate) fn encode_payload(
+    tenant_id: &str,
+    stream_id: &str,
+    headers: &Headers,
+    events: &[EventMessage],
+) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+    let scope = || Scope::stream(tenant_id, stream_id);
+    let headers = serde_json::to_vec(headers).map_err(|source| StoreError::Serialization {
+        scope: scope(),
+        what: "commit headers",
+        source,
+    })?;
+    let events = serde_json::to_vec(events).map_err(|source| StoreError::Serialization {
+        scope: scope(),
+        what: "events",
+        source,
+    })?;
+    Ok((headers, events))
+}
+
+/// Clamps a revision or checkpoint bound into SQL's signed 64-bit range.
+pub(crate) fn clamp(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,560 @@
+//! The SQLite backend, aett's embedded default (feature `sqlite`, on by default).
+//!
+//! One row per commit, its headers and events as JSON. The file runs in WAL mode: readers
+//! never block the writer nor each other. Writes from this process go through one writer
+//! connection, taken in turn; writes from other processes wait on SQLite's lock for up to the
+//! busy timeout (`BEGIN IMMEDIATE`, so a transaction never fails half way on a lock upgrade).
+//! Every SQLite call runs on tokio's blocking pool, never on the async worker threads.
+
+mod config;
+mod schema;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+
+pub use config::SqliteConfig;
+
+use self::schema::{Statements, SCHEMA_VERSION, VERSION_TABLE};
+use crate::backends::sql::{clamp, encode_payload, validate_identifier, RawCommit};
+use crate::commit::{stamp_to_micros, Commit, CommitAttempt};
+use crate::error::{Scope, StoreError};
+use crate::snapshot::Snapshot;
+use crate::store::{
+    check_follows_head, paged, resolve_taken_sequence, CommitStore, CommitStream, Page,
+    PersistenceManagement, SnapshotStore, PAGE_SIZE,
+};
+
+/// An event store in a SQLite database file.
+///
+/// Cheap to clone; clones share connections.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SqliteConfig,
+    sql: Statements,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` with the default configuration.
+    /// Call [`PersistenceManagement::initialize`] before first use.
+    pub fn open(path: impl Into<std::path::PathBuf>) -> Result<Self, StoreError> {
+        Self::with_config(SqliteConfig::new(path))
+    }
+
+    /// Opens a store as `config` says. The file is opened here, so a path that cannot be opened
+    /// fails now, not at the first commit.
+    pub fn with_config(config: SqliteConfig) -> Result<Self, StoreError> {
+        validate_identifier("commits table", &config.commits_table)?;
+        validate_identifier("snapshots table", &config.snapshots_table)?;
+        if config.commits_table == config.snapshots_table {
+            return Err(StoreError::Configuration(
+                "the commits and snapshots tables must have different names".to_owned(),
+            ));
+        }
+        let writer = open_connection(&config)?;
+        let sql = Statements::new(&config.commits_table, &config.snapshots_table);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                sql,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `work` with the writer connection on the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner, &mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            // The guard only protects a connection; a panic inside a transaction rolls it back
+            // when the transaction drops, so a poisoned lock is safe to keep using.
+            let mut writer = inner
+                .writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&inner, &mut writer)
+        })
+        .await
+    }
+
+    /// Runs `work` with a reader connection on the blocking pool.
+    fn read<'a, T: Send + 'static>(
+        inner: Arc<Inner>,
+        work: impl FnOnce(&Inner, &Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T, StoreError>> {
+        blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => open_connection(&inner.config)?,
+            };
+            let result = work(&inner, &connection);
+            let mut readers = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if readers.len() < inner.config.max_idle_readers {
+                readers.push(connection);
+            }
+            result
+        })
+        .boxed()
+    }
+
+    /// A stream of commits read a page at a time with `query`, whose last two parameters are the
+    /// resume position (from `resume`) and the page size.
+    fn paged_query<'a>(
+        &self,
+        operation: &'static str,
+        scope: Scope,
+        query: fn(&Statements) -> &str,
+        params: Vec<rusqlite::types::Value>,
+        resume: Resume,
+    ) -> CommitStream<'a> {
+        let inner = self.inner.clone();
+        paged(move |last| {
+            let mut params = params.clone();
+            params.push(rusqlite::types::Value::Integer(resume.position(last)));
+            params.push(rusqlite::types::Value::Integer(PAGE_SIZE as i64));
+            let scope = scope.clone();
+            Self::read(inner.clone(), move |inner, connection| {
+                let mut statement = connection
+                    .prepare_cached(query(&inner.sql))
+                    .map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(params), raw_commit)
+                    .map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
+                let mut commits = Vec::new();
+                for row in rows {
+                    let raw = row.map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
+                    commits.push(raw.decode()?);
+                }
+                Ok(Page::new(commits, PAGE_SIZE))
+            })
+        })
+    }
+}
+
+fn open_connection(config: &SqliteConfig) -> Result<Connection, StoreError> {
+    let fail = |e: rusqlite::Error| StoreError::storage("open", Scope::Store, e);
+    let connection = Connection::open_with_flags(
+        &config.path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    connection.busy_timeout(config.busy_timeout).map_err(fail)?;
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(fail)?;
+    let synchronous = if config.synchronous_full {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    connection
+        .pragma_update(None, "synchronous", synchronous)
+        .map_err(fail)?;
+    connection.set_prepared_statement_cache_capacity(32);
+    Ok(connection)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join_error| {
+            Err(StoreError::storage(
+                "blocking task",
+                Scope::Store,
+                join_error,
+            ))
+        })
+}
+
+fn raw_commit(row: &Row<'_>) -> rusqlite::Result<RawCommit> {
+    Ok(RawCommit {
+        checkpoint: row.get(0)?,
+        tenant_id: row.get(1)?,
+        stream_id: row.get(2)?,
+        stream_revision: row.get(3)?,
+        commit_id: row.get(4)?,
+        commit_sequence: row.get(5)?,
+        commit_stamp_micros: row.get(6)?,
+        headers: row.get(7)?,
+        events: row.get(8)?,
+    })
+}
+
+fn text(value: &str) -> rusqlite::types::Value {
+    rusqlite::types::Value::Text(value.to_owned())
+}
+
+fn integer(value: i64) -> rusqlite::types::Value {
+    rusqlite::types::Value::Integer(value)
+}
+
+/// Where a paged read resumes: after the last commit's sequence (stream reads) or checkpoint
+/// (tenant and store reads), starting from the given position.
+#[derive(Clone, Copy)]
+enum Resume {
+    AfterSequence,
+    AfterCheckpoint(u64),
+}
+
+impl Resume {
+    fn position(self, last: Option<&Commit>) -> i64 {
+        match (self, last) {
+            (Resume::AfterSequence, last) => last.map_or(0, |c| clamp(c.commit_sequence)),
+            (Resume::AfterCheckpoint(start), None) => clamp(start),
+            (Resume::AfterCheckpoint(_), Some(c)) => clamp(c.checkpoint_token),
+        }
+    }
+}
+
+/// The commit transaction: checks, then one insert, all under SQLite's write lock.
+fn commit_in(
+    inner: &Inner,
+    connection: &mut Connection,
+    attempt: CommitAttempt,
+) -> Result<Commit, StoreError> {
+    let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
+    let fail = |e: rusqlite::Error| StoreError::storage("commit", scope.clone(), e);
+    let (headers, events) = encode_payload(
+        &attempt.tenant_id,
+        &attempt.stream_id,
+        &attempt.headers,
+        &attempt.events,
+    )?;
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let duplicate = tx
+        .prepare_cached(&inner.sql.has_commit_id)
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    attempt.tenant_id,
+                    attempt.stream_id,
+                    attempt.commit_id.as_bytes()
+                ],
+                |_| Ok(()),
+            )
+            .optional()
+        })
+        .map_err(fail)?;
+    if duplicate.is_some() {
+        return Err(StoreError::DuplicateCommit {
+            tenant: attempt.tenant_id,
+            stream: attempt.stream_id,
+            commit_id: attempt.commit_id,
+        });
+    }
+    let head: (i64, i64) = tx
+        .prepare_cached(&inner.sql.head)
+        .and_then(|mut s| {
+            s.query_row(params![attempt.tenant_id, attempt.stream_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(fail)?
+        .unwrap_or((0, 0));
+    let head = (
+        u64::try_from(head.0).unwrap_or_default(),
+        u64::try_from(head.1).unwrap_or_default(),
+    );
+    check_follows_head(&attempt, head)?;
+    if attempt.commit_sequence <= head.0 {
+        let mut statement = tx.prepare_cached(&inner.sql.later_commits).map_err(fail)?;
+        let rows = statement
+            .query_map(
+                params![
+                    attempt.tenant_id,
+                    attempt.stream_id,
+                    clamp(attempt.commit_sequence)
+                ],
+                raw_commit,
+            )
+            .map_err(fail)?;
+        let mut later = Vec::new();
+        for row in rows {
+            later.push(row.map_err(fail)?.decode()?);
+        }
+        return Err(resolve_taken_sequence(
+            &attempt,
+            later,
+            &inner.config.detector,
+        ));
+    }
+    let commit = Commit::from_attempt(attempt, 0);
+    tx.prepare_cached(&inner.sql.insert_commit)
+        .and_then(|mut s| {
+            s.execute(params![
+                commit.tenant_id,
+                commit.stream_id,
+                clamp(commit.stream_revision),
+                commit.events.len() as i64,
+                commit.commit_id.as_bytes(),
+                clamp(commit.commit_sequence),
+                stamp_to_micros(commit.commit_stamp),
+                headers,
+                events,
+            ])
+        })
+        .map_err(fail)?;
+    let checkpoint = tx.last_insert_rowid();
+    tx.commit().map_err(fail)?;
+    Ok(Commit {
+        checkpoint_token: u64::try_from(checkpoint).unwrap_or_default(),
+        ..commit
+    })
+}
+
+#[async_trait]
+impl CommitStore for SqliteStore {
+    fn get<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        stream_id: &'a str,
+        min_revision: u64,
+        max_revision: u64,
+    ) -> CommitStream<'a> {
+        self.paged_query(
+            "read stream",
+            Scope::stream(tenant_id, stream_id),
+            |sql| &sql.by_revision,
+            vec![
+                text(tenant_id),
+                text(stream_id),
+                integer(clamp(min_revision)),
+                integer(clamp(max_revision)),
+            ],
+            Resume::AfterSequence,
+        )
+    }
+
+    fn get_to<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        stream_id: &'a str,
+        max_time: DateTime<Utc>,
+    ) -> CommitStream<'a> {
+        self.paged_query(
+            "read stream to time",
+            Scope::stream(tenant_id, stream_id),
+            |sql| &sql.by_time,
+            vec![
+                text(tenant_id),
+                text(stream_id),
+                integer(stamp_to_micros(max_time)),
+            ],
+            Resume::AfterSequence,
+        )
+    }
+
+    fn get_all_to<'a>(&'a self, tenant_id: &'a str, max_time: DateTime<Utc>) -> CommitStream<'a> {
+        self.paged_query(
+            "read tenant to time",
+            Scope::tenant(tenant_id),
+            |sql| &sql.tenant_by_time,
+            vec![text(tenant_id), integer(stamp_to_micros(max_time))],
+            Resume::AfterCheckpoint(0),
+        )
+    }
+
+    async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
+        attempt.validate()?;
+        self.write(move |inner, connection| commit_in(inner, connection, attempt))
+            .await
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for SqliteStore {
+    async fn get_snapshot(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        max_revision: u64,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
+        Self::read(self.inner.clone(), move |inner, connection| {
+            let scope = Scope::stream(&tenant_id, &stream_id);
+            let fail = |e| StoreError::storage("get snapshot", scope.clone(), e);
+            let row: Option<(i64, i64, Vec<u8>, Vec<u8>)> = connection
+                .prepare_cached(&inner.sql.get_snapshot)
+                .and_then(|mut s| {
+                    s.query_row(params![tenant_id, stream_id, clamp(max_revision)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+                })
+                .map_err(fail)?;
+            let Some((revision, sequence, payload, headers)) = row else {
+                return Ok(None);
+            };
+            let corrupt = |reason: String| StoreError::Corrupt {
+                scope: scope.clone(),
+                commit_sequence: u64::try_from(sequence).ok(),
+                checkpoint: None,
+                reason,
+            };
+            let payload = String::from_utf8(payload)
+                .map_err(|e| corrupt(format!("snapshot payload is not UTF-8: {e}")))
+                .and_then(|text| {
+                    serde_json::value::RawValue::from_string(text)
+                        .map_err(|e| corrupt(format!("snapshot payload is not JSON: {e}")))
+                })?;
+            let headers = serde_json::from_slice(&headers)
+                .map_err(|e| corrupt(format!("snapshot headers are not JSON: {e}")))?;
+            Ok(Some(Snapshot {
+                stream_revision: u64::try_from(revision)
+                    .map_err(|_| corrupt(format!("negative snapshot revision {revision}")))?,
+                commit_sequence: u64::try_from(sequence)
+                    .map_err(|_| corrupt(format!("negative commit sequence {sequence}")))?,
+                tenant_id,
+                stream_id,
+                payload,
+                headers,
+            }))
+        })
+        .await
+    }
+
+    async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let scope = Scope::stream(&snapshot.tenant_id, &snapshot.stream_id);
+        let headers =
+            serde_json::to_vec(&snapshot.headers).map_err(|source| StoreError::Serialization {
+                scope: scope.clone(),
+                what: "snapshot headers",
+                source,
+            })?;
+        self.write(move |inner, connection| {
+            connection
+                .prepare_cached(&inner.sql.add_snapshot)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        snapshot.tenant_id,
+                        snapshot.stream_id,
+                        clamp(snapshot.stream_revision),
+                        clamp(snapshot.commit_sequence),
+                        snapshot.payload.get().as_bytes(),
+                        headers,
+                    ])
+                })
+                .map_err(|e| StoreError::storage("add snapshot", scope, e))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PersistenceManagement for SqliteStore {
+    async fn initialize(&self) -> Result<(), StoreError> {
+        self.write(|inner, connection| {
+            let fail = |e| StoreError::storage("initialize", Scope::Store, e);
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            tx.execute_batch(&inner.sql.create).map_err(fail)?;
+            let version: Option<i64> = tx
+                .query_row(
+                    &format!("SELECT version FROM {VERSION_TABLE} WHERE object = ?1"),
+                    params![inner.sql.commits_table],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(fail)?;
+            match version {
+                None => {
+                    tx.execute(
+                        &format!("INSERT INTO {VERSION_TABLE} (object, version) VALUES (?1, ?2)"),
+                        params![inner.sql.commits_table, SCHEMA_VERSION],
+                    )
+                    .map_err(fail)?;
+                }
+                Some(version) if version == SCHEMA_VERSION => {}
+                Some(version) => {
+                    return Err(StoreError::Configuration(format!(
+                        "table `{}` has schema version {version}; this aett reads version {SCHEMA_VERSION}",
+                        inner.sql.commits_table
+                    )))
+                }
+            }
+            tx.commit().map_err(fail)
+        })
+        .await
+    }
+
+    async fn drop_all(&self) -> Result<(), StoreError> {
+        self.write(|inner, connection| {
+            let fail = |e| StoreError::storage("drop", Scope::Store, e);
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            tx.execute_batch(&inner.sql.drop).map_err(fail)?;
+            tx.execute(
+                &format!("DELETE FROM {VERSION_TABLE} WHERE object = ?1"),
+                params![inner.sql.commits_table],
+            )
+            .or_else(|e| match e {
+                // Nothing was ever initialised here: nothing to forget.
+                rusqlite::Error::SqliteFailure(_, Some(ref message))
+                    if message.contains("no such table") =>
+                {
+                    Ok(0)
+                }
+                other => Err(other),
+            })
+            .map_err(fail)?;
+            tx.commit().map_err(fail)
+        })
+        .await
+    }
+
+    async fn purge(&self, tenant_id: &str) -> Result<(), StoreError> {
+        let tenant_id = tenant_id.to_owned();
+        self.write(move |inner, connection| {
+            let fail = |e| StoreError::storage("purge", Scope::tenant(&tenant_id), e);
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            tx.execute(&inner.sql.purge_commits, params![tenant_id])
+                .map_err(fail)?;
+            tx.execute(&inner.sql.purge_snapshots, params![tenant_id])
+                .map_err(fail)?;
+            tx.commit().map_err(fail)
+        })
+        .await
+    }
+
+    fn get_from(&self, checkpoint: u64) -> CommitStream<'_> {
+        self.paged_query(
+            "read from checkpoint",
+            Scope::Store,
+            |sql| &sql.from_checkpoint,
+            Vec::new(),
+            Resume::AfterCheckpoint(checkpoint),
+        )
+    }
+}

@@ -1,0 +1,116 @@
+//! The SQLite schema and statements, built once per store from the validated table names.
+
+/// The schema version this release writes and reads.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// The table that records each store's schema version.
+pub(crate) const VERSION_TABLE: &str = "aett_schema_version";
+
+const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision, commit_id, commit_sequence, commit_stamp, headers, events";
+
+/// Every SQL text the store runs.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub commits_table: String,
+    pub create: String,
+    pub drop: String,
+    pub head: String,
+    pub has_commit_id: String,
+    pub later_commits: String,
+    pub insert_commit: String,
+    pub by_revision: String,
+    pub by_time: String,
+    pub tenant_by_time: String,
+    pub from_checkpoint: String,
+    pub get_snapshot: String,
+    pub add_snapshot: String,
+    pub purge_commits: String,
+    pub purge_snapshots: String,
+}
+
+impl Statements {
+    pub fn new(commits: &str, snapshots: &str) -> Self {
+        let c = format!("\"{commits}\"");
+        let s = format!("\"{snapshots}\"");
+        Self {
+            commits_table: commits.to_owned(),
+            // `checkpoint` is an AUTOINCREMENT rowid: strictly increasing, never reused even
+            // after a purge. `items` (events in the commit) lets revision ranges be filtered in
+            // SQL: the first revision of a commit is stream_revision - items + 1.
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (object TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {c} (
+                     checkpoint INTEGER PRIMARY KEY AUTOINCREMENT,
+                     tenant_id TEXT NOT NULL,
+                     stream_id TEXT NOT NULL,
+                     stream_revision INTEGER NOT NULL,
+                     items INTEGER NOT NULL,
+                     commit_id BLOB NOT NULL,
+                     commit_sequence INTEGER NOT NULL,
+                     commit_stamp INTEGER NOT NULL,
+                     headers BLOB NOT NULL,
+                     events BLOB NOT NULL,
+                     UNIQUE (tenant_id, stream_id, commit_sequence),
+                     UNIQUE (tenant_id, stream_id, commit_id)
+                 );
+                 CREATE INDEX IF NOT EXISTS \"{commits}_by_revision\" ON {c} (tenant_id, stream_id, stream_revision);
+                 CREATE INDEX IF NOT EXISTS \"{commits}_by_tenant\" ON {c} (tenant_id, checkpoint);
+                 CREATE TABLE IF NOT EXISTS {s} (
+                     tenant_id TEXT NOT NULL,
+                     stream_id TEXT NOT NULL,
+                     stream_revision INTEGER NOT NULL,
+                     commit_sequence INTEGER NOT NULL,
+                     payload BLOB NOT NULL,
+                     headers BLOB NOT NULL,
+                     PRIMARY KEY (tenant_id, stream_id, stream_revision)
+                 );"
+            ),
+            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s};"),
+            head: format!(
+                "SELECT commit_sequence, stream_revision FROM {c}
+                 WHERE tenant_id = ?1 AND stream_id = ?2 ORDER BY commit_sequence DESC LIMIT 1"
+            ),
+            has_commit_id: format!(
+                "SELECT 1 FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_id = ?3"
+            ),
+            later_commits: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence >= ?3 ORDER BY commit_sequence"
+            ),
+            insert_commit: format!(
+                "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            by_revision: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision >= ?3
+                   AND stream_revision - items + 1 <= ?4 AND commit_sequence > ?5
+                 ORDER BY commit_sequence LIMIT ?6"
+            ),
+            by_time: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_stamp <= ?3 AND commit_sequence > ?4
+                 ORDER BY commit_sequence LIMIT ?5"
+            ),
+            tenant_by_time: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE tenant_id = ?1 AND commit_stamp <= ?2 AND checkpoint > ?3
+                 ORDER BY checkpoint LIMIT ?4"
+            ),
+            from_checkpoint: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c} WHERE checkpoint > ?1 ORDER BY checkpoint LIMIT ?2"
+            ),
+            get_snapshot: format!(
+                "SELECT stream_revision, commit_sequence, payload, headers FROM {s}
+                 WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision <= ?3
+                 ORDER BY stream_revision DESC LIMIT 1"
+            ),
+            add_snapshot: format!(
+                "INSERT OR REPLACE INTO {s} (tenant_id, stream_id, stream_revision, commit_sequence, payload, headers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ),
+            purge_commits: format!("DELETE FROM {c} WHERE tenant_id = ?1"),
+            purge_snapshots: format!("DELETE FROM {s} WHERE tenant_id = ?1"),
+        }
+    }
+}
