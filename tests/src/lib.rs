@@ -1,1 +1,89 @@
-//! contract suite
+//! aett's shared contract test suite: every behaviour a backend must have, written once
+//! against the storage traits (as NEventStore's persistence acceptance tests are).
+//!
+//! A backend runs all of it with one macro call in its own test file:
+//!
+//! ```text
+//! aett_tests::contract_suite!(MyHarness::new());
+//! ```
+//!
+//! where `MyHarness` implements [`Harness`]: it hands each test a fresh, initialised store.
+
+pub mod contract;
+pub mod domain;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aett::{ConflictDetector, EventStore};
+
+/// What the suite needs from a backend.
+pub trait Harness: Send + Sync {
+    /// The backend's store type.
+    type Store: EventStore + 'static;
+
+    /// A fresh, initialised, empty store that decides conflicts with `detector`.
+    /// Each call gives a store no other call sees.
+    fn store(&self, detector: ConflictDetector) -> impl Future<Output = Arc<Self::Store>> + Send;
+
+    /// Overwrites the stored events of one commit with bytes that are not JSON, as disk damage
+    /// or a faulty writer would. Returns `false` for a backend that holds no bytes (in-memory),
+    /// where such damage cannot exist.
+    fn corrupt_events(
+        &self,
+        store: &Self::Store,
+        tenant: &str,
+        stream: &str,
+        commit_sequence: u64,
+    ) -> impl Future<Output = bool> + Send;
+}
+
+/// Generates one `#[tokio::test]` per contract test, each running against a fresh store from the
+/// harness expression.
+#[macro_export]
+macro_rules! contract_suite {
+    ($harness:expr) => {
+        $crate::contract_suite!(@tests $harness;
+            initialize_is_idempotent,
+            commit_round_trips_every_field,
+            revision_ranges,
+            opening_a_missing_stream_from_a_revision_is_stream_not_found,
+            reads_up_to_a_point_in_time,
+            checkpoints_increase_across_tenants,
+            reading_from_a_checkpoint_returns_every_later_commit_once,
+            duplicate_commit_is_recognised,
+            taken_sequence_without_conflict_is_non_conflicting,
+            taken_sequence_with_conflict_is_conflicting,
+            conflicts_are_judged_only_against_unseen_commits,
+            strict_detector_conflicts_on_same_topic,
+            invalid_commits_are_rejected,
+            concurrent_writers_on_one_stream_lose_and_duplicate_nothing,
+            snapshots_newest_at_or_below,
+            load_from_snapshot_replays_only_later_events,
+            custom_memento_round_trips,
+            same_stream_id_in_two_tenants_is_two_streams,
+            purge_removes_one_tenant_only,
+            drop_removes_everything,
+            awkward_ids_round_trip,
+            commit_of_ten_thousand_events,
+            stream_of_a_thousand_commits_loads_at_version_one_thousand,
+            corrupt_data_is_a_typed_error_and_the_rest_stays_readable,
+            unknown_topic_and_undecodable_body_are_typed_errors,
+            aggregate_repository_round_trip,
+            aggregate_repository_versions_and_time,
+            aggregate_repository_snapshots,
+            aggregate_update_retries_on_concurrency,
+            saga_repository_round_trip,
+            event_stream_round_trip,
+        );
+    };
+    (@tests $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let harness = $harness;
+                $crate::contract::$name(&harness).await;
+            }
+        )*
+    };
+}

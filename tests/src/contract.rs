@@ -1,0 +1,1267 @@
+//! The contract tests. Each takes a [`Harness`] and panics, with a message saying what broke,
+//! when the backend misbehaves.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use aett::{
+    Aggregate, AggregateRepository, Commit, CommitAttempt, CommitStore, CommitStream,
+    ConflictDetector, Event, EventMessage, EventStream, Headers, PersistenceManagement,
+    RepositoryError, Saga, SagaRepository, Scope, Snapshot, SnapshotStore, StoreError,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::TryStreamExt;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{
+    BillCustomer, Counter, Fulfilment, Incremented, Note, OrderPlaced, PaymentReceived, Reset,
+    ShipOrder, Tag, Tally,
+};
+use crate::Harness;
+
+const TENANT: &str = "tenant-a";
+
+async fn store<H: Harness>(harness: &H) -> Arc<H::Store> {
+    harness.store(ConflictDetector::new()).await
+}
+
+async fn collect(stream: CommitStream<'_>) -> Vec<Commit> {
+    stream.try_collect().await.expect("reading commits failed")
+}
+
+async fn read_stream(store: &dyn CommitStore, tenant: &str, stream: &str) -> Vec<Commit> {
+    collect(store.get(tenant, stream, 0, u64::MAX)).await
+}
+
+fn message<E: Event>(event: &E) -> EventMessage {
+    EventMessage::from_event(event).expect("test events serialise")
+}
+
+fn increments(range: std::ops::Range<i64>) -> Vec<EventMessage> {
+    range.map(|by| message(&Incremented { by })).collect()
+}
+
+fn attempt(
+    tenant: &str,
+    stream: &str,
+    sequence: u64,
+    revision: u64,
+    events: Vec<EventMessage>,
+) -> CommitAttempt {
+    CommitAttempt::new(tenant, stream, revision, sequence, Headers::new(), events)
+}
+
+/// Appends a commit of `events` after the stream's current head.
+async fn append(
+    store: &dyn CommitStore,
+    tenant: &str,
+    stream: &str,
+    events: Vec<EventMessage>,
+) -> Commit {
+    let head = read_stream(store, tenant, stream)
+        .await
+        .last()
+        .map_or((0, 0), |c| (c.commit_sequence, c.stream_revision));
+    let count = events.len() as u64;
+    store
+        .commit(attempt(tenant, stream, head.0 + 1, head.1 + count, events))
+        .await
+        .expect("appending after the head succeeds")
+}
+
+fn sequences(commits: &[Commit]) -> Vec<u64> {
+    commits.iter().map(|c| c.commit_sequence).collect()
+}
+
+fn stamp(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(seconds)
+}
+
+/// `initialize` may run any number of times.
+pub async fn initialize_is_idempotent<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    append(&*store, TENANT, "s", increments(1..2)).await;
+    store.initialize().await.expect("second initialize");
+    store.initialize().await.expect("third initialize");
+    assert_eq!(
+        read_stream(&*store, TENANT, "s").await.len(),
+        1,
+        "initialize must not lose data"
+    );
+}
+
+/// Every field of a commit comes back as written: headers, UTC stamp, unicode, nested bodies.
+pub async fn commit_round_trips_every_field<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let note = Note {
+        text: "héllo wörld — 日本語 🎉 \"quoted\" \\ back\nslash".to_owned(),
+        tags: vec![
+            Tag {
+                key: "nested".to_owned(),
+                value: json!({"a": [1, 2, {"b": null}], "c": "ü"}),
+            },
+            Tag {
+                key: "".to_owned(),
+                value: json!(1.5e300),
+            },
+        ],
+        weight: Some(-0.25),
+    };
+    let mut headers = Headers::new();
+    headers.insert("user".to_owned(), json!("zoë"));
+    headers.insert("nested".to_owned(), json!({"list": [true, false], "n": 42}));
+    let mut attempt = CommitAttempt::new(
+        TENANT,
+        "round-trip",
+        2,
+        1,
+        headers,
+        vec![
+            message(&note).with_header("causation", "abc"),
+            message(&Reset {}),
+        ],
+    );
+    attempt.commit_stamp =
+        Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap() + Duration::nanoseconds(123_456_789);
+    let written = store.commit(attempt.clone()).await.expect("commit");
+    assert_eq!(
+        written.commit_stamp,
+        Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap() + Duration::microseconds(123_456),
+        "stamps keep microseconds"
+    );
+    assert_eq!(written.commit_id, attempt.commit_id);
+    assert!(
+        written.checkpoint_token > 0,
+        "a stored commit has a checkpoint"
+    );
+
+    let read = read_stream(&*store, TENANT, "round-trip").await;
+    assert_eq!(
+        read,
+        vec![written.clone()],
+        "read back differs from what was written"
+    );
+    let decoded: Note = read[0].events[0].decode().expect("decode note");
+    assert_eq!(decoded, note);
+    assert_eq!(
+        read[0].events[0].headers.get("causation"),
+        Some(&json!("abc"))
+    );
+    assert_eq!(read[0].commit_stamp.timezone(), Utc);
+    assert_eq!(collect(store.get_from(0)).await, vec![written.clone()]);
+    assert_eq!(
+        collect(store.get_all_to(TENANT, Utc::now())).await,
+        vec![written]
+    );
+}
+
+/// Revision ranges: bounds, straddling commits, empty ranges, missing streams.
+pub async fn revision_ranges<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    // Commits of 2, 3, 1 and 4 events: revisions 1-2, 3-5, 6, 7-10.
+    for (start, count) in [(0, 2), (10, 3), (20, 1), (30, 4)] {
+        append(&*store, TENANT, "ranges", increments(start..start + count)).await;
+    }
+    let get = |min, max| {
+        let store = store.clone();
+        async move { sequences(&collect(store.get(TENANT, "ranges", min, max)).await) }
+    };
+    assert_eq!(get(0, u64::MAX).await, vec![1, 2, 3, 4]);
+    assert_eq!(get(1, 2).await, vec![1]);
+    assert_eq!(
+        get(3, 3).await,
+        vec![2],
+        "a commit straddling both bounds is included"
+    );
+    assert_eq!(
+        get(4, 6).await,
+        vec![2, 3],
+        "commits straddling a bound are included"
+    );
+    assert_eq!(get(5, 7).await, vec![2, 3, 4]);
+    assert_eq!(
+        get(6, 6).await,
+        vec![3],
+        "exactly one revision, no more (max_revision is inclusive, not off by one)"
+    );
+    assert_eq!(get(10, 10).await, vec![4]);
+    assert_eq!(
+        get(11, u64::MAX).await,
+        Vec::<u64>::new(),
+        "beyond the head is empty"
+    );
+    assert_eq!(get(7, 3).await, Vec::<u64>::new(), "min above max is empty");
+    assert_eq!(
+        get(0, 0).await,
+        Vec::<u64>::new(),
+        "revision 0 holds no event"
+    );
+    assert!(collect(store.get(TENANT, "no-such-stream", 0, u64::MAX))
+        .await
+        .is_empty());
+    assert!(collect(store.get("no-such-tenant", "ranges", 0, u64::MAX))
+        .await
+        .is_empty());
+}
+
+/// `EventStream::open` from a revision above 0 on a missing stream is stream-not-found.
+pub async fn opening_a_missing_stream_from_a_revision_is_stream_not_found<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let commits: Arc<dyn CommitStore> = store.clone();
+    match EventStream::open(commits.clone(), TENANT, "missing", 1, u64::MAX).await {
+        Err(StoreError::StreamNotFound { tenant, stream }) => {
+            assert_eq!((tenant.as_str(), stream.as_str()), (TENANT, "missing"))
+        }
+        other => panic!("expected StreamNotFound, got {other:?}"),
+    }
+    let empty = EventStream::open(commits, TENANT, "missing", 0, u64::MAX)
+        .await
+        .expect("from 0 is a new stream");
+    assert_eq!(empty.stream_revision(), 0);
+}
+
+/// A stream up to a point in time; a whole tenant up to a point in time, in checkpoint order.
+pub async fn reads_up_to_a_point_in_time<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let mut written = Vec::new();
+    for (i, (stream, seconds)) in [("a", 0), ("b", 10), ("a", 20), ("b", 30)]
+        .into_iter()
+        .enumerate()
+    {
+        let sequence = if i < 2 { 1 } else { 2 };
+        let mut attempt = attempt(TENANT, stream, sequence, sequence, increments(0..1));
+        attempt.commit_stamp = stamp(seconds);
+        written.push(store.commit(attempt).await.expect("commit"));
+    }
+    let mut other = attempt("tenant-other", "a", 1, 1, increments(0..1));
+    other.commit_stamp = stamp(0);
+    store.commit(other).await.expect("commit other tenant");
+
+    assert_eq!(
+        sequences(&collect(store.get_to(TENANT, "a", stamp(19))).await),
+        vec![1]
+    );
+    assert_eq!(
+        sequences(&collect(store.get_to(TENANT, "a", stamp(20))).await),
+        vec![1, 2],
+        "the bound is inclusive"
+    );
+    assert!(collect(store.get_to(TENANT, "a", stamp(-1)))
+        .await
+        .is_empty());
+    let tenant = collect(store.get_all_to(TENANT, stamp(20))).await;
+    assert_eq!(
+        tenant,
+        written[..3].to_vec(),
+        "tenant reads hold only that tenant, in checkpoint order"
+    );
+    assert_eq!(collect(store.get_all_to(TENANT, stamp(100))).await, written);
+}
+
+/// Checkpoints increase strictly across tenants and streams.
+pub async fn checkpoints_increase_across_tenants<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let mut last = 0;
+    for i in 0..12 {
+        let tenant = ["t1", "t2", "t3"][i % 3];
+        let commit = append(&*store, tenant, &format!("s{}", i % 2), increments(0..1)).await;
+        assert!(
+            commit.checkpoint_token > last,
+            "checkpoint {} after {last}",
+            commit.checkpoint_token
+        );
+        last = commit.checkpoint_token;
+    }
+}
+
+/// Reading from a checkpoint returns every later commit once, in order.
+pub async fn reading_from_a_checkpoint_returns_every_later_commit_once<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let mut written = Vec::new();
+    for i in 0..25 {
+        written.push(
+            append(
+                &*store,
+                ["t1", "t2"][i % 2],
+                &format!("s{}", i % 3),
+                increments(0..(1 + i as i64 % 3)),
+            )
+            .await,
+        );
+    }
+    assert_eq!(
+        collect(store.get_from(0)).await,
+        written,
+        "from 0: everything, in order"
+    );
+    for from in [1, 7, 24] {
+        let checkpoint = written[from - 1].checkpoint_token;
+        assert_eq!(
+            collect(store.get_from(checkpoint)).await,
+            written[from..].to_vec(),
+            "from checkpoint {checkpoint}"
+        );
+    }
+    let last = written.last().unwrap().checkpoint_token;
+    assert!(collect(store.get_from(last)).await.is_empty());
+}
+
+/// The same commit id again is a duplicate, and changes nothing.
+pub async fn duplicate_commit_is_recognised<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let first = attempt(TENANT, "dup", 1, 1, increments(0..1));
+    store.commit(first.clone()).await.expect("first commit");
+    for retry in [
+        first.clone(),
+        CommitAttempt {
+            commit_sequence: 2,
+            stream_revision: 2,
+            ..first.clone()
+        },
+    ] {
+        match store.commit(retry).await {
+            Err(StoreError::DuplicateCommit {
+                tenant,
+                stream,
+                commit_id,
+            }) => {
+                assert_eq!(
+                    (tenant.as_str(), stream.as_str(), commit_id),
+                    (TENANT, "dup", first.commit_id)
+                );
+            }
+            other => panic!("expected DuplicateCommit, got {other:?}"),
+        }
+    }
+    assert_eq!(read_stream(&*store, TENANT, "dup").await.len(), 1);
+}
+
+/// A taken sequence whose winners do not conflict: non-conflicting, carrying the winners.
+pub async fn taken_sequence_without_conflict_is_non_conflicting<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    append(&*store, TENANT, "race", increments(0..1)).await;
+    let winner = append(&*store, TENANT, "race", increments(1..3)).await;
+    let before = read_stream(&*store, TENANT, "race").await;
+    match store
+        .commit(attempt(TENANT, "race", 2, 2, increments(5..6)))
+        .await
+    {
+        Err(StoreError::NonConflictingCommit {
+            tenant,
+            stream,
+            commit_sequence,
+            committed,
+        }) => {
+            assert_eq!(
+                (tenant.as_str(), stream.as_str(), commit_sequence),
+                (TENANT, "race", 2)
+            );
+            assert_eq!(
+                committed,
+                vec![winner],
+                "the error carries the commits the writer had not seen"
+            );
+        }
+        other => panic!("expected NonConflictingCommit, got {other:?}"),
+    }
+    assert_eq!(
+        read_stream(&*store, TENANT, "race").await,
+        before,
+        "a failed commit leaves the stream as it was"
+    );
+}
+
+fn withdrawal_detector(strict: bool) -> ConflictDetector {
+    let mut detector = if strict {
+        ConflictDetector::strict()
+    } else {
+        ConflictDetector::new()
+    };
+    detector.register(|mine: &Note, theirs: &Note| mine.text == theirs.text);
+    detector
+}
+
+fn note(text: &str) -> EventMessage {
+    message(&Note {
+        text: text.to_owned(),
+        tags: Vec::new(),
+        weight: None,
+    })
+}
+
+/// A taken sequence whose winners conflict, as the detector's delegate decides.
+pub async fn taken_sequence_with_conflict_is_conflicting<H: Harness>(harness: &H) {
+    let store = harness.store(withdrawal_detector(false)).await;
+    append(&*store, TENANT, "acct", vec![note("x")]).await;
+    let before = read_stream(&*store, TENANT, "acct").await;
+    match store
+        .commit(attempt(TENANT, "acct", 1, 2, vec![note("y"), note("x")]))
+        .await
+    {
+        Err(StoreError::ConflictingCommit {
+            tenant,
+            stream,
+            commit_sequence,
+            committed,
+        }) => {
+            assert_eq!(
+                (tenant.as_str(), stream.as_str(), commit_sequence),
+                (TENANT, "acct", 1)
+            );
+            assert_eq!(committed, before);
+        }
+        other => panic!("expected ConflictingCommit, got {other:?}"),
+    }
+    match store
+        .commit(attempt(TENANT, "acct", 1, 1, vec![note("z")]))
+        .await
+    {
+        Err(StoreError::NonConflictingCommit { .. }) => {}
+        other => panic!("a delegate answering false is no conflict; got {other:?}"),
+    }
+    assert_eq!(read_stream(&*store, TENANT, "acct").await, before);
+}
+
+/// The detector compares only with the commits the writer had not seen, never the whole history.
+pub async fn conflicts_are_judged_only_against_unseen_commits<H: Harness>(harness: &H) {
+    let store = harness.store(withdrawal_detector(false)).await;
+    append(&*store, TENANT, "acct", vec![note("x")]).await; // seen by the writer below
+    append(&*store, TENANT, "acct", vec![note("y")]).await; // not seen
+    match store
+        .commit(attempt(TENANT, "acct", 2, 2, vec![note("x")]))
+        .await
+    {
+        Err(StoreError::NonConflictingCommit { committed, .. }) => {
+            assert_eq!(sequences(&committed), vec![2])
+        }
+        other => panic!("the seen commit 1 must not count as a conflict; got {other:?}"),
+    }
+    match store
+        .commit(attempt(TENANT, "acct", 2, 2, vec![note("y")]))
+        .await
+    {
+        Err(StoreError::ConflictingCommit { committed, .. }) => {
+            assert_eq!(sequences(&committed), vec![2])
+        }
+        other => panic!("the unseen commit 2 conflicts; got {other:?}"),
+    }
+}
+
+/// Strict mode: same topic without a delegate conflicts; different topics do not.
+pub async fn strict_detector_conflicts_on_same_topic<H: Harness>(harness: &H) {
+    let store = harness.store(ConflictDetector::strict()).await;
+    append(&*store, TENANT, "s", increments(0..1)).await;
+    match store
+        .commit(attempt(TENANT, "s", 1, 1, increments(0..1)))
+        .await
+    {
+        Err(StoreError::ConflictingCommit { .. }) => {}
+        other => panic!("strict: same topic conflicts; got {other:?}"),
+    }
+    match store
+        .commit(attempt(TENANT, "s", 1, 1, vec![message(&Reset {})]))
+        .await
+    {
+        Err(StoreError::NonConflictingCommit { .. }) => {}
+        other => panic!("strict: different topics do not conflict; got {other:?}"),
+    }
+}
+
+/// Attempts that break the rules are rejected and write nothing.
+pub async fn invalid_commits_are_rejected<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    append(&*store, TENANT, "s", increments(0..2)).await;
+    let cases = [
+        ("empty", attempt(TENANT, "s", 2, 2, Vec::new())),
+        ("sequence 0", attempt(TENANT, "s", 0, 3, increments(0..1))),
+        (
+            "skips a sequence",
+            attempt(TENANT, "s", 3, 3, increments(0..1)),
+        ),
+        ("revision gap", attempt(TENANT, "s", 2, 5, increments(0..1))),
+        (
+            "revision overlap",
+            attempt(TENANT, "s", 2, 2, increments(0..1)),
+        ),
+        (
+            "revision below count",
+            attempt(TENANT, "s", 2, 1, increments(0..2)),
+        ),
+        (
+            "empty stream id",
+            attempt(TENANT, "", 1, 1, increments(0..1)),
+        ),
+    ];
+    for (what, attempt) in cases {
+        match store.commit(attempt).await {
+            Err(StoreError::InvalidCommit { .. }) => {}
+            other => panic!("{what}: expected InvalidCommit, got {other:?}"),
+        }
+    }
+    assert_eq!(sequences(&read_stream(&*store, TENANT, "s").await), vec![1]);
+}
+
+/// 8 writers × 50 commits on one stream, each reloading and retrying on a concurrency error:
+/// sequences and revisions end contiguous, and no event is lost or duplicated.
+pub async fn concurrent_writers_on_one_stream_lose_and_duplicate_nothing<H: Harness>(harness: &H) {
+    const WRITERS: usize = 8;
+    const COMMITS: usize = 50;
+    let store = store(harness).await;
+    let commits: Arc<dyn CommitStore> = store.clone();
+    let mut tasks = Vec::new();
+    for writer in 0..WRITERS {
+        let commits = commits.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut written = Vec::new();
+            let mut retries = 0usize;
+            for n in 0..COMMITS {
+                let mut stream = EventStream::open(commits.clone(), TENANT, "hot", 0, u64::MAX)
+                    .await
+                    .expect("open");
+                let events = 1 + (writer + n) % 2;
+                for part in 0..events {
+                    stream.add(message(&Note {
+                        text: format!("{writer}/{n}/{part}"),
+                        tags: Vec::new(),
+                        weight: None,
+                    }));
+                }
+                let id = Uuid::new_v4();
+                loop {
+                    match stream.commit(id).await {
+                        Ok(commit) => {
+                            written.push(commit.expect("events were added"));
+                            break;
+                        }
+                        Err(error) if error.is_concurrency_conflict() => {
+                            retries += 1;
+                            // Reload (the stream took in the newer commits) and try again.
+                            tokio::task::yield_now().await;
+                        }
+                        Err(error) => panic!("writer {writer}: unexpected error {error}"),
+                    }
+                }
+            }
+            (written, retries)
+        }));
+    }
+    let mut written = Vec::new();
+    for task in tasks {
+        let (commits, _retries) = task.await.expect("writer task");
+        written.extend(commits);
+    }
+    let stored = read_stream(&*store, TENANT, "hot").await;
+    assert_eq!(stored.len(), WRITERS * COMMITS);
+    let mut revision = 0;
+    for (index, commit) in stored.iter().enumerate() {
+        assert_eq!(
+            commit.commit_sequence,
+            index as u64 + 1,
+            "sequences are contiguous"
+        );
+        assert_eq!(
+            commit.first_revision(),
+            revision + 1,
+            "revisions are contiguous"
+        );
+        revision = commit.stream_revision;
+    }
+    let texts: Vec<String> = stored
+        .iter()
+        .flat_map(|c| &c.events)
+        .map(|e| e.decode::<Note>().expect("decode").text)
+        .collect();
+    let unique: HashSet<&String> = texts.iter().collect();
+    assert_eq!(unique.len(), texts.len(), "no event is duplicated");
+    let expected: usize = (0..WRITERS)
+        .flat_map(|w| (0..COMMITS).map(move |n| 1 + (w + n) % 2))
+        .sum();
+    assert_eq!(texts.len(), expected, "no event is lost");
+    written.sort_by_key(|c| c.commit_sequence);
+    assert_eq!(
+        written, stored,
+        "every successful commit is readable as it was returned"
+    );
+}
+
+fn snapshot(stream: &str, revision: u64, total: i64) -> Snapshot {
+    Snapshot {
+        tenant_id: TENANT.to_owned(),
+        stream_id: stream.to_owned(),
+        stream_revision: revision,
+        commit_sequence: revision,
+        payload: serde_json::value::to_raw_value(&json!({ "total": total })).unwrap(),
+        headers: Headers::from([("by".to_owned(), json!("test"))]),
+    }
+}
+
+/// The newest snapshot at or below a revision; none below the first; a newer one is accepted,
+/// one at the same revision replaced.
+pub async fn snapshots_newest_at_or_below<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    assert_eq!(
+        store
+            .get_snapshot(TENANT, "s", u64::MAX)
+            .await
+            .expect("get"),
+        None
+    );
+    for revision in [5, 10, 20] {
+        store
+            .add_snapshot(snapshot("s", revision, revision as i64))
+            .await
+            .expect("add");
+    }
+    let at = |max| {
+        let store = store.clone();
+        async move {
+            store
+                .get_snapshot(TENANT, "s", max)
+                .await
+                .expect("get")
+                .map(|s| s.stream_revision)
+        }
+    };
+    assert_eq!(at(4).await, None);
+    assert_eq!(at(5).await, Some(5));
+    assert_eq!(at(19).await, Some(10));
+    assert_eq!(at(u64::MAX).await, Some(20));
+    store
+        .add_snapshot(snapshot("s", 10, 99))
+        .await
+        .expect("replace");
+    let replaced = store
+        .get_snapshot(TENANT, "s", 10)
+        .await
+        .expect("get")
+        .expect("some");
+    assert_eq!(replaced, snapshot("s", 10, 99));
+    assert_eq!(
+        store
+            .get_snapshot("tenant-other", "s", u64::MAX)
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+/// After a snapshot and further events, a load replays only the later events and reaches the
+/// right state.
+pub async fn load_from_snapshot_replays_only_later_events<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    let mut counter: Counter = repo.get("c").await.expect("get");
+    for by in 1..=20 {
+        counter.add(by).unwrap();
+        if by % 4 == 0 {
+            repo.save(&mut counter, Headers::new()).await.expect("save");
+        }
+    }
+    let snap = repo
+        .snapshot::<Counter>("c", 10, Headers::new())
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        snap.stream_revision, 10,
+        "a snapshot at version 10 lands at 10, not 9 or 11"
+    );
+    assert_eq!(
+        snap.commit_sequence, 3,
+        "revision 10 is in the third commit"
+    );
+    let loaded: Counter = repo.get("c").await.expect("load");
+    assert_eq!(loaded.total, (1..=20).sum::<i64>());
+    assert_eq!(loaded.version(), 20);
+    assert_eq!(loaded.commit_sequence(), 5);
+    assert_eq!(
+        loaded.applied, 10,
+        "only the 10 events after the snapshot are replayed"
+    );
+    let at_12: Counter = repo.get_version("c", 12).await.expect("load at 12");
+    assert_eq!(
+        (at_12.total, at_12.version(), at_12.applied),
+        ((1..=12).sum::<i64>(), 12, 2)
+    );
+    let at_8: Counter = repo.get_version("c", 8).await.expect("load at 8");
+    assert_eq!(
+        (at_8.total, at_8.version(), at_8.applied),
+        ((1..=8).sum::<i64>(), 8, 8),
+        "below the snapshot: replay from the start"
+    );
+}
+
+/// A custom memento type is what the snapshot holds, and restores.
+pub async fn custom_memento_round_trips<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    let mut tally: Tally = repo.get("t").await.expect("get");
+    tally.raise(Incremented { by: 7 });
+    tally.raise(Incremented { by: 5 });
+    repo.save(&mut tally, Headers::new()).await.expect("save");
+    let snap = repo
+        .snapshot::<Tally>("t", u64::MAX, Headers::new())
+        .await
+        .expect("snapshot");
+    assert_eq!(snap.payload.get(), r#"{"value":12}"#);
+    tally.raise(Reset {});
+    tally.raise(Incremented { by: 1 });
+    repo.save(&mut tally, Headers::new())
+        .await
+        .expect("save again");
+    let loaded: Tally = repo.get("t").await.expect("load");
+    assert_eq!((loaded.total, loaded.version()), (1, 4));
+}
+
+/// The same stream id in two tenants is two streams.
+pub async fn same_stream_id_in_two_tenants_is_two_streams<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    append(&*store, "t1", "shared", increments(0..1)).await;
+    append(&*store, "t2", "shared", increments(0..3)).await;
+    append(&*store, "t1", "shared", increments(0..1)).await;
+    assert_eq!(
+        sequences(&read_stream(&*store, "t1", "shared").await),
+        vec![1, 2]
+    );
+    let t2 = read_stream(&*store, "t2", "shared").await;
+    assert_eq!((sequences(&t2), t2[0].stream_revision), (vec![1], 3));
+}
+
+/// Purge removes one tenant's commits and snapshots, and nothing else.
+pub async fn purge_removes_one_tenant_only<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    for tenant in ["keep", "gone"] {
+        append(&*store, tenant, "s", increments(0..2)).await;
+        append(&*store, tenant, "other", increments(0..1)).await;
+        let mut snap = snapshot("s", 2, 1);
+        snap.tenant_id = tenant.to_owned();
+        store.add_snapshot(snap).await.expect("snapshot");
+    }
+    let kept_before = collect(store.get_all_to("keep", Utc::now())).await;
+    store.purge("gone").await.expect("purge");
+    assert!(collect(store.get_all_to("gone", Utc::now()))
+        .await
+        .is_empty());
+    assert!(read_stream(&*store, "gone", "s").await.is_empty());
+    assert_eq!(
+        store
+            .get_snapshot("gone", "s", u64::MAX)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        collect(store.get_all_to("keep", Utc::now())).await,
+        kept_before
+    );
+    assert!(store
+        .get_snapshot("keep", "s", u64::MAX)
+        .await
+        .expect("get")
+        .is_some());
+    assert_eq!(collect(store.get_from(0)).await, kept_before);
+    store
+        .purge("never-existed")
+        .await
+        .expect("purging an unknown tenant is fine");
+    // Checkpoints are never reused, even after a purge.
+    let next = append(&*store, "gone", "s", increments(0..1)).await;
+    assert!(next.checkpoint_token > kept_before.last().unwrap().checkpoint_token + 2);
+}
+
+/// Drop removes everything; initialize makes the store usable again.
+pub async fn drop_removes_everything<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    append(&*store, "t1", "s", increments(0..2)).await;
+    store
+        .add_snapshot(snapshot("s", 2, 1))
+        .await
+        .expect("snapshot");
+    store.drop_all().await.expect("drop");
+    store.initialize().await.expect("initialize after drop");
+    assert!(collect(store.get_from(0)).await.is_empty());
+    assert_eq!(
+        store
+            .get_snapshot(TENANT, "s", u64::MAX)
+            .await
+            .expect("get"),
+        None
+    );
+    append(&*store, "t1", "s", increments(0..1)).await;
+}
+
+/// Ids of 1,000+ characters with quotes, slashes, `%`, `;--` and non-ASCII round-trip.
+pub async fn awkward_ids_round_trip<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let awkward = [
+        format!(
+            "{}'\"/\\%;-- DROP TABLE commits; 日本語 ü 🎉 {}",
+            "x".repeat(600),
+            "y".repeat(600)
+        ),
+        "a/b/../c?d=e&f#g".to_owned(),
+        "%_%".to_owned(),
+        " padded ".to_owned(),
+        "'".to_owned(),
+    ];
+    for tenant in &awkward {
+        for stream in &awkward {
+            let commit = append(&*store, tenant, stream, increments(0..1)).await;
+            let read = read_stream(&*store, tenant, stream).await;
+            assert_eq!(read, vec![commit], "tenant {tenant:?} stream {stream:?}");
+            let mut snap = snapshot(stream, 1, 1);
+            snap.tenant_id = tenant.clone();
+            store.add_snapshot(snap.clone()).await.expect("snapshot");
+            assert_eq!(
+                store.get_snapshot(tenant, stream, 1).await.expect("get"),
+                Some(snap)
+            );
+        }
+    }
+    // `%` and `_` are not wildcards: only exact ids match.
+    assert!(read_stream(&*store, "%", "%").await.is_empty());
+    assert!(
+        read_stream(&*store, "padded", "padded").await.is_empty(),
+        "ids are not trimmed"
+    );
+    store.purge(&awkward[0]).await.expect("purge");
+    assert!(read_stream(&*store, &awkward[0], &awkward[1])
+        .await
+        .is_empty());
+    assert_eq!(
+        read_stream(&*store, &awkward[1], &awkward[0]).await.len(),
+        1
+    );
+}
+
+/// A commit of 10,000 events.
+pub async fn commit_of_ten_thousand_events<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let commit = append(&*store, TENANT, "big", increments(0..10_000)).await;
+    assert_eq!(commit.stream_revision, 10_000);
+    let read = read_stream(&*store, TENANT, "big").await;
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].events.len(), 10_000);
+    assert_eq!(
+        read[0].events[9_999].decode::<Incremented>().unwrap(),
+        Incremented { by: 9_999 }
+    );
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    let counter: Counter = repo.get("big").await.expect("load");
+    assert_eq!(
+        (counter.version(), counter.total),
+        (10_000, (0..10_000).sum::<i64>())
+    );
+}
+
+/// A stream of 1,000 single-event commits loads at version 1,000.
+pub async fn stream_of_a_thousand_commits_loads_at_version_one_thousand<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    let mut counter: Counter = repo.get("long").await.expect("get");
+    for _ in 0..1_000 {
+        counter.add(1).unwrap();
+        repo.save(&mut counter, Headers::new()).await.expect("save");
+    }
+    let loaded: Counter = repo.get("long").await.expect("load");
+    assert_eq!(
+        (loaded.version(), loaded.commit_sequence(), loaded.total),
+        (1_000, 1_000, 1_000)
+    );
+    assert_eq!(
+        read_stream(&*store, TENANT, "long").await.len(),
+        1_000,
+        "paged reads return every commit"
+    );
+}
+
+/// A damaged stored commit is a typed error naming stream and commit, never a panic, and the
+/// rest of the store stays readable.
+pub async fn corrupt_data_is_a_typed_error_and_the_rest_stays_readable<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    append(&*store, TENANT, "damaged", increments(0..1)).await;
+    append(&*store, TENANT, "damaged", increments(0..1)).await;
+    let healthy = append(&*store, TENANT, "healthy", increments(0..1)).await;
+    if !harness.corrupt_events(&store, TENANT, "damaged", 2).await {
+        return; // This backend holds no bytes that could be damaged.
+    }
+    let result: Result<Vec<Commit>, StoreError> = store
+        .get(TENANT, "damaged", 0, u64::MAX)
+        .try_collect()
+        .await;
+    match result {
+        Err(StoreError::Corrupt {
+            scope,
+            commit_sequence,
+            ..
+        }) => {
+            assert_eq!(scope, Scope::stream(TENANT, "damaged"));
+            assert_eq!(commit_sequence, Some(2));
+        }
+        other => panic!("expected Corrupt naming the commit, got {other:?}"),
+    }
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    match repo.get::<Counter>("damaged").await {
+        Err(RepositoryError::Store(StoreError::Corrupt { .. })) => {}
+        other => panic!("loading a damaged aggregate: expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(read_stream(&*store, TENANT, "healthy").await, vec![healthy]);
+    assert_eq!(
+        sequences(&collect(store.get(TENANT, "damaged", 1, 1)).await),
+        vec![1],
+        "the undamaged commit still reads"
+    );
+}
+
+/// An unknown topic, or a body that does not fit its type, is a typed error naming the commit.
+pub async fn unknown_topic_and_undecodable_body_are_typed_errors<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    append(&*store, TENANT, "odd", increments(0..1)).await;
+    append(
+        &*store,
+        TENANT,
+        "odd",
+        vec![message(&OrderPlaced {
+            order: "o".into(),
+            amount: 1,
+        })],
+    )
+    .await;
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    match repo.get::<Counter>("odd").await {
+        Err(RepositoryError::UnknownTopic {
+            tenant,
+            stream,
+            commit_sequence,
+            topic,
+            target,
+        }) => {
+            assert_eq!(
+                (tenant.as_str(), stream.as_str(), commit_sequence),
+                (TENANT, "odd", 2)
+            );
+            assert_eq!(topic, OrderPlaced::TOPIC);
+            assert_eq!(target, "Counter");
+        }
+        other => panic!("expected UnknownTopic, got {other:?}"),
+    }
+    let wrong_body = EventMessage::from_raw(
+        Incremented::TOPIC,
+        serde_json::value::to_raw_value(&json!({"by": "not a number"})).unwrap(),
+    );
+    append(&*store, TENANT, "bad-body", vec![wrong_body]).await;
+    match repo.get::<Counter>("bad-body").await {
+        Err(RepositoryError::Decode {
+            stream,
+            commit_sequence,
+            topic,
+            ..
+        }) => {
+            assert_eq!(
+                (stream.as_str(), commit_sequence, topic.as_str()),
+                ("bad-body", 1, Incremented::TOPIC)
+            );
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    assert_eq!(
+        read_stream(&*store, TENANT, "bad-body").await.len(),
+        1,
+        "the store itself reads fine"
+    );
+}
+
+/// Get a new aggregate, save, save again with the same instance, with headers; nothing to save
+/// writes nothing.
+pub async fn aggregate_repository_round_trip<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    let mut counter: Counter = repo.get("acc").await.expect("get new");
+    assert_eq!(
+        (counter.id(), counter.version(), counter.commit_sequence()),
+        ("acc", 0, 0)
+    );
+    assert_eq!(
+        repo.save(&mut counter, Headers::new())
+            .await
+            .expect("save nothing"),
+        None
+    );
+    assert!(
+        read_stream(&*store, TENANT, "acc").await.is_empty(),
+        "nothing to save, no commit"
+    );
+    counter.add(5).unwrap();
+    counter.add(6).unwrap();
+    let headers = Headers::from([("user".to_owned(), json!("alice"))]);
+    let commit = repo
+        .save(&mut counter, headers.clone())
+        .await
+        .expect("save")
+        .expect("a commit");
+    assert_eq!(
+        (
+            commit.commit_sequence,
+            commit.stream_revision,
+            commit.events.len()
+        ),
+        (1, 2, 2)
+    );
+    assert_eq!(commit.headers, headers);
+    assert!(counter.uncommitted().is_empty());
+    counter.add(7).unwrap();
+    let second = repo
+        .save(&mut counter, Headers::new())
+        .await
+        .expect("save same instance again")
+        .expect("a commit");
+    assert_eq!((second.commit_sequence, second.stream_revision), (2, 3));
+    let loaded: Counter = repo.get("acc").await.expect("load");
+    assert_eq!(
+        (loaded.total, loaded.version(), loaded.commit_sequence()),
+        (18, 3, 2)
+    );
+    assert_eq!(repo.get::<Counter>("acc").await.unwrap().total, 18);
+
+    // A stale instance is refused with a concurrency error, and leaves the stream as it was.
+    let mut stale: Counter = repo.get_version("acc", 2).await.expect("stale");
+    stale.add(1).unwrap();
+    let error = repo
+        .save(&mut stale, Headers::new())
+        .await
+        .expect_err("stale save");
+    assert!(error.is_concurrency_conflict(), "{error}");
+    assert_eq!(read_stream(&*store, TENANT, "acc").await.len(), 2);
+}
+
+/// Get up to a version, and as of a point in time.
+pub async fn aggregate_repository_versions_and_time<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    let mut stamps = Vec::new();
+    for (sequence, events) in [(1u64, vec![1i64, 2]), (2, vec![3, 4, 5]), (3, vec![6])] {
+        let revision = [2u64, 5, 6][sequence as usize - 1];
+        let mut attempt = attempt(
+            TENANT,
+            "v",
+            sequence,
+            revision,
+            events
+                .iter()
+                .map(|&by| message(&Incremented { by }))
+                .collect(),
+        );
+        attempt.commit_stamp = stamp(sequence as i64 * 60);
+        stamps.push(store.commit(attempt).await.expect("commit").commit_stamp);
+    }
+    for (version, total) in [(0, 0), (1, 1), (3, 6), (5, 15), (6, 21), (100, 21)] {
+        let counter: Counter = repo.get_version("v", version).await.expect("get_version");
+        assert_eq!(
+            (counter.version(), counter.total),
+            (version.min(6), total),
+            "at version {version}"
+        );
+    }
+    let as_of: Counter = repo.get_as_of("v", stamps[1]).await.expect("as of");
+    assert_eq!(
+        (as_of.version(), as_of.total, as_of.commit_sequence()),
+        (5, 15, 2)
+    );
+    let before: Counter = repo
+        .get_as_of("v", stamps[0] - Duration::seconds(1))
+        .await
+        .expect("before");
+    assert_eq!(before.version(), 0);
+}
+
+/// Snapshot at a version and as of a time; loads start from the right snapshot.
+pub async fn aggregate_repository_snapshots<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    match repo.snapshot::<Counter>("none", 5, Headers::new()).await {
+        Err(RepositoryError::NothingToSnapshot { .. }) => {}
+        other => panic!("snapshot of an empty stream: {other:?}"),
+    }
+    for (sequence, minute) in [(1u64, 1i64), (2, 2), (3, 3)] {
+        let mut attempt = attempt(TENANT, "snap", sequence, sequence * 2, increments(0..2));
+        attempt.commit_stamp = stamp(minute * 60);
+        store.commit(attempt).await.expect("commit");
+    }
+    let n = 6;
+    let snap = repo
+        .snapshot::<Counter>("snap", n - 3, Headers::from([("k".to_owned(), json!(1))]))
+        .await
+        .expect("snapshot");
+    assert_eq!((snap.stream_revision, snap.commit_sequence), (3, 2));
+    assert_eq!(snap.headers.get("k"), Some(&json!(1)));
+    let as_of = repo
+        .snapshot_as_of::<Counter>("snap", stamp(60), Headers::new())
+        .await
+        .expect("snapshot as of");
+    assert_eq!((as_of.stream_revision, as_of.commit_sequence), (2, 1));
+    let stored = store
+        .get_snapshot(TENANT, "snap", u64::MAX)
+        .await
+        .expect("get")
+        .expect("some");
+    assert_eq!(stored, snap);
+    let loaded: Counter = repo.get("snap").await.expect("load");
+    assert_eq!((loaded.version(), loaded.applied, loaded.total), (6, 3, 3));
+}
+
+/// `update` reloads and reruns the command after a concurrency error.
+pub async fn aggregate_update_retries_on_concurrency<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, store.clone(), store.clone());
+    let mut first: Counter = repo.get("u").await.unwrap();
+    first.add(1).unwrap();
+    repo.save(&mut first, Headers::new()).await.unwrap();
+    let mut runs = 0;
+    let ((), commit) = repo
+        .update(
+            "u",
+            Headers::new(),
+            3,
+            |counter: &mut Counter| -> Result<(), RepositoryError> {
+                runs += 1;
+                if runs == 1 {
+                    // Simulate another writer getting in between this load and its save.
+                    let other = store.clone();
+                    let handle = tokio::runtime::Handle::current();
+                    std::thread::scope(|scope| {
+                        scope.spawn(|| {
+                            handle.block_on(async move {
+                                let repo = AggregateRepository::new(TENANT, other.clone(), other);
+                                let mut rival: Counter = repo.get("u").await.unwrap();
+                                rival.add(10).unwrap();
+                                repo.save(&mut rival, Headers::new()).await.unwrap();
+                            })
+                        });
+                    });
+                }
+                counter.add(100).unwrap();
+                Ok(())
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(runs, 2, "the command ran again after the concurrency error");
+    assert_eq!(commit.expect("a commit").commit_sequence, 3);
+    assert_eq!(repo.get::<Counter>("u").await.unwrap().total, 111);
+}
+
+/// A saga's events are saved and replayed; its commands come back from save and are stored
+/// in the commit headers.
+pub async fn saga_repository_round_trip<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = SagaRepository::new(TENANT, store.clone());
+    let mut saga: Fulfilment = repo.get("order-1").await.expect("get new");
+    assert_eq!(
+        repo.save(&mut saga, Headers::new()).await.expect("nothing"),
+        Vec::new()
+    );
+    saga.handle(OrderPlaced {
+        order: "order-1".into(),
+        amount: 30,
+    });
+    let commands = repo.save(&mut saga, Headers::new()).await.expect("save");
+    assert_eq!(commands.len(), 1);
+    assert_eq!(
+        commands[0].decode_event::<BillCustomer>().unwrap(),
+        Some(BillCustomer {
+            order: "order-1".into(),
+            amount: 30
+        })
+    );
+    assert!(saga.undispatched().is_empty());
+
+    let mut saga: Fulfilment = repo.get("order-1").await.expect("reload");
+    assert!(saga.placed && !saga.paid);
+    assert!(
+        saga.undispatched().is_empty(),
+        "replay does not dispatch again"
+    );
+    saga.handle(PaymentReceived {
+        order: "order-1".into(),
+    });
+    let commands = repo
+        .save(&mut saga, Headers::from([("h".to_owned(), json!("v"))]))
+        .await
+        .expect("save 2");
+    assert_eq!(commands.len(), 1);
+    assert!(commands[0].is::<ShipOrder>());
+
+    let commits = read_stream(&*store, TENANT, "order-1").await;
+    assert_eq!(sequences(&commits), vec![1, 2]);
+    let header = commits[1]
+        .headers
+        .get("UndispatchedMessage.0")
+        .expect("command header");
+    assert_eq!(header["topic"], json!(ShipOrder::TOPIC));
+    assert_eq!(commits[1].headers.get("h"), Some(&json!("v")));
+    let loaded: Fulfilment = repo.get("order-1").await.expect("reload");
+    assert!(loaded.placed && loaded.paid);
+    assert_eq!((loaded.version(), loaded.state().commit_sequence()), (2, 2));
+}
+
+/// `EventStream`: add, commit, reopen within bounds; a lost race absorbs the winners.
+pub async fn event_stream_round_trip<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let commits: Arc<dyn CommitStore> = store.clone();
+    let mut stream = EventStream::create(commits.clone(), TENANT, "es");
+    stream.add_event(&Incremented { by: 1 }).unwrap();
+    stream.add_event(&Incremented { by: 2 }).unwrap();
+    stream.set_header("who", "me");
+    assert_eq!(stream.uncommitted_events().len(), 2);
+    let id = Uuid::new_v4();
+    let commit = stream.commit(id).await.expect("commit").expect("some");
+    assert_eq!((commit.commit_id, commit.stream_revision), (id, 2));
+    assert_eq!(
+        (
+            stream.stream_revision(),
+            stream.commit_sequence(),
+            stream.committed_events().len()
+        ),
+        (2, 1, 2)
+    );
+    assert!(stream.uncommitted_events().is_empty() && stream.uncommitted_headers().is_empty());
+    assert_eq!(stream.commit(Uuid::new_v4()).await.expect("nothing"), None);
+
+    let mut rival = EventStream::open(commits.clone(), TENANT, "es", 0, u64::MAX)
+        .await
+        .expect("open");
+    stream.add_event(&Incremented { by: 3 }).unwrap();
+    stream.commit(Uuid::new_v4()).await.expect("commit 2");
+    rival.add_event(&Reset {}).unwrap();
+    let error = rival.commit(Uuid::new_v4()).await.expect_err("rival loses");
+    assert!(
+        matches!(error, StoreError::NonConflictingCommit { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        rival.stream_revision(),
+        3,
+        "the rival took in the winner's commit"
+    );
+    rival
+        .commit(Uuid::new_v4())
+        .await
+        .expect("retry after non-conflicting")
+        .expect("some");
+    assert_eq!(rival.stream_revision(), 4);
+
+    let part = EventStream::open(commits, TENANT, "es", 2, 3)
+        .await
+        .expect("open part");
+    let topics: BTreeSet<&str> = part
+        .committed_events()
+        .iter()
+        .map(|e| e.topic.as_str())
+        .collect();
+    assert_eq!(part.committed_events().len(), 2, "revisions 2 and 3 only");
+    assert_eq!(topics, BTreeSet::from([Incremented::TOPIC]));
+    assert_eq!(part.stream_revision(), 3);
+    assert_eq!(part.committed_headers().get("who"), Some(&json!("me")));
+    let _: &Counter = &Counter::create("unused");
+    let _ = Fulfilment::TOPICS;
+}

@@ -1,0 +1,21 @@
+//! The contract suite against the in-memory store.
+
+use std::sync::Arc;
+
+use aett::{ConflictDetector, InMemoryStore};
+
+struct MemoryHarness;
+
+impl aett_tests::Harness for MemoryHarness {
+    type Store = InMemoryStore;
+
+    async fn store(&self, detector: ConflictDetector) -> Arc<InMemoryStore> {
+        Arc::new(InMemoryStore::with_conflict_detector(Arc::new(detector)))
+    }
+
+    async fn corrupt_events(&self, _: &InMemoryStore, _: &str, _: &str, _: u64) -> bool {
+        false
+    }
+}
+
+aett_tests::contract_suite!(MemoryHarness);
