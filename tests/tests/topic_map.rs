@@ -1,0 +1,45 @@
+//! The process-wide topic map holds every `#[event]` type linked into the program.
+
+use aett::{Event, TopicMap};
+use aett_tests::domain::{Incremented, Note, ShipOrder};
+
+#[aett::event]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Untitled {}
+
+#[test]
+fn global_map_holds_every_declared_event() {
+    let map = TopicMap::global().expect("no topic is declared twice in this program");
+    let entry = map
+        .get(Incremented::TOPIC)
+        .expect("registered at link time");
+    assert!(
+        entry.type_name.ends_with("Incremented"),
+        "{}",
+        entry.type_name
+    );
+    assert_eq!(entry.type_id(), std::any::TypeId::of::<Incremented>());
+    assert_eq!(map.get_from_type::<Note>(), Some("test.note"));
+    assert_eq!(
+        map.get_from_type::<ShipOrder>(),
+        Some(ShipOrder::TOPIC),
+        "commands are registered too"
+    );
+    assert_eq!(map.get_from_type::<String>(), None);
+    assert!(map.get("no.such.topic").is_none());
+    assert_eq!(
+        map.len(),
+        8,
+        "the 7 events of aett_tests::domain and `Untitled`"
+    );
+    assert_eq!(map.entries().count(), map.len());
+}
+
+#[test]
+fn a_type_without_a_topic_is_its_own_name() {
+    assert_eq!(Untitled::TOPIC, "Untitled");
+    assert_eq!(
+        TopicMap::global().unwrap().get_from_type::<Untitled>(),
+        Some("Untitled")
+    );
+}

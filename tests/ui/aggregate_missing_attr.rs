@@ -1,0 +1,6 @@
+#[derive(aett::Aggregate, Default)]
+struct Account {
+    state: aett::AggregateState,
+}
+
+fn main() {}

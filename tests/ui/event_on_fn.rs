@@ -1,0 +1,4 @@
+#[aett::event(topic = "x")]
+fn not_a_type() {}
+
+fn main() {}
