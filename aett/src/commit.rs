@@ -161,3 +161,95 @@ pub fn stamp_to_micros(stamp: DateTime<Utc>) -> i64 {
 pub fn stamp_from_micros(micros: i64) -> Option<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp_micros(micros)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(n: usize) -> Vec<EventMessage> {
+        (0..n)
+            .map(|i| EventMessage::from_raw("t", serde_json::value::to_raw_value(&i).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn revisions_count_back_from_the_last_event() {
+        let commit = Commit::from_attempt(
+            CommitAttempt::new("t", "s", 7, 2, Headers::new(), events(3)),
+            9,
+        );
+        assert_eq!(commit.first_revision(), 5);
+        let revisions: Vec<u64> = commit.events_with_revisions().map(|(r, _)| r).collect();
+        assert_eq!(revisions, vec![5, 6, 7]);
+    }
+
+    #[test]
+    fn stamps_are_cut_to_microseconds_and_round_trip_through_micros() {
+        let mut attempt = CommitAttempt::new("t", "s", 1, 1, Headers::new(), events(1));
+        attempt.commit_stamp = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        let commit = Commit::from_attempt(attempt, 1);
+        assert_eq!(commit.commit_stamp.timestamp_subsec_nanos(), 123_456_000);
+        assert_eq!(
+            stamp_from_micros(stamp_to_micros(commit.commit_stamp)),
+            Some(commit.commit_stamp)
+        );
+        assert_eq!(stamp_from_micros(i64::MAX), None);
+    }
+
+    #[test]
+    fn validation_names_what_is_wrong() {
+        let ok = CommitAttempt::new("t", "s", 3, 1, Headers::new(), events(3));
+        ok.validate().unwrap();
+        let cases = [
+            (
+                CommitAttempt {
+                    tenant_id: String::new(),
+                    ..ok.clone()
+                },
+                "tenant id is empty",
+            ),
+            (
+                CommitAttempt {
+                    stream_id: String::new(),
+                    ..ok.clone()
+                },
+                "stream id is empty",
+            ),
+            (
+                CommitAttempt {
+                    events: Vec::new(),
+                    ..ok.clone()
+                },
+                "at least one event",
+            ),
+            (
+                CommitAttempt {
+                    commit_sequence: 0,
+                    ..ok.clone()
+                },
+                "start at 1",
+            ),
+            (
+                CommitAttempt {
+                    stream_revision: 2,
+                    ..ok.clone()
+                },
+                "lower than the number of events",
+            ),
+            (
+                CommitAttempt {
+                    stream_revision: u64::MAX,
+                    ..ok.clone()
+                },
+                "exceeds i64::MAX",
+            ),
+        ];
+        for (attempt, expected) in cases {
+            let error = attempt.validate().expect_err(expected).to_string();
+            assert!(
+                error.contains(expected) && error.contains("stream `"),
+                "{error}"
+            );
+        }
+    }
+}

@@ -131,3 +131,108 @@ fn decode<E: Event>(message: &EventMessage) -> Result<E, DecodeFailure> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[crate::event(topic = "unit.withdrawn")]
+    #[derive(Serialize, Deserialize)]
+    struct Withdrawn {
+        account: String,
+    }
+
+    #[crate::event(topic = "unit.renamed")]
+    #[derive(Serialize, Deserialize)]
+    struct Renamed {}
+
+    fn attempt(events: Vec<EventMessage>) -> CommitAttempt {
+        CommitAttempt::new("t", "s", 2, 2, Default::default(), events)
+    }
+
+    fn committed(events: Vec<EventMessage>) -> Vec<Commit> {
+        vec![Commit::from_attempt(
+            CommitAttempt::new("t", "s", 1, 1, Default::default(), events),
+            1,
+        )]
+    }
+
+    fn withdrawn(account: &str) -> EventMessage {
+        EventMessage::from_event(&Withdrawn {
+            account: account.into(),
+        })
+        .unwrap()
+    }
+
+    fn garbage(topic: &str) -> EventMessage {
+        EventMessage::from_raw(
+            topic,
+            serde_json::value::to_raw_value(&"not an object").unwrap(),
+        )
+    }
+
+    #[test]
+    fn delegates_decide_per_pair_of_types() {
+        let mut detector = ConflictDetector::new();
+        detector.register(|mine: &Withdrawn, theirs: &Withdrawn| mine.account == theirs.account);
+        let theirs = committed(vec![withdrawn("a")]);
+        assert!(detector
+            .conflicts(&attempt(vec![withdrawn("a")]), &theirs)
+            .unwrap());
+        assert!(!detector
+            .conflicts(&attempt(vec![withdrawn("b")]), &theirs)
+            .unwrap());
+        assert!(
+            detector
+                .conflicts(&attempt(vec![withdrawn("b"), withdrawn("a")]), &theirs)
+                .unwrap(),
+            "any pair conflicting is enough"
+        );
+    }
+
+    #[test]
+    fn default_mode_without_delegate_never_conflicts_strict_mode_conflicts_on_same_topic() {
+        let renamed = || EventMessage::from_event(&Renamed {}).unwrap();
+        let theirs = committed(vec![renamed()]);
+        assert!(!ConflictDetector::new()
+            .conflicts(&attempt(vec![renamed()]), &theirs)
+            .unwrap());
+        assert!(ConflictDetector::strict()
+            .conflicts(&attempt(vec![renamed()]), &theirs)
+            .unwrap());
+        assert!(!ConflictDetector::strict()
+            .conflicts(&attempt(vec![withdrawn("a")]), &theirs)
+            .unwrap());
+        assert!(ConflictDetector::strict().is_strict() && !ConflictDetector::new().is_strict());
+    }
+
+    #[test]
+    fn only_events_a_delegate_asks_for_are_decoded() {
+        let mut detector = ConflictDetector::new();
+        detector.register(|_: &Withdrawn, _: &Withdrawn| false);
+        // Bodies that would not decode, under topics no delegate asks for: never touched.
+        let theirs = committed(vec![garbage("other.topic")]);
+        assert!(!detector
+            .conflicts(&attempt(vec![garbage("unit.renamed")]), &theirs)
+            .unwrap());
+        // The same damage under a topic a delegate asks for is a typed error naming the stream.
+        let theirs = committed(vec![garbage(Withdrawn::TOPIC)]);
+        match detector.conflicts(&attempt(vec![withdrawn("a")]), &theirs) {
+            Err(StoreError::ConflictDetection {
+                tenant,
+                stream,
+                topic,
+                ..
+            }) => {
+                assert_eq!(
+                    (tenant.as_str(), stream.as_str(), topic.as_str()),
+                    ("t", "s", Withdrawn::TOPIC)
+                );
+            }
+            other => panic!("expected ConflictDetection, got {other:?}"),
+        }
+        assert!(format!("{detector:?}").contains("unit.withdrawn"));
+    }
+}

@@ -59,3 +59,84 @@ async fn connect_sqlite(_url: &str, _path: &str) -> Result<Stores, StoreError> {
         feature: "sqlite",
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PersistenceManagement;
+    use futures::TryStreamExt;
+
+    #[tokio::test]
+    async fn memory_urls_give_fresh_stores() {
+        let stores = connect("memory://").await.unwrap();
+        stores.management.initialize().await.unwrap();
+        let commits: Vec<_> = stores.management.get_from(0).try_collect().await.unwrap();
+        assert!(commits.is_empty());
+        assert!(matches!(
+            connect("memory://x").await,
+            Err(StoreError::Configuration(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn bad_and_unknown_urls_are_configuration_errors() {
+        for url in ["", "bank.db", "mysql://localhost/db"] {
+            match connect(url).await {
+                Err(StoreError::Configuration(message)) => {
+                    assert!(message.contains(url), "{message}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[tokio::test]
+    async fn a_backend_whose_feature_is_off_names_the_feature() {
+        match connect("postgres://localhost/db").await {
+            Err(
+                error @ StoreError::FeatureDisabled {
+                    feature: "postgres",
+                    ..
+                },
+            ) => {
+                assert!(
+                    error.to_string().contains("`postgres` cargo feature"),
+                    "{error}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_urls_open_and_initialise_the_file() {
+        let dir = std::env::temp_dir().join(format!("aett-connect-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.db");
+        let stores = connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let commits: Vec<_> = stores.management.get_from(0).try_collect().await.unwrap();
+        assert!(commits.is_empty() && path.exists());
+        assert!(matches!(
+            connect("sqlite://").await,
+            Err(StoreError::Configuration(_))
+        ));
+        let unreachable = connect("sqlite:///no/such/dir/store.db")
+            .await
+            .expect_err("cannot open");
+        assert!(
+            matches!(
+                unreachable,
+                StoreError::Storage {
+                    operation: "open",
+                    ..
+                }
+            ),
+            "{unreachable}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

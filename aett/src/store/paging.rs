@@ -61,3 +61,69 @@ where
     .try_flatten()
     .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::commit::CommitAttempt;
+
+    fn commit(sequence: u64) -> Commit {
+        let event =
+            crate::EventMessage::from_raw("t", serde_json::value::to_raw_value(&sequence).unwrap());
+        Commit::from_attempt(
+            CommitAttempt::new(
+                "t",
+                "s",
+                sequence,
+                sequence,
+                Default::default(),
+                vec![event],
+            ),
+            sequence,
+        )
+    }
+
+    #[tokio::test]
+    async fn pages_resume_after_the_last_commit_until_a_short_page() {
+        let mut calls = Vec::new();
+        let all: Vec<Commit> = paged(|last| {
+            let after = last.map_or(0, |c| c.commit_sequence);
+            calls.push(after);
+            async move {
+                Ok(Page::new(
+                    (after + 1..=(after + 2).min(5)).map(commit).collect(),
+                    2,
+                ))
+            }
+            .boxed()
+        })
+        .try_collect()
+        .await
+        .unwrap();
+        assert_eq!(
+            all.iter().map(|c| c.commit_sequence).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
+        assert_eq!(calls, vec![0, 2, 4]);
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_stream_with_that_error() {
+        let result: Result<Vec<Commit>, StoreError> = paged(|last| {
+            let first = last.is_none();
+            async move {
+                if first {
+                    Ok(Page::new(vec![commit(1)], 1))
+                } else {
+                    Err(StoreError::Configuration("boom".into()))
+                }
+            }
+            .boxed()
+        })
+        .try_collect()
+        .await;
+        assert!(matches!(result, Err(StoreError::Configuration(m)) if m == "boom"));
+    }
+}
