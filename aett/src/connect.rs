@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::backends::memory::InMemoryStore;
+use crate::conflict::ConflictDetector;
 use crate::error::StoreError;
 use crate::store::Stores;
 
@@ -16,6 +17,14 @@ use crate::store::Stores;
 /// A scheme whose backend's feature is off is [`StoreError::FeatureDisabled`], naming the
 /// feature to enable.
 pub async fn connect(url: &str) -> Result<Stores, StoreError> {
+    connect_with(url, Arc::default()).await
+}
+
+/// [`connect`], with the conflict detector the store consults when a commit loses a race.
+pub async fn connect_with(
+    url: &str,
+    detector: Arc<ConflictDetector>,
+) -> Result<Stores, StoreError> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         StoreError::Configuration(format!("`{url}` is not a store URL: expected SCHEME://…"))
     })?;
@@ -26,9 +35,11 @@ pub async fn connect(url: &str) -> Result<Stores, StoreError> {
                     "`{url}`: a memory:// URL takes nothing after the scheme"
                 )));
             }
-            Ok(Stores::from_backend(Arc::new(InMemoryStore::new())))
+            Ok(Stores::from_backend(Arc::new(
+                InMemoryStore::with_conflict_detector(detector),
+            )))
         }
-        "sqlite" => connect_sqlite(url, rest).await,
+        "sqlite" => connect_sqlite(url, rest, detector).await,
         "postgres" | "postgresql" => Err(StoreError::FeatureDisabled {
             scheme: scheme.to_owned(),
             feature: "postgres",
@@ -40,20 +51,29 @@ pub async fn connect(url: &str) -> Result<Stores, StoreError> {
 }
 
 #[cfg(feature = "sqlite")]
-async fn connect_sqlite(url: &str, path: &str) -> Result<Stores, StoreError> {
+async fn connect_sqlite(
+    url: &str,
+    path: &str,
+    detector: Arc<ConflictDetector>,
+) -> Result<Stores, StoreError> {
     use crate::store::PersistenceManagement;
     if path.is_empty() {
         return Err(StoreError::Configuration(format!(
             "`{url}`: a sqlite:// URL needs a file path"
         )));
     }
-    let store = Arc::new(crate::SqliteStore::open(path)?);
+    let config = crate::SqliteConfig::new(path).conflict_detector(detector);
+    let store = Arc::new(crate::SqliteStore::with_config(config)?);
     store.initialize().await?;
     Ok(Stores::from_backend(store))
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn connect_sqlite(_url: &str, _path: &str) -> Result<Stores, StoreError> {
+async fn connect_sqlite(
+    _url: &str,
+    _path: &str,
+    _detector: Arc<ConflictDetector>,
+) -> Result<Stores, StoreError> {
     Err(StoreError::FeatureDisabled {
         scheme: "sqlite".to_owned(),
         feature: "sqlite",
@@ -63,7 +83,6 @@ async fn connect_sqlite(_url: &str, _path: &str) -> Result<Stores, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::PersistenceManagement;
     use futures::TryStreamExt;
 
     #[tokio::test]
@@ -87,25 +106,6 @@ mod tests {
                 }
                 other => panic!("{url}: {other:?}"),
             }
-        }
-    }
-
-    #[cfg(not(feature = "postgres"))]
-    #[tokio::test]
-    async fn a_backend_whose_feature_is_off_names_the_feature() {
-        match connect("postgres://localhost/db").await {
-            Err(
-                error @ StoreError::FeatureDisabled {
-                    feature: "postgres",
-                    ..
-                },
-            ) => {
-                assert!(
-                    error.to_string().contains("`postgres` cargo feature"),
-                    "{error}"
-                );
-            }
-            other => panic!("{other:?}"),
         }
     }
 

@@ -24,7 +24,7 @@ pub use backends::memory::InMemoryStore;
 pub use backends::sqlite::{SqliteConfig, SqliteStore};
 pub use commit::{stamp_from_micros, stamp_to_micros, Commit, CommitAttempt};
 pub use conflict::ConflictDetector;
-pub use connect::connect;
+pub use connect::{connect, connect_with};
 pub use domain::{
     Aggregate, AggregateState, Apply, ApplyError, Declares, Memento, PendingEvent, Saga, SagaState,
     Transition,

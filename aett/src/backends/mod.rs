@@ -4,4 +4,5 @@ pub mod memory;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(feature = "sqlite")]
 pub(crate) mod sql;

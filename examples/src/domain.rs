@@ -1,0 +1,228 @@
+//! The bank's domain: accounts, the events they raise, and the transfer saga.
+
+use aett::{Aggregate, AggregateState, Apply, Saga, SagaState, Transition};
+use serde::{Deserialize, Serialize};
+
+/// An account was opened.
+#[aett::event(topic = "bank.account_opened")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountOpened {
+    /// Who owns it.
+    pub owner: String,
+}
+
+/// Money went in.
+#[aett::event(topic = "bank.deposited")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deposited {
+    /// How much, in cents.
+    pub amount: u64,
+    /// The transfer this deposit completes, if any.
+    pub transfer: Option<String>,
+}
+
+/// Money went out.
+#[aett::event(topic = "bank.withdrawn")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Withdrawn {
+    /// How much, in cents.
+    pub amount: u64,
+    /// The transfer this withdrawal belongs to, if any.
+    pub transfer: Option<String>,
+}
+
+/// A transfer between two accounts was asked for.
+#[aett::event(topic = "bank.transfer_started")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferStarted {
+    /// Paying account.
+    pub from: String,
+    /// Receiving account.
+    pub to: String,
+    /// How much, in cents.
+    pub amount: u64,
+}
+
+/// Command: take money out of an account for a transfer.
+#[aett::event(topic = "bank.command.withdraw")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WithdrawFunds {
+    /// The account.
+    pub account: String,
+    /// How much, in cents.
+    pub amount: u64,
+    /// The transfer.
+    pub transfer: String,
+}
+
+/// Command: put money into an account for a transfer.
+#[aett::event(topic = "bank.command.deposit")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DepositFunds {
+    /// The account.
+    pub account: String,
+    /// How much, in cents.
+    pub amount: u64,
+    /// The transfer.
+    pub transfer: String,
+}
+
+/// Whole dollars in cents, the unit amounts are kept in.
+pub const fn dollars(amount: u64) -> u64 {
+    amount * 100
+}
+
+/// Formats cents as dollars.
+pub fn money(cents: u64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+/// Why a command on an account was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BankError {
+    /// Amounts must be positive.
+    #[error("amounts must be positive")]
+    ZeroAmount,
+    /// The account is not open.
+    #[error("account `{0}` is not open")]
+    NotOpen(String),
+    /// The account is already open.
+    #[error("account `{0}` is already open")]
+    AlreadyOpen(String),
+    /// Not enough money.
+    #[error("account `{account}` holds {}, cannot pay {}", money(*balance), money(*amount))]
+    InsufficientFunds {
+        /// The account.
+        account: String,
+        /// Its balance.
+        balance: u64,
+        /// What was asked.
+        amount: u64,
+    },
+    /// Loading or saving failed.
+    #[error(transparent)]
+    Repository(#[from] aett::RepositoryError),
+}
+
+/// A bank account.
+#[derive(Debug, Default, Aggregate, Serialize, Deserialize)]
+#[aggregate(events(AccountOpened, Deposited, Withdrawn))]
+pub struct Account {
+    #[serde(skip)]
+    state: AggregateState,
+    /// The owner; empty until opened.
+    pub owner: String,
+    /// The balance, in cents.
+    pub balance: u64,
+}
+
+impl Apply<AccountOpened> for Account {
+    fn apply(&mut self, event: &AccountOpened) {
+        self.owner.clone_from(&event.owner);
+    }
+}
+
+impl Apply<Deposited> for Account {
+    fn apply(&mut self, event: &Deposited) {
+        self.balance += event.amount;
+    }
+}
+
+impl Apply<Withdrawn> for Account {
+    fn apply(&mut self, event: &Withdrawn) {
+        self.balance -= event.amount;
+    }
+}
+
+impl Account {
+    /// Whether the account has been opened.
+    pub fn is_open(&self) -> bool {
+        !self.owner.is_empty()
+    }
+
+    /// Opens the account for `owner`.
+    pub fn open(&mut self, owner: &str) -> Result<(), BankError> {
+        if self.is_open() {
+            return Err(BankError::AlreadyOpen(self.id().to_owned()));
+        }
+        self.raise(AccountOpened {
+            owner: owner.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Pays `amount` in.
+    pub fn deposit(&mut self, amount: u64, transfer: Option<String>) -> Result<(), BankError> {
+        self.require_open(amount)?;
+        self.raise(Deposited { amount, transfer });
+        Ok(())
+    }
+
+    /// Takes `amount` out, if the balance allows.
+    pub fn withdraw(&mut self, amount: u64, transfer: Option<String>) -> Result<(), BankError> {
+        self.require_open(amount)?;
+        if amount > self.balance {
+            return Err(BankError::InsufficientFunds {
+                account: self.id().to_owned(),
+                balance: self.balance,
+                amount,
+            });
+        }
+        self.raise(Withdrawn { amount, transfer });
+        Ok(())
+    }
+
+    fn require_open(&self, amount: u64) -> Result<(), BankError> {
+        if !self.is_open() {
+            return Err(BankError::NotOpen(self.id().to_owned()));
+        }
+        if amount == 0 {
+            return Err(BankError::ZeroAmount);
+        }
+        Ok(())
+    }
+}
+
+/// Moves money between two accounts: withdraw first, then deposit.
+#[derive(Debug, Default, Saga)]
+#[saga(events(TransferStarted, Withdrawn, Deposited))]
+pub struct Transfer {
+    state: SagaState,
+    /// The transfer as started.
+    pub started: Option<TransferStarted>,
+    /// Whether the money has left the paying account.
+    pub withdrawn: bool,
+    /// Whether the money has arrived.
+    pub completed: bool,
+}
+
+impl Transition<TransferStarted> for Transfer {
+    fn transition(&mut self, event: &TransferStarted) {
+        self.started = Some(event.clone());
+        self.dispatch(WithdrawFunds {
+            account: event.from.clone(),
+            amount: event.amount,
+            transfer: self.id().to_owned(),
+        });
+    }
+}
+
+impl Transition<Withdrawn> for Transfer {
+    fn transition(&mut self, _: &Withdrawn) {
+        self.withdrawn = true;
+        if let Some(started) = &self.started {
+            let command = DepositFunds {
+                account: started.to.clone(),
+                amount: started.amount,
+                transfer: self.id().to_owned(),
+            };
+            self.dispatch(command);
+        }
+    }
+}
+
+impl Transition<Deposited> for Transfer {
+    fn transition(&mut self, _: &Deposited) {
+        self.completed = true;
+    }
+}
