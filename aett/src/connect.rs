@@ -12,7 +12,8 @@ use crate::store::Stores;
 /// | URL | backend | feature |
 /// |---|---|---|
 /// | `memory://` | a new, empty [`InMemoryStore`] | always on |
-/// | `sqlite://PATH` (`sqlite://./bank.db`, `sqlite:///abs/path.db`) | [`crate::SqliteStore`] on that file | `sqlite` (default) |
+/// | `sqlite://PATH` (`sqlite://./bank.db`, `sqlite:///abs/path.db`) | `SqliteStore` on that file | `sqlite` (default) |
+/// | `postgres://user:password@host:port/database` (add `?sslmode=require` for TLS) | `PostgresStore` | `postgres` (TLS: `postgres-tls`) |
 ///
 /// A scheme whose backend's feature is off is [`StoreError::FeatureDisabled`], naming the
 /// feature to enable.
@@ -40,10 +41,7 @@ pub async fn connect_with(
             )))
         }
         "sqlite" => connect_sqlite(url, rest, detector).await,
-        "postgres" | "postgresql" => Err(StoreError::FeatureDisabled {
-            scheme: scheme.to_owned(),
-            feature: "postgres",
-        }),
+        "postgres" | "postgresql" => connect_postgres(url, scheme, detector).await,
         other => Err(StoreError::Configuration(format!(
             "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres)"
         ))),
@@ -80,6 +78,31 @@ async fn connect_sqlite(
     })
 }
 
+#[cfg(feature = "postgres")]
+async fn connect_postgres(
+    url: &str,
+    _scheme: &str,
+    detector: Arc<ConflictDetector>,
+) -> Result<Stores, StoreError> {
+    use crate::store::PersistenceManagement;
+    let config = crate::PostgresConfig::new(url).conflict_detector(detector);
+    let store = Arc::new(crate::PostgresStore::connect(config).await?);
+    store.initialize().await?;
+    Ok(Stores::from_backend(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn connect_postgres(
+    _url: &str,
+    scheme: &str,
+    _detector: Arc<ConflictDetector>,
+) -> Result<Stores, StoreError> {
+    Err(StoreError::FeatureDisabled {
+        scheme: scheme.to_owned(),
+        feature: "postgres",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +129,25 @@ mod tests {
                 }
                 other => panic!("{url}: {other:?}"),
             }
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[tokio::test]
+    async fn a_backend_whose_feature_is_off_names_the_feature() {
+        match connect("postgres://localhost/db").await {
+            Err(
+                error @ StoreError::FeatureDisabled {
+                    feature: "postgres",
+                    ..
+                },
+            ) => {
+                assert!(
+                    error.to_string().contains("`postgres` cargo feature"),
+                    "{error}"
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 

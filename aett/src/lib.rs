@@ -20,6 +20,8 @@ mod stream;
 pub use aett_macros::{event, Aggregate, Saga};
 
 pub use backends::memory::InMemoryStore;
+#[cfg(feature = "postgres")]
+pub use backends::postgres::{PostgresConfig, PostgresStore, PostgresTls};
 #[cfg(feature = "sqlite")]
 pub use backends::sqlite::{SqliteConfig, SqliteStore};
 pub use commit::{stamp_from_micros, stamp_to_micros, Commit, CommitAttempt};

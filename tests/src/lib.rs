@@ -11,6 +11,8 @@
 
 pub mod contract;
 pub mod domain;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 use std::future::Future;
 use std::sync::Arc;

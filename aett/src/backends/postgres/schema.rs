@@ -1,0 +1,136 @@
+//! The PostgreSQL schema and statements, built once per store from the validated names.
+
+/// The schema version this release writes and reads.
+pub(crate) const SCHEMA_VERSION: i32 = 1;
+
+const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision, commit_id, commit_sequence, commit_stamp, headers, events";
+
+/// Every SQL text the store runs.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub object: String,
+    pub create: String,
+    pub read_version: String,
+    pub write_version: String,
+    pub drop: String,
+    pub insert_commit: String,
+    pub has_commit_id: String,
+    pub head: String,
+    pub later_commits: String,
+    pub by_revision: String,
+    pub by_time: String,
+    pub tenant_by_time: String,
+    pub from_checkpoint: String,
+    pub get_snapshot: String,
+    pub add_snapshot: String,
+    pub purge_commits: String,
+    pub purge_snapshots: String,
+}
+
+impl Statements {
+    pub fn new(schema: &str, commits: &str, snapshots: &str) -> Self {
+        let q = |name: &str| format!("\"{schema}\".\"{name}\"");
+        let (c, s, v) = (q(commits), q(snapshots), q("aett_schema_version"));
+        Self {
+            object: format!("{schema}.{commits}"),
+            // `checkpoint` is the id of the transaction that wrote the commit (one commit per
+            // transaction). Reading from a checkpoint hands out only commits whose transaction
+            // id is below the oldest transaction still running: those are final, so a reader
+            // never passes a commit that becomes visible later. `stream_key` and `tenant_key`
+            // are SHA-256 digests of the ids, so any id length fits the unique indexes.
+            create: format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+                 CREATE TABLE IF NOT EXISTS {v} (object text PRIMARY KEY, version integer NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {c} (
+                     checkpoint bigint PRIMARY KEY,
+                     stream_key bytea NOT NULL,
+                     tenant_key bytea NOT NULL,
+                     tenant_id text NOT NULL,
+                     stream_id text NOT NULL,
+                     stream_revision bigint NOT NULL,
+                     items integer NOT NULL,
+                     commit_id uuid NOT NULL,
+                     commit_sequence bigint NOT NULL,
+                     commit_stamp timestamptz NOT NULL,
+                     headers bytea NOT NULL,
+                     events bytea NOT NULL,
+                     CONSTRAINT \"{commits}_sequence\" UNIQUE (stream_key, commit_sequence),
+                     CONSTRAINT \"{commits}_commit_id\" UNIQUE (stream_key, commit_id)
+                 );
+                 CREATE INDEX IF NOT EXISTS \"{commits}_by_tenant\" ON {c} (tenant_key, checkpoint);
+                 CREATE TABLE IF NOT EXISTS {s} (
+                     stream_key bytea NOT NULL,
+                     tenant_key bytea NOT NULL,
+                     tenant_id text NOT NULL,
+                     stream_id text NOT NULL,
+                     stream_revision bigint NOT NULL,
+                     commit_sequence bigint NOT NULL,
+                     payload bytea NOT NULL,
+                     headers bytea NOT NULL,
+                     PRIMARY KEY (stream_key, stream_revision)
+                 );
+                 CREATE INDEX IF NOT EXISTS \"{snapshots}_by_tenant\" ON {s} (tenant_key);"
+            ),
+            read_version: format!("SELECT version FROM {v} WHERE object = $1"),
+            write_version: format!("INSERT INTO {v} (object, version) VALUES ($1, $2)"),
+            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s};"),
+            // One round trip: the row goes in only if the attempt follows the stream's head;
+            // a taken sequence that another writer has not committed yet waits on the unique
+            // index and then fails with a unique violation.
+            insert_commit: format!(
+                "INSERT INTO {c} (checkpoint, stream_key, tenant_key, tenant_id, stream_id, stream_revision, items,
+                                  commit_id, commit_sequence, commit_stamp, headers, events)
+                 SELECT pg_current_xact_id()::text::bigint, $1::bytea, $2::bytea, $3::text, $4::text, $5::bigint,
+                        $6::integer, $7::uuid, $8::bigint, $9::timestamptz, $10::bytea, $11::bytea
+                 WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE stream_key = $1::bytea
+                                 ORDER BY commit_sequence DESC LIMIT 1), 0) = $8::bigint - 1
+                   AND COALESCE((SELECT stream_revision FROM {c} WHERE stream_key = $1::bytea
+                                 ORDER BY commit_sequence DESC LIMIT 1), 0) = $5::bigint - $6::integer
+                 RETURNING checkpoint"
+            ),
+            has_commit_id: format!("SELECT 1 FROM {c} WHERE stream_key = $1 AND commit_id = $2"),
+            head: format!(
+                "SELECT commit_sequence, stream_revision FROM {c} WHERE stream_key = $1
+                 ORDER BY commit_sequence DESC LIMIT 1"
+            ),
+            later_commits: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c} WHERE stream_key = $1 AND commit_sequence >= $2
+                 ORDER BY commit_sequence"
+            ),
+            by_revision: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE stream_key = $1 AND stream_revision >= $2 AND stream_revision - items + 1 <= $3
+                   AND commit_sequence > $4
+                 ORDER BY commit_sequence LIMIT $5"
+            ),
+            by_time: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE stream_key = $1 AND commit_stamp <= $2 AND commit_sequence > $3
+                 ORDER BY commit_sequence LIMIT $4"
+            ),
+            tenant_by_time: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE tenant_key = $1 AND commit_stamp <= $2 AND checkpoint > $3
+                 ORDER BY checkpoint LIMIT $4"
+            ),
+            // The horizon comes from the same statement snapshot as the rows.
+            from_checkpoint: format!(
+                "SELECT {COMMIT_COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+                 FROM {c} WHERE checkpoint > $1 ORDER BY checkpoint LIMIT $2"
+            ),
+            get_snapshot: format!(
+                "SELECT stream_revision, commit_sequence, payload, headers FROM {s}
+                 WHERE stream_key = $1 AND stream_revision <= $2
+                 ORDER BY stream_revision DESC LIMIT 1"
+            ),
+            add_snapshot: format!(
+                "INSERT INTO {s} (stream_key, tenant_key, tenant_id, stream_id, stream_revision, commit_sequence, payload, headers)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (stream_key, stream_revision)
+                 DO UPDATE SET commit_sequence = EXCLUDED.commit_sequence, payload = EXCLUDED.payload, headers = EXCLUDED.headers"
+            ),
+            purge_commits: format!("DELETE FROM {c} WHERE tenant_key = $1"),
+            purge_snapshots: format!("DELETE FROM {s} WHERE tenant_key = $1"),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The example application runs, tells its story, and continues from its file on a second run.
+
+use std::process::Command;
+
+fn run(url: &str, dir: &std::path::Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_bank"))
+        .arg(url)
+        .current_dir(dir)
+        .output()
+        .expect("start the example");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "the example failed on {url}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn assert_story(out: &str) {
+    for expected in [
+        "2. Commands become events",
+        "was refused before any event",
+        "saga dispatched bank.command.withdraw",
+        "saga dispatched bank.command.deposit",
+        "withdrawn=true, completed=true",
+        "starts from that snapshot and replays 1 event(s)",
+        "do not conflict with it: reload and retry",
+        "conflicts (two withdrawals race on one balance)",
+        "passed its balance check again",
+    ] {
+        assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
+    }
+}
+
+#[test]
+fn runs_on_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run("memory://", dir.path());
+    assert_story(&out);
+    assert!(out.contains("No accounts yet"));
+}
+
+#[test]
+fn runs_on_the_default_sqlite_file_and_continues_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run("sqlite://./bank.db", dir.path());
+    assert_story(&first);
+    assert!(
+        first.contains("No accounts yet") && first.contains("alice: balance $106.00, version 9"),
+        "{first}"
+    );
+    assert!(dir.path().join("bank.db").exists());
+    let second = run("sqlite://./bank.db", dir.path());
+    assert_story(&second);
+    assert!(
+        second.contains(
+            "already exists (version 9, balance $106.00): continuing from an earlier run"
+        ),
+        "{second}"
+    );
+    assert!(
+        second.contains("alice: balance $112.00, version 16"),
+        "{second}"
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn runs_on_postgres() {
+    let url = std::env::var("AETT_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("AETT_POSTGRES_URL is not set: run scripts/test-all.sh, which starts a PostgreSQL server for the tests")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&url, dir.path());
+    assert_story(&out);
+}

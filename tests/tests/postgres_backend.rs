@@ -1,0 +1,291 @@
+//! What PostgreSQL needs beyond the contract suite: gap-free reading from a checkpoint while
+//! writers run, a commit cut off by a dropped connection, setup errors, TLS.
+#![cfg(feature = "postgres")]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aett::{
+    Commit, CommitAttempt, CommitStore, EventMessage, Headers, PersistenceManagement,
+    PostgresConfig, PostgresStore, StoreError,
+};
+use aett_tests::domain::Incremented;
+use aett_tests::postgres::{raw_client, unique_schema, url};
+use futures::TryStreamExt;
+
+async fn store(pool_size: usize) -> Arc<PostgresStore> {
+    let config = PostgresConfig::new(url())
+        .schema(unique_schema())
+        .pool_size(pool_size);
+    let store = PostgresStore::connect(config).await.expect("connect");
+    store.initialize().await.expect("initialize");
+    Arc::new(store)
+}
+
+fn increment(by: i64) -> Vec<EventMessage> {
+    vec![EventMessage::from_event(&Incremented { by }).unwrap()]
+}
+
+/// Writers commit concurrently while a reader follows `get_from` from the last checkpoint it
+/// saw. With plain sequence checkpoints a commit whose number was drawn earlier but that became
+/// visible later would be skipped forever; here the reader must see every commit, once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
+    const WRITERS: i64 = 8;
+    const COMMITS: i64 = 150;
+    let store = store(12).await;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 1..=COMMITS {
+                    let attempt = CommitAttempt::new(
+                        "t",
+                        format!("w{writer}"),
+                        n as u64,
+                        n as u64,
+                        Headers::new(),
+                        increment(writer * 10_000 + n),
+                    );
+                    store.commit(attempt).await.expect("commit");
+                }
+            })
+        })
+        .collect();
+
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen: Vec<Commit> = Vec::new();
+            let total = (WRITERS * COMMITS) as usize;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            while seen.len() < total && tokio::time::Instant::now() < deadline {
+                let from = seen.last().map_or(0, |c| c.checkpoint_token);
+                let batch: Vec<Commit> = store
+                    .get_from(from)
+                    .try_collect()
+                    .await
+                    .expect("read from checkpoint");
+                seen.extend(batch);
+            }
+            seen
+        })
+    };
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let seen = reader.await.expect("reader");
+    let all: Vec<Commit> = store.get_from(0).try_collect().await.expect("read all");
+    assert_eq!(all.len(), (WRITERS * COMMITS) as usize);
+    for pair in seen.windows(2) {
+        assert!(
+            pair[0].checkpoint_token < pair[1].checkpoint_token,
+            "the reader saw checkpoints out of order"
+        );
+    }
+    let seen_ids: HashSet<_> = seen.iter().map(|c| c.commit_id).collect();
+    assert_eq!(seen_ids.len(), seen.len(), "the reader saw a commit twice");
+    let missed: Vec<_> = all
+        .iter()
+        .filter(|c| !seen_ids.contains(&c.commit_id))
+        .map(|c| c.checkpoint_token)
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "the reader skipped {} commits, e.g. checkpoints {:?}",
+        missed.len(),
+        &missed[..missed.len().min(5)]
+    );
+    assert_eq!(seen, all);
+}
+
+/// A commit whose connection dies while it waits leaves nothing behind, and the store goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_cut_off_by_a_dropped_connection_leaves_no_partial_commit() {
+    let store = store(4).await;
+    store
+        .commit(CommitAttempt::new(
+            "t",
+            "s",
+            1,
+            1,
+            Headers::new(),
+            increment(1),
+        ))
+        .await
+        .expect("first commit");
+
+    // Another session takes sequence 2 without committing, so the store's insert blocks on the
+    // unique index; then that blocked backend is terminated.
+    let mut blocker = raw_client().await;
+    let blocking = blocker.transaction().await.unwrap();
+    let sql = format!("INSERT INTO \"{}\".\"{}\" SELECT 1, stream_key, tenant_key, tenant_id, stream_id, 2, 1, gen_random_uuid(), 2, now(), headers, events FROM \"{0}\".\"{1}\" WHERE commit_sequence = 1", store.schema(), store.commits_table());
+    blocking.execute(&sql, &[]).await.expect("hold sequence 2");
+
+    let attempt = CommitAttempt::new("t", "s", 2, 2, Headers::new(), increment(2));
+    let commit_id = attempt.commit_id;
+    let pending = {
+        let store = store.clone();
+        tokio::spawn(async move { store.commit(attempt).await })
+    };
+    let killer = raw_client().await;
+    let mut killed = 0;
+    for _ in 0..200 {
+        killed = killer
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if killed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        killed, 1,
+        "the blocked commit's backend was found and terminated"
+    );
+    match pending.await.unwrap() {
+        Err(StoreError::Storage {
+            operation: "commit",
+            ..
+        }) => {}
+        other => panic!("expected a storage error from the commit, got {other:?}"),
+    }
+    blocking.rollback().await.unwrap();
+
+    let commits: Vec<Commit> = store
+        .get("t", "s", 0, u64::MAX)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(commits.len(), 1, "nothing of the cut-off commit was stored");
+    assert!(commits.iter().all(|c| c.commit_id != commit_id));
+    // The pool replaces the dead connection; the same commit now succeeds.
+    let retried = store
+        .commit(CommitAttempt::new(
+            "t",
+            "s",
+            2,
+            2,
+            Headers::new(),
+            increment(2),
+        ))
+        .await
+        .expect("retry");
+    assert_eq!(retried.commit_sequence, 2);
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_at_connect() {
+    let good = url();
+    let bad = good.replacen("aett:aett@", "aett:wrong@", 1);
+    assert_ne!(
+        good, bad,
+        "the test server URL has the form postgres://aett:aett@…"
+    );
+    match PostgresStore::connect(PostgresConfig::new(bad)).await {
+        Err(
+            error @ StoreError::Storage {
+                operation: "connect",
+                ..
+            },
+        ) => {
+            assert!(error.to_string().contains("password"), "{error}");
+            assert!(
+                !error.to_string().contains("wrong"),
+                "the password is not echoed: {error}"
+            );
+        }
+        other => panic!("expected a connect error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_names_and_urls_are_configuration_errors() {
+    for config in [
+        PostgresConfig::new(url()).schema("bad-schema"),
+        PostgresConfig::new(url()).commits_table("commits; DROP TABLE x"),
+        PostgresConfig::new(url())
+            .commits_table("same")
+            .snapshots_table("same"),
+        PostgresConfig::new("postgres://[not a url"),
+    ] {
+        match PostgresStore::connect(config).await {
+            Err(StoreError::Configuration(_)) => {}
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn store_urls_reach_postgres() {
+    let stores = aett::connect(&url()).await.expect("connect by URL");
+    stores
+        .management
+        .initialize()
+        .await
+        .expect("initialize again");
+    let stream = format!("url-{}", uuid::Uuid::new_v4());
+    let commit = stores
+        .commits
+        .commit(CommitAttempt::new(
+            "t",
+            &stream,
+            1,
+            1,
+            Headers::new(),
+            increment(1),
+        ))
+        .await
+        .unwrap();
+    let read: Vec<Commit> = stores
+        .commits
+        .get("t", &stream, 0, u64::MAX)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(read, vec![commit]);
+}
+
+#[cfg(feature = "postgres-tls")]
+#[tokio::test]
+async fn tls_connections_verify_the_server_against_the_given_ca() {
+    let ca_file = std::env::var(aett_tests::postgres::CA_VARIABLE)
+        .unwrap_or_else(|_| panic!("{} is not set: the TLS test needs the test server's CA certificate; run scripts/test-all.sh", aett_tests::postgres::CA_VARIABLE));
+    let config =
+        PostgresConfig::new(url())
+            .schema(unique_schema())
+            .tls(aett::PostgresTls::Required {
+                ca_file: Some(ca_file.into()),
+            });
+    let store = PostgresStore::connect(config).await.expect("TLS connect");
+    store.initialize().await.expect("initialize over TLS");
+    let commit = store
+        .commit(CommitAttempt::new(
+            "t",
+            "tls",
+            1,
+            1,
+            Headers::new(),
+            increment(1),
+        ))
+        .await
+        .expect("commit over TLS");
+    assert_eq!(commit.commit_sequence, 1);
+
+    // Without the CA the server's certificate is not trusted, and the connection is refused.
+    let untrusted = PostgresConfig::new(url()).tls(aett::PostgresTls::Required { ca_file: None });
+    match PostgresStore::connect(untrusted).await {
+        Err(StoreError::Storage {
+            operation: "connect",
+            ..
+        }) => {}
+        other => panic!("an untrusted certificate must be refused, got {other:?}"),
+    }
+}
