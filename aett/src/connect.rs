@@ -13,7 +13,7 @@ use crate::store::Stores;
 /// |---|---|---|
 /// | `memory://` | a new, empty [`InMemoryStore`] | always on |
 /// | `sqlite://PATH` (`sqlite://./bank.db`, `sqlite:///abs/path.db`) | `SqliteStore` on that file | `sqlite` (default) |
-/// | `postgres://user:password@host:port/database` (add `?sslmode=require` for TLS) | `PostgresStore` | `postgres` (TLS: `postgres-tls`) |
+/// | `postgres://user:password@host:port/database` (`?sslmode=require` for TLS, `?schema=NAME` for the tables' schema) | `PostgresStore` | `postgres` (TLS: `postgres-tls`) |
 ///
 /// A scheme whose backend's feature is off is [`StoreError::FeatureDisabled`], naming the
 /// feature to enable.
@@ -85,10 +85,37 @@ async fn connect_postgres(
     detector: Arc<ConflictDetector>,
 ) -> Result<Stores, StoreError> {
     use crate::store::PersistenceManagement;
-    let config = crate::PostgresConfig::new(url).conflict_detector(detector);
+    let (url, schema) = split_schema(url);
+    let mut config = crate::PostgresConfig::new(url).conflict_detector(detector);
+    if let Some(schema) = schema {
+        config = config.schema(schema);
+    }
     let store = Arc::new(crate::PostgresStore::connect(config).await?);
     store.initialize().await?;
     Ok(Stores::from_backend(store))
+}
+
+/// Takes aett's own `schema=NAME` parameter out of a PostgreSQL URL; the rest goes to the driver.
+#[cfg(feature = "postgres")]
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut schema = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("schema=") {
+            Some(name) => schema = Some(name.to_owned()),
+            None if !pair.is_empty() => rest.push(pair),
+            None => {}
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, schema)
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -130,6 +157,27 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
         }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn the_schema_parameter_is_aetts_and_the_rest_goes_to_the_driver() {
+        let split = |url: &str| split_schema(url);
+        assert_eq!(
+            split("postgres://h/db"),
+            ("postgres://h/db".to_owned(), None)
+        );
+        assert_eq!(
+            split("postgres://h/db?schema=bank"),
+            ("postgres://h/db".to_owned(), Some("bank".to_owned()))
+        );
+        assert_eq!(
+            split("postgres://h/db?sslmode=require&schema=bank&connect_timeout=5"),
+            (
+                "postgres://h/db?sslmode=require&connect_timeout=5".to_owned(),
+                Some("bank".to_owned())
+            )
+        );
     }
 
     #[cfg(not(feature = "postgres"))]

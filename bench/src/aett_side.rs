@@ -1,0 +1,249 @@
+//! Each scenario through aett's public API, the way an application would use it.
+
+use std::time::Instant;
+
+use aett::{
+    Aggregate, AggregateRepository, Commit, CommitAttempt, EventMessage, Headers, StoreError,
+    Stores,
+};
+use futures::TryStreamExt;
+
+use crate::report::Measured;
+use crate::workload::{deposit, Account, Deposited};
+
+const TENANT: &str = "bench";
+
+fn events(first: u64, count: u64) -> Vec<EventMessage> {
+    (first..first + count)
+        .map(|n| EventMessage::from_event(&deposit(n)).expect("serialise"))
+        .collect()
+}
+
+async fn commit(
+    stores: &Stores,
+    stream: &str,
+    sequence: u64,
+    revision: u64,
+    events: Vec<EventMessage>,
+) -> Result<Commit, StoreError> {
+    stores
+        .commits
+        .commit(CommitAttempt::new(
+            TENANT,
+            stream,
+            revision,
+            sequence,
+            Headers::new(),
+            events,
+        ))
+        .await
+}
+
+/// Single-event commits round-robin over 100 streams.
+pub async fn append_single(stores: &Stores, commits: u64) -> Measured {
+    let start = Instant::now();
+    for i in 0..commits {
+        let sequence = i / 100 + 1;
+        commit(
+            stores,
+            &format!("single-{}", i % 100),
+            sequence,
+            sequence,
+            events(i, 1),
+        )
+        .await
+        .expect("commit");
+    }
+    Measured::new(commits, start.elapsed())
+}
+
+/// 100-event commits round-robin over 10 streams; counts events.
+pub async fn append_batch(stores: &Stores, commits: u64) -> Measured {
+    let start = Instant::now();
+    for i in 0..commits {
+        let sequence = i / 10 + 1;
+        commit(
+            stores,
+            &format!("batch-{}", i % 10),
+            sequence,
+            sequence * 100,
+            events(i * 100, 100),
+        )
+        .await
+        .expect("commit");
+    }
+    Measured::new(commits * 100, start.elapsed())
+}
+
+/// 8 writers, each on its own stream.
+pub async fn parallel(stores: &Stores, per_writer: u64) -> Measured {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|writer| {
+            let stores = stores.clone();
+            tokio::spawn(async move {
+                for n in 1..=per_writer {
+                    commit(&stores, &format!("parallel-{writer}"), n, n, events(n, 1))
+                        .await
+                        .expect("commit");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    Measured::new(8 * per_writer, start.elapsed())
+}
+
+/// 8 writers on one stream; a writer that loses a race takes the new head from the error and
+/// retries. Reports commits/s and the share of attempts that lost.
+pub async fn contended(stores: &Stores, per_writer: u64) -> Measured {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let stores = stores.clone();
+            tokio::spawn(async move {
+                let (mut head_sequence, mut head_revision) = (0, 0);
+                let (mut attempts, mut lost) = (0u64, 0u64);
+                for n in 0..per_writer {
+                    loop {
+                        attempts += 1;
+                        match commit(
+                            &stores,
+                            "contended",
+                            head_sequence + 1,
+                            head_revision + 1,
+                            events(n, 1),
+                        )
+                        .await
+                        {
+                            Ok(stored) => {
+                                (head_sequence, head_revision) =
+                                    (stored.commit_sequence, stored.stream_revision);
+                                break;
+                            }
+                            Err(StoreError::NonConflictingCommit { committed, .. }) => {
+                                lost += 1;
+                                let last = committed.last().expect("the winners");
+                                (head_sequence, head_revision) =
+                                    (last.commit_sequence, last.stream_revision);
+                            }
+                            Err(other) => panic!("contended commit: {other}"),
+                        }
+                    }
+                }
+                (attempts, lost)
+            })
+        })
+        .collect();
+    let (mut attempts, mut lost) = (0, 0);
+    for task in tasks {
+        let (a, l) = task.await.expect("writer");
+        attempts += a;
+        lost += l;
+    }
+    Measured::new(8 * per_writer, start.elapsed()).with_conflict_rate(lost as f64 / attempts as f64)
+}
+
+/// Writes the aggregate the load scenarios read: `events` events in commits of 10.
+pub async fn prepare_aggregate(stores: &Stores, id: &str, events_total: u64) {
+    for sequence in 1..=events_total / 10 {
+        commit(
+            stores,
+            id,
+            sequence,
+            sequence * 10,
+            events(sequence * 10, 10),
+        )
+        .await
+        .expect("prepare");
+    }
+}
+
+/// Loads the aggregate `id` `times` times; counts events replayed.
+pub async fn load(stores: &Stores, id: &str, times: u64) -> Measured {
+    let repo = AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
+    let start = Instant::now();
+    let mut replayed = 0;
+    for _ in 0..times {
+        let account: Account = repo.get(id).await.expect("load");
+        assert!(account.balance > 0);
+        replayed += account.version();
+    }
+    Measured::new(replayed, start.elapsed())
+}
+
+/// Takes a snapshot 10 events below the head of `id`.
+pub async fn snapshot_near_head(stores: &Stores, id: &str, events_total: u64) {
+    let repo = AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
+    repo.snapshot::<Account>(id, events_total - 10, Headers::new())
+        .await
+        .expect("snapshot");
+}
+
+/// Loads the snapshotted aggregate `times` times; counts loads.
+pub async fn load_from_snapshot(stores: &Stores, id: &str, times: u64) -> Measured {
+    let repo = AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
+    let start = Instant::now();
+    for _ in 0..times {
+        let account: Account = repo.get(id).await.expect("load");
+        assert!(account.balance > 0);
+    }
+    Measured::new(times, start.elapsed())
+}
+
+/// Writes `events_total` events in commits of 100 over 50 streams, for the read-everything
+/// scenario.
+pub async fn prepare_log(stores: &Stores, events_total: u64) {
+    for i in 0..events_total / 100 {
+        let sequence = i / 50 + 1;
+        commit(
+            stores,
+            &format!("log-{}", i % 50),
+            sequence,
+            sequence * 100,
+            events(i * 100, 100),
+        )
+        .await
+        .expect("prepare");
+    }
+}
+
+/// Reads every commit from checkpoint 0, decoding every event as a projection would.
+pub async fn read_all(stores: &Stores) -> Measured {
+    let start = Instant::now();
+    let mut commits = stores.management.get_from(0);
+    let (mut count, mut sum) = (0u64, 0u64);
+    while let Some(commit) = commits.try_next().await.expect("read") {
+        for message in &commit.events {
+            let event: Deposited = message.decode().expect("decode");
+            sum = sum.wrapping_add(event.amount);
+            count += 1;
+        }
+    }
+    assert!(sum > 0);
+    Measured::new(count, start.elapsed())
+}
+
+/// Replays the aggregate `id` once (for the peak-memory measurement).
+pub async fn replay_once(stores: &Stores, id: &str) -> u64 {
+    let repo = AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
+    let account: Account = repo.get(id).await.expect("load");
+    account.version()
+}
+
+/// Writes `events_total` events to `id` in commits of 1,000 (for the peak-memory measurement).
+pub async fn prepare_big(stores: &Stores, id: &str, events_total: u64) {
+    for sequence in 1..=events_total / 1_000 {
+        commit(
+            stores,
+            id,
+            sequence,
+            sequence * 1_000,
+            events(sequence, 1_000),
+        )
+        .await
+        .expect("prepare");
+    }
+}

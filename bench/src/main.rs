@@ -1,0 +1,325 @@
+//! aett's benchmark: each backend through aett beside the same work hand-written against the
+//! backend's own driver, in one run, with the ratio aett / direct as the headline.
+//!
+//! ```text
+//! cargo run --release -p aett-bench --features postgres -- [--size smoke|quick|full]
+//!     [--backends memory,sqlite,postgres] [--json FILE] [--postgres-url URL]
+//! cargo run --release -p aett-bench --features postgres -- pg-payload [--postgres-url URL]
+//! ```
+//!
+//! PostgreSQL needs a server: `--postgres-url`, or `AETT_POSTGRES_URL`
+//! (`scripts/postgres-test-server.sh start` runs one on 127.0.0.1:54329).
+
+mod aett_side;
+mod direct;
+#[cfg(feature = "postgres")]
+mod direct_postgres;
+#[cfg(feature = "sqlite")]
+mod direct_sqlite;
+#[cfg(feature = "postgres")]
+mod payload;
+mod report;
+mod rss;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aett::Stores;
+use report::{Measured, Row};
+use workload::Sizes;
+
+struct Options {
+    sizes: Sizes,
+    size_name: String,
+    backends: Vec<String>,
+    json: Option<PathBuf>,
+    postgres_url: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        sizes: Sizes::QUICK,
+        size_name: "quick".to_owned(),
+        backends: vec!["memory".to_owned(), "sqlite".to_owned()],
+        json: None,
+        postgres_url: std::env::var("AETT_POSTGRES_URL").ok(),
+    };
+    if cfg!(feature = "postgres") {
+        options.backends.push("postgres".to_owned());
+    }
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs a value"))
+        };
+        match arg.as_str() {
+            "--size" => {
+                let name = value()?;
+                options.sizes = match name.as_str() {
+                    "smoke" => Sizes::SMOKE,
+                    "quick" => Sizes::QUICK,
+                    "full" => Sizes::FULL,
+                    other => return Err(format!("unknown size `{other}` (smoke, quick, full)")),
+                };
+                options.size_name = name;
+            }
+            "--backends" => options.backends = value()?.split(',').map(str::to_owned).collect(),
+            "--json" => options.json = Some(value()?.into()),
+            "--postgres-url" => options.postgres_url = Some(value()?),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(options)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("rss-child") if args.len() == 3 => {
+            rss::child(&args[1], &args[2]).await;
+            return ExitCode::SUCCESS;
+        }
+        Some("pg-payload") => return pg_payload(&args[1..]).await,
+        _ => {}
+    }
+    let options = match parse(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("aett-bench: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rows = Vec::new();
+    let mut memory = Vec::new();
+    for backend in &options.backends {
+        eprintln!("== {backend}");
+        match run_backend(backend, &options, &mut rows, &mut memory).await {
+            Ok(()) => {}
+            Err(message) => {
+                eprintln!("aett-bench: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("\nMachine: {}; size `{}`.\n", machine(), options.size_name);
+    report::print_table(&rows);
+    println!();
+    for (backend, events, before, peak) in &memory {
+        println!(
+            "Peak RSS replaying {events} events on {backend}: {:.1} MiB (the process held {:.1} MiB before the replay).",
+            *peak as f64 / 1024.0,
+            *before as f64 / 1024.0
+        );
+    }
+    if let Some(path) = &options.json {
+        let json = serde_json::json!({
+            "machine": machine(),
+            "size": options.size_name,
+            "sizes": options.sizes,
+            "rows": rows.iter().map(|row| serde_json::json!({
+                "backend": row.backend, "scenario": row.scenario, "unit": row.unit,
+                "aett": row.aett, "direct": row.direct,
+                "aett_per_second": row.aett.rate(),
+                "direct_per_second": row.direct.map(|d| d.rate()),
+                "ratio": row.ratio(),
+            })).collect::<Vec<_>>(),
+            "peak_rss": memory.iter().map(|(backend, events, before, peak)| serde_json::json!({
+                "backend": backend, "events": events, "before_kib": before, "peak_kib": peak,
+            })).collect::<Vec<_>>(),
+        });
+        if let Err(error) = std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()) {
+            eprintln!("aett-bench: cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The stores for one backend, the direct program beside them, and the URL a child process
+/// can open the same stores with.
+enum Direct {
+    None,
+    #[cfg(feature = "sqlite")]
+    Sqlite(direct_sqlite::DirectSqlite),
+    #[cfg(feature = "postgres")]
+    Postgres(direct_postgres::DirectPostgres),
+}
+
+async fn run_backend(
+    backend: &str,
+    options: &Options,
+    rows: &mut Vec<Row>,
+    memory: &mut Vec<(String, u64, u64, u64)>,
+) -> Result<(), String> {
+    let sizes = options.sizes;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (url, direct) = match backend {
+        "memory" => ("memory://".to_owned(), Direct::None),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => (
+            format!("sqlite://{}", dir.path().join("aett.db").display()),
+            Direct::Sqlite(direct_sqlite::DirectSqlite::new(
+                dir.path().join("direct.db"),
+            )),
+        ),
+        #[cfg(feature = "postgres")]
+        "postgres" => {
+            let url = options.postgres_url.clone().ok_or(
+                "the postgres backend needs a server: pass --postgres-url or set AETT_POSTGRES_URL \
+                 (scripts/postgres-test-server.sh start runs one on 127.0.0.1:54329)",
+            )?;
+            let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+            let separator = if url.contains('?') { '&' } else { '?' };
+            (
+                format!("{url}{separator}schema={schema}"),
+                Direct::Postgres(direct_postgres::DirectPostgres::new(&url).await),
+            )
+        }
+        other => return Err(format!("unknown or disabled backend `{other}`")),
+    };
+    let stores: Stores = aett::connect(&url)
+        .await
+        .map_err(|e| format!("{backend}: {e}"))?;
+    let name = backend.to_owned();
+    let mut push = |scenario: &str, unit: &str, aett: Measured, direct: Option<Measured>| {
+        rows.push(Row {
+            backend: name.clone(),
+            scenario: scenario.to_owned(),
+            unit: unit.to_owned(),
+            aett,
+            direct,
+        });
+    };
+    macro_rules! both {
+        ($label:expr, $unit:expr, $method:ident ( $($arg:expr),* )) => {{
+            eprintln!("   {}", $label);
+            let aett = aett_side::$method(&stores, $($arg),*).await;
+            let direct = match &direct {
+                Direct::None => None,
+                #[cfg(feature = "sqlite")]
+                Direct::Sqlite(d) => Some(d.$method($($arg),*).await),
+                #[cfg(feature = "postgres")]
+                Direct::Postgres(d) => Some(d.$method($($arg),*).await),
+            };
+            push($label, $unit, aett, direct);
+        }};
+    }
+    macro_rules! prepare {
+        ($method:ident ( $($arg:expr),* )) => {{
+            aett_side::$method(&stores, $($arg),*).await;
+            match &direct {
+                Direct::None => {}
+                #[cfg(feature = "sqlite")]
+                Direct::Sqlite(d) => d.$method($($arg),*).await,
+                #[cfg(feature = "postgres")]
+                Direct::Postgres(d) => d.$method($($arg),*).await,
+            }
+        }};
+    }
+
+    both!(
+        "append: 1-event commits, 100 streams",
+        "commits",
+        append_single(sizes.single_commits)
+    );
+    both!(
+        "append: 100-event commits",
+        "events",
+        append_batch(sizes.batch_commits)
+    );
+    both!(
+        "8 writers, 8 streams",
+        "commits",
+        parallel(sizes.parallel_commits)
+    );
+    both!(
+        "8 writers, 1 stream, retry on conflict",
+        "commits",
+        contended(sizes.contended_commits)
+    );
+    prepare!(prepare_aggregate("aggregate", sizes.load_events));
+    both!(
+        "load aggregate of 10,000 events",
+        "events replayed",
+        load("aggregate", 5)
+    );
+    prepare!(snapshot_near_head("aggregate", sizes.load_events));
+    both!(
+        "load with snapshot 10 events from head",
+        "loads",
+        load_from_snapshot("aggregate", 200)
+    );
+    prepare!(prepare_log(sizes.read_all_events));
+    both!("read everything from checkpoint 0", "events", read_all());
+
+    if backend != "memory" {
+        eprintln!("   peak memory while replaying {} events", sizes.rss_events);
+        aett_side::prepare_big(&stores, "big", sizes.rss_events).await;
+        let (events, before, peak) = rss::measure(&url, "big");
+        memory.push((backend.to_owned(), events, before, peak));
+    }
+    #[cfg(feature = "postgres")]
+    if let Direct::Postgres(d) = direct {
+        d.drop().await;
+    }
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+async fn pg_payload(args: &[String]) -> ExitCode {
+    #[cfg(feature = "postgres")]
+    {
+        let url = match args {
+            [flag, url] if flag == "--postgres-url" => url.clone(),
+            [] => match std::env::var("AETT_POSTGRES_URL") {
+                Ok(url) => url,
+                Err(_) => {
+                    eprintln!(
+                        "aett-bench pg-payload: pass --postgres-url or set AETT_POSTGRES_URL"
+                    );
+                    return ExitCode::from(2);
+                }
+            },
+            _ => {
+                eprintln!("usage: aett-bench pg-payload [--postgres-url URL]");
+                return ExitCode::from(2);
+            }
+        };
+        let figures = payload::measure(&url, 3_000).await;
+        println!("| column | inserts (commits of 10 events) /s | reads (events) /s | table size | byte-exact |");
+        println!("|---|---:|---:|---:|---|");
+        for f in &figures {
+            println!(
+                "| {} | {:.0} | {:.0} | {:.1} MiB | {} |",
+                f.column,
+                f.insert_commits_per_second,
+                f.read_events_per_second,
+                f.table_bytes as f64 / 1_048_576.0,
+                f.byte_exact
+            );
+        }
+        ExitCode::SUCCESS
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = args;
+        eprintln!("aett-bench pg-payload needs the `postgres` feature");
+        ExitCode::from(2)
+    }
+}

@@ -1,0 +1,49 @@
+//! The benchmark still runs end to end (at tiny sizes: this measures nothing).
+
+use std::process::Command;
+
+#[test]
+fn the_benchmark_runs_and_writes_its_table_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let mut backends = vec!["memory", "sqlite"];
+    if cfg!(feature = "postgres") {
+        assert!(
+            std::env::var("AETT_POSTGRES_URL").is_ok(),
+            "AETT_POSTGRES_URL is not set: run scripts/test-all.sh, which starts a PostgreSQL server for the tests"
+        );
+        backends.push("postgres");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_aett-bench"))
+        .args([
+            "--size",
+            "smoke",
+            "--backends",
+            &backends.join(","),
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for backend in &backends {
+        assert!(
+            stdout.contains(&format!(
+                "| {backend} | read everything from checkpoint 0 |"
+            )),
+            "{stdout}"
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["rows"].as_array().unwrap().len(), 7 * backends.len());
+    assert!(report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|row| row["aett_per_second"].as_f64().unwrap() > 0.0));
+}
