@@ -38,22 +38,25 @@ pub fn domain(domain: &Domain) -> TokenStream {
         .clone()
         .expect("validated: named fields");
     let events = domain.events();
-    let (trait_path, state_type, handler_trait, handler_fn, dispatch_fn) = match domain.kind {
-        Kind::Aggregate => (
-            quote!(::aett::Aggregate),
-            quote!(::aett::AggregateState),
-            quote!(::aett::Apply),
-            format_ident!("apply"),
-            format_ident!("apply_message"),
-        ),
-        Kind::Saga => (
-            quote!(::aett::Saga),
-            quote!(::aett::SagaState),
-            quote!(::aett::Transition),
-            format_ident!("transition"),
-            format_ident!("transition_message"),
-        ),
-    };
+    let (trait_path, state_type, handler_trait, handler_fn, dispatch_fn, body_fn) =
+        match domain.kind {
+            Kind::Aggregate => (
+                quote!(::aett::Aggregate),
+                quote!(::aett::AggregateState),
+                quote!(::aett::Apply),
+                format_ident!("apply"),
+                format_ident!("apply_message"),
+                format_ident!("apply_body"),
+            ),
+            Kind::Saga => (
+                quote!(::aett::Saga),
+                quote!(::aett::SagaState),
+                quote!(::aett::Transition),
+                format_ident!("transition"),
+                format_ident!("transition_message"),
+                format_ident!("transition_body"),
+            ),
+        };
 
     let topics = events
         .iter()
@@ -65,6 +68,15 @@ pub fn domain(domain: &Domain) -> TokenStream {
                     .map_err(|source| ::aett::__private::decode_error(topic, source))?;
                 <Self as #handler_trait<#event>>::#handler_fn(self, &event);
                 return ::core::result::Result::Ok(());
+            }
+        }
+    });
+    let body_arms = events.iter().enumerate().map(|(index, event)| {
+        quote_spanned! {event.span()=>
+            if topic == <Self as #trait_path>::TOPICS[#index] {
+                let event: #event = ::aett::__private::serde::Deserialize::deserialize(body)?;
+                <Self as #handler_trait<#event>>::#handler_fn(self, &event);
+                return ::core::result::Result::Ok(true);
             }
         }
     });
@@ -98,6 +110,8 @@ pub fn domain(domain: &Domain) -> TokenStream {
 
     quote! {
         impl #trait_path for #ident {
+            const NAME: &'static str = #name;
+
             const TOPICS: &'static [&'static str] = &[#(#topics),*];
 
             #create
@@ -117,6 +131,16 @@ pub fn domain(domain: &Domain) -> TokenStream {
                 let topic = message.topic.as_str();
                 #(#arms)*
                 ::core::result::Result::Err(::aett::__private::unknown_topic(topic, #name))
+            }
+
+            fn #body_fn<'de, D: ::aett::__private::serde::Deserializer<'de>>(
+                &mut self,
+                topic: &str,
+                body: D,
+            ) -> ::core::result::Result<bool, D::Error> {
+                #(#body_arms)*
+                let _ = body;
+                ::core::result::Result::Ok(false)
             }
 
             #memento

@@ -39,7 +39,8 @@ pub use repository::{
 };
 pub use snapshot::Snapshot;
 pub use store::{
-    CommitStore, CommitStream, EventStore, PersistenceManagement, SnapshotStore, Stores,
+    CommitStore, CommitStream, EventStore, PersistenceManagement, ReplayCommit, ReplayEvents,
+    ReplayStream, SnapshotStore, Stores,
 };
 pub use stream::EventStream;
 
@@ -55,6 +56,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;
+    pub use serde;
     pub use serde_json;
 
     use crate::event::{Event, TopicEntry};

@@ -40,13 +40,13 @@ async fn commit(
 }
 
 /// Single-event commits round-robin over 100 streams.
-pub async fn append_single(stores: &Stores, commits: u64) -> Measured {
+pub async fn append_single(stores: &Stores, round: u64, commits: u64) -> Measured {
     let start = Instant::now();
     for i in 0..commits {
         let sequence = i / 100 + 1;
         commit(
             stores,
-            &format!("single-{}", i % 100),
+            &format!("single-{round}-{}", i % 100),
             sequence,
             sequence,
             events(i, 1),
@@ -58,13 +58,13 @@ pub async fn append_single(stores: &Stores, commits: u64) -> Measured {
 }
 
 /// 100-event commits round-robin over 10 streams; counts events.
-pub async fn append_batch(stores: &Stores, commits: u64) -> Measured {
+pub async fn append_batch(stores: &Stores, round: u64, commits: u64) -> Measured {
     let start = Instant::now();
     for i in 0..commits {
         let sequence = i / 10 + 1;
         commit(
             stores,
-            &format!("batch-{}", i % 10),
+            &format!("batch-{round}-{}", i % 10),
             sequence,
             sequence * 100,
             events(i * 100, 100),
@@ -76,16 +76,22 @@ pub async fn append_batch(stores: &Stores, commits: u64) -> Measured {
 }
 
 /// 8 writers, each on its own stream.
-pub async fn parallel(stores: &Stores, per_writer: u64) -> Measured {
+pub async fn parallel(stores: &Stores, round: u64, per_writer: u64) -> Measured {
     let start = Instant::now();
     let tasks: Vec<_> = (0..8)
         .map(|writer| {
             let stores = stores.clone();
             tokio::spawn(async move {
                 for n in 1..=per_writer {
-                    commit(&stores, &format!("parallel-{writer}"), n, n, events(n, 1))
-                        .await
-                        .expect("commit");
+                    commit(
+                        &stores,
+                        &format!("parallel-{round}-{writer}"),
+                        n,
+                        n,
+                        events(n, 1),
+                    )
+                    .await
+                    .expect("commit");
                 }
             })
         })
@@ -98,11 +104,13 @@ pub async fn parallel(stores: &Stores, per_writer: u64) -> Measured {
 
 /// 8 writers on one stream; a writer that loses a race takes the new head from the error and
 /// retries. Reports commits/s and the share of attempts that lost.
-pub async fn contended(stores: &Stores, per_writer: u64) -> Measured {
+pub async fn contended(stores: &Stores, round: u64, per_writer: u64) -> Measured {
+    let stream = format!("contended-{round}");
     let start = Instant::now();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let stores = stores.clone();
+            let stream = stream.clone();
             tokio::spawn(async move {
                 let (mut head_sequence, mut head_revision) = (0, 0);
                 let (mut attempts, mut lost) = (0u64, 0u64);
@@ -111,7 +119,7 @@ pub async fn contended(stores: &Stores, per_writer: u64) -> Measured {
                         attempts += 1;
                         match commit(
                             &stores,
-                            "contended",
+                            &stream,
                             head_sequence + 1,
                             head_revision + 1,
                             events(n, 1),
@@ -245,5 +253,25 @@ pub async fn prepare_big(stores: &Stores, id: &str, events_total: u64) {
         )
         .await
         .expect("prepare");
+    }
+}
+
+/// Opens the connections 8 concurrent writers use, as a running service has them open; the
+/// hand-written program connects before its timer starts, so aett's pool does too.
+pub async fn warm_up(stores: &Stores) {
+    let tasks: Vec<_> = (0..8)
+        .map(|writer| {
+            let stores = stores.clone();
+            tokio::spawn(async move {
+                for n in 1..=3 {
+                    commit(&stores, &format!("warm-{writer}"), n, n, events(n, 1))
+                        .await
+                        .expect("warm up");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("warm-up writer");
     }
 }

@@ -72,14 +72,14 @@ impl DirectPostgres {
     }
 
     /// Single-event commits round-robin over 100 streams.
-    pub async fn append_single(&self, commits: u64) -> Measured {
+    pub async fn append_single(&self, round: u64, commits: u64) -> Measured {
         let writer = self.client().await;
         let start = Instant::now();
         for i in 0..commits {
             let sequence = i / 100 + 1;
             writer
                 .insert(
-                    &format!("single-{}", i % 100),
+                    &format!("single-{round}-{}", i % 100),
                     sequence,
                     sequence,
                     &encode(i, 1),
@@ -91,14 +91,14 @@ impl DirectPostgres {
     }
 
     /// 100-event commits round-robin over 10 streams.
-    pub async fn append_batch(&self, commits: u64) -> Measured {
+    pub async fn append_batch(&self, round: u64, commits: u64) -> Measured {
         let writer = self.client().await;
         let start = Instant::now();
         for i in 0..commits {
             let sequence = i / 10 + 1;
             writer
                 .insert(
-                    &format!("batch-{}", i % 10),
+                    &format!("batch-{round}-{}", i % 10),
                     sequence * 100,
                     sequence,
                     &encode(i * 100, 100),
@@ -110,7 +110,7 @@ impl DirectPostgres {
     }
 
     /// 8 connections, each writing its own stream.
-    pub async fn parallel(&self, per_writer: u64) -> Measured {
+    pub async fn parallel(&self, round: u64, per_writer: u64) -> Measured {
         let mut writers = Vec::new();
         for _ in 0..8 {
             writers.push(self.client().await);
@@ -123,7 +123,7 @@ impl DirectPostgres {
                 tokio::spawn(async move {
                     for n in 1..=per_writer {
                         writer
-                            .insert(&format!("parallel-{index}"), n, n, &encode(n, 1))
+                            .insert(&format!("parallel-{round}-{index}"), n, n, &encode(n, 1))
                             .await
                             .unwrap();
                     }
@@ -138,13 +138,14 @@ impl DirectPostgres {
 
     /// 8 connections on one stream; a unique violation means another writer won: read the
     /// head, retry.
-    pub async fn contended(&self, per_writer: u64) -> Measured {
+    pub async fn contended(&self, round: u64, per_writer: u64) -> Measured {
         let mut writers = Vec::new();
         for _ in 0..8 {
             writers.push(self.client().await);
         }
+        let stream = format!("contended-{round}");
         let head_sql = format!(
-            "SELECT max(commit_sequence) FROM {}.commits WHERE tenant_id = 'bench' AND stream_id = 'contended'",
+            "SELECT max(commit_sequence) FROM {}.commits WHERE tenant_id = 'bench' AND stream_id = $1",
             self.schema
         );
         let start = Instant::now();
@@ -152,13 +153,14 @@ impl DirectPostgres {
             .into_iter()
             .map(|writer| {
                 let head_sql = head_sql.clone();
+                let stream = stream.clone();
                 tokio::spawn(async move {
                     let (mut head, mut attempts, mut lost) = (0u64, 0u64, 0u64);
                     for n in 0..per_writer {
                         loop {
                             attempts += 1;
                             match writer
-                                .insert("contended", head + 1, head + 1, &encode(n, 1))
+                                .insert(&stream, head + 1, head + 1, &encode(n, 1))
                                 .await
                             {
                                 Ok(_) => {
@@ -169,7 +171,7 @@ impl DirectPostgres {
                                     lost += 1;
                                     head = writer
                                         .client
-                                        .query_one(&head_sql, &[])
+                                        .query_one(&head_sql, &[&stream])
                                         .await
                                         .unwrap()
                                         .get::<_, i64>(0)

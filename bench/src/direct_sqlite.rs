@@ -88,7 +88,7 @@ impl DirectSqlite {
     }
 
     /// Single-event commits round-robin over 100 streams.
-    pub async fn append_single(&self, commits: u64) -> Measured {
+    pub async fn append_single(&self, round: u64, commits: u64) -> Measured {
         self.blocking(move |path| {
             let connection = open(path);
             let start = Instant::now();
@@ -96,7 +96,7 @@ impl DirectSqlite {
                 let sequence = i / 100 + 1;
                 insert(
                     &connection,
-                    &format!("single-{}", i % 100),
+                    &format!("single-{round}-{}", i % 100),
                     sequence,
                     sequence,
                     &encode(i, 1),
@@ -109,7 +109,7 @@ impl DirectSqlite {
     }
 
     /// 100-event commits round-robin over 10 streams.
-    pub async fn append_batch(&self, commits: u64) -> Measured {
+    pub async fn append_batch(&self, round: u64, commits: u64) -> Measured {
         self.blocking(move |path| {
             let connection = open(path);
             let start = Instant::now();
@@ -117,7 +117,7 @@ impl DirectSqlite {
                 let sequence = i / 10 + 1;
                 insert(
                     &connection,
-                    &format!("batch-{}", i % 10),
+                    &format!("batch-{round}-{}", i % 10),
                     sequence * 100,
                     sequence,
                     &encode(i * 100, 100),
@@ -130,7 +130,7 @@ impl DirectSqlite {
     }
 
     /// 8 threads, each with its own connection and stream.
-    pub async fn parallel(&self, per_writer: u64) -> Measured {
+    pub async fn parallel(&self, round: u64, per_writer: u64) -> Measured {
         self.blocking(move |path| {
             let start = Instant::now();
             std::thread::scope(|scope| {
@@ -140,7 +140,7 @@ impl DirectSqlite {
                         for n in 1..=per_writer {
                             insert(
                                 &connection,
-                                &format!("parallel-{writer}"),
+                                &format!("parallel-{round}-{writer}"),
                                 n,
                                 n,
                                 &encode(n, 1),
@@ -156,8 +156,10 @@ impl DirectSqlite {
     }
 
     /// 8 threads on one stream; a unique violation means another writer won: read the head, retry.
-    pub async fn contended(&self, per_writer: u64) -> Measured {
+    pub async fn contended(&self, round: u64, per_writer: u64) -> Measured {
         self.blocking(move |path| {
+            let stream = format!("contended-{round}");
+            let stream = stream.as_str();
             let start = Instant::now();
             let results: Vec<(u64, u64)> = std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..8)
@@ -168,7 +170,7 @@ impl DirectSqlite {
                             for n in 0..per_writer {
                                 loop {
                                     attempts += 1;
-                                    match insert(&connection, "contended", head + 1, head + 1, &encode(n, 1)) {
+                                    match insert(&connection, stream, head + 1, head + 1, &encode(n, 1)) {
                                         Ok(_) => {
                                             head += 1;
                                             break;
@@ -177,8 +179,8 @@ impl DirectSqlite {
                                             lost += 1;
                                             head = connection
                                                 .query_row(
-                                                    "SELECT max(commit_sequence) FROM direct_commits WHERE tenant_id = 'bench' AND stream_id = 'contended'",
-                                                    [],
+                                                    "SELECT max(commit_sequence) FROM direct_commits WHERE tenant_id = 'bench' AND stream_id = ?1",
+                                                    [stream],
                                                     |r| r.get::<_, i64>(0),
                                                 )
                                                 .unwrap() as u64;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p aett-bench --features postgres -- [--size smoke|quick|full]
-//!     [--backends memory,sqlite,postgres] [--json FILE] [--postgres-url URL]
+//!     [--rounds N] [--backends memory,sqlite,postgres] [--json FILE] [--postgres-url URL]
 //! cargo run --release -p aett-bench --features postgres -- pg-payload [--postgres-url URL]
 //! ```
 //!
@@ -31,6 +31,7 @@ use workload::Sizes;
 
 struct Options {
     sizes: Sizes,
+    rounds: u64,
     size_name: String,
     backends: Vec<String>,
     json: Option<PathBuf>,
@@ -40,6 +41,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         sizes: Sizes::QUICK,
+        rounds: 3,
         size_name: "quick".to_owned(),
         backends: vec!["memory".to_owned(), "sqlite".to_owned()],
         json: None,
@@ -65,6 +67,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     other => return Err(format!("unknown size `{other}` (smoke, quick, full)")),
                 };
                 options.size_name = name;
+            }
+            "--rounds" => {
+                options.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?;
+                if options.rounds == 0 {
+                    return Err("--rounds must be at least 1".to_owned());
+                }
             }
             "--backends" => options.backends = value()?.split(',').map(str::to_owned).collect(),
             "--json" => options.json = Some(value()?.into()),
@@ -194,18 +202,53 @@ async fn run_backend(
             direct,
         });
     };
+    // Each scenario runs `rounds` times, aett and the direct program taking turns to go
+    // first; the median of each side is reported, so drift on a noisy machine hits both alike.
+    let rounds = options.rounds;
     macro_rules! both {
+        // Write scenarios name their streams after the round, so each round writes fresh ones.
+        ($label:expr, $unit:expr, $method:ident ( $($arg:expr),* ), $round:ident) => {{
+            eprintln!("   {}", $label);
+            let (mut aett, mut direct_runs) = (Vec::new(), Vec::new());
+            for $round in 0..rounds {
+                let aett_first = $round % 2 == 0;
+                if aett_first {
+                    aett.push(aett_side::$method(&stores, $round, $($arg),*).await);
+                }
+                match &direct {
+                    Direct::None => {}
+                    #[cfg(feature = "sqlite")]
+                    Direct::Sqlite(d) => direct_runs.push(d.$method($round, $($arg),*).await),
+                    #[cfg(feature = "postgres")]
+                    Direct::Postgres(d) => direct_runs.push(d.$method($round, $($arg),*).await),
+                }
+                if !aett_first {
+                    aett.push(aett_side::$method(&stores, $round, $($arg),*).await);
+                }
+            }
+            push($label, $unit, median(aett).expect("at least one round"), median(direct_runs));
+        }};
+        // Read scenarios read the same data every round.
         ($label:expr, $unit:expr, $method:ident ( $($arg:expr),* )) => {{
             eprintln!("   {}", $label);
-            let aett = aett_side::$method(&stores, $($arg),*).await;
-            let direct = match &direct {
-                Direct::None => None,
-                #[cfg(feature = "sqlite")]
-                Direct::Sqlite(d) => Some(d.$method($($arg),*).await),
-                #[cfg(feature = "postgres")]
-                Direct::Postgres(d) => Some(d.$method($($arg),*).await),
-            };
-            push($label, $unit, aett, direct);
+            let (mut aett, mut direct_runs) = (Vec::new(), Vec::new());
+            for round in 0..rounds {
+                let aett_first = round % 2 == 0;
+                if aett_first {
+                    aett.push(aett_side::$method(&stores, $($arg),*).await);
+                }
+                match &direct {
+                    Direct::None => {}
+                    #[cfg(feature = "sqlite")]
+                    Direct::Sqlite(d) => direct_runs.push(d.$method($($arg),*).await),
+                    #[cfg(feature = "postgres")]
+                    Direct::Postgres(d) => direct_runs.push(d.$method($($arg),*).await),
+                }
+                if !aett_first {
+                    aett.push(aett_side::$method(&stores, $($arg),*).await);
+                }
+            }
+            push($label, $unit, median(aett).expect("at least one round"), median(direct_runs));
         }};
     }
     macro_rules! prepare {
@@ -221,25 +264,30 @@ async fn run_backend(
         }};
     }
 
+    aett_side::warm_up(&stores).await;
     both!(
         "append: 1-event commits, 100 streams",
         "commits",
-        append_single(sizes.single_commits)
+        append_single(sizes.single_commits),
+        round
     );
     both!(
         "append: 100-event commits",
         "events",
-        append_batch(sizes.batch_commits)
+        append_batch(sizes.batch_commits),
+        round
     );
     both!(
         "8 writers, 8 streams",
         "commits",
-        parallel(sizes.parallel_commits)
+        parallel(sizes.parallel_commits),
+        round
     );
     both!(
         "8 writers, 1 stream, retry on conflict",
         "commits",
-        contended(sizes.contended_commits)
+        contended(sizes.contended_commits),
+        round
     );
     prepare!(prepare_aggregate("aggregate", sizes.load_events));
     both!(
@@ -267,6 +315,12 @@ async fn run_backend(
         d.drop().await;
     }
     Ok(())
+}
+
+/// The run with the median rate.
+fn median(mut runs: Vec<Measured>) -> Option<Measured> {
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    runs.get(runs.len() / 2).copied()
 }
 
 fn machine() -> String {

@@ -112,3 +112,37 @@ pub(crate) fn encode_payload(
 pub(crate) fn clamp(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
+
+/// A row read for replay: position checked, events left as the stored JSON.
+pub(crate) fn replay_commit(
+    scope: &Scope,
+    sequence: i64,
+    revision: i64,
+    items: i64,
+    events: Vec<u8>,
+) -> Result<crate::store::ReplayCommit, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        scope: scope.clone(),
+        commit_sequence: u64::try_from(sequence).ok(),
+        checkpoint: None,
+        reason,
+    };
+    let commit_sequence = u64::try_from(sequence)
+        .map_err(|_| corrupt(format!("negative commit sequence {sequence}")))?;
+    let stream_revision = u64::try_from(revision)
+        .map_err(|_| corrupt(format!("negative stream revision {revision}")))?;
+    let event_count = u64::try_from(items)
+        .ok()
+        .filter(|count| (1..=stream_revision).contains(count))
+        .ok_or_else(|| {
+            corrupt(format!(
+                "{items} events do not fit stream revision {revision}"
+            ))
+        })?;
+    Ok(crate::store::ReplayCommit {
+        commit_sequence,
+        stream_revision,
+        event_count,
+        events: crate::store::ReplayEvents::Json(events),
+    })
+}

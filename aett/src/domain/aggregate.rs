@@ -130,6 +130,9 @@ pub trait Memento<M> {
 /// By default the aggregate's own serde form is its memento; `#[aggregate(memento = M)]` uses
 /// the type `M` through an `impl Memento<M>` instead.
 pub trait Aggregate: Sized + Send + Sync + 'static {
+    /// The type's name, for error messages.
+    const NAME: &'static str;
+
     /// The topics of the listed events, in list order.
     const TOPICS: &'static [&'static str];
 
@@ -144,6 +147,14 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
 
     /// Decodes a stored message into its listed event type and applies it.
     fn apply_message(&mut self, message: &EventMessage) -> Result<(), ApplyError>;
+
+    /// Deserialises an event body of `topic` straight from `body` into its listed event type
+    /// and applies it: the one-pass replay path. `Ok(false)` for a topic the type does not list.
+    fn apply_body<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        topic: &str,
+        body: D,
+    ) -> Result<bool, D::Error>;
 
     /// The memento of the current state, as JSON text.
     fn to_memento(&self) -> Result<Box<RawValue>, serde_json::Error>;

@@ -94,6 +94,9 @@ pub trait Transition<E> {
 /// A saga is its event history: loading replays every event through its transitions, with
 /// commands dispatched during replay discarded (they were handed out when first saved).
 pub trait Saga: Sized + Send + Sync + 'static {
+    /// The type's name, for error messages.
+    const NAME: &'static str;
+
     /// The topics of the listed events, in list order.
     const TOPICS: &'static [&'static str];
 
@@ -108,6 +111,15 @@ pub trait Saga: Sized + Send + Sync + 'static {
 
     /// Decodes a stored message into its listed event type and runs its transition.
     fn transition_message(&mut self, message: &EventMessage) -> Result<(), ApplyError>;
+
+    /// Deserialises an event body of `topic` straight from `body` into its listed event type
+    /// and runs its transition: the one-pass replay path. `Ok(false)` for a topic the type does
+    /// not list.
+    fn transition_body<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        topic: &str,
+        body: D,
+    ) -> Result<bool, D::Error>;
 
     /// The saga's id.
     fn id(&self) -> &str {

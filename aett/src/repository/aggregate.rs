@@ -8,9 +8,10 @@ use futures::TryStreamExt;
 use crate::commit::{Commit, CommitAttempt};
 use crate::domain::Aggregate;
 use crate::message::{EventMessage, Headers};
+use crate::repository::replay::{replay_commit, Applied};
 use crate::repository::RepositoryError;
 use crate::snapshot::Snapshot;
-use crate::store::{CommitStore, CommitStream, SnapshotStore};
+use crate::store::{CommitStore, ReplayCommit, SnapshotStore};
 
 /// Loads and saves the aggregates of one tenant.
 ///
@@ -83,10 +84,12 @@ impl AggregateRepository {
             from_revision = snapshot.stream_revision + 1;
         }
         if from_revision <= max_version {
-            let commits = self
-                .commits
-                .get(&self.tenant, id, from_revision, max_version);
-            self.replay(&mut aggregate, commits, max_version).await?;
+            let mut commits =
+                self.commits
+                    .get_for_replay(&self.tenant, id, from_revision, max_version);
+            while let Some(commit) = commits.try_next().await? {
+                self.replay(&mut aggregate, &commit, max_version)?;
+            }
         }
         Ok(aggregate)
     }
@@ -98,47 +101,31 @@ impl AggregateRepository {
         max_time: DateTime<Utc>,
     ) -> Result<A, RepositoryError> {
         let mut aggregate = A::create(id);
-        let commits = self.commits.get_to(&self.tenant, id, max_time);
-        self.replay(&mut aggregate, commits, u64::MAX).await?;
+        let mut commits = self.commits.get_to(&self.tenant, id, max_time);
+        while let Some(commit) = commits.try_next().await? {
+            self.replay(&mut aggregate, &ReplayCommit::from(commit), u64::MAX)?;
+        }
         Ok(aggregate)
     }
 
-    async fn replay<A: Aggregate>(
+    /// Applies the events of `commit` after the aggregate's version, up to `max_version`.
+    fn replay<A: Aggregate>(
         &self,
         aggregate: &mut A,
-        mut commits: CommitStream<'_>,
+        commit: &ReplayCommit,
         max_version: u64,
     ) -> Result<(), RepositoryError> {
-        while let Some(commit) = commits.try_next().await? {
-            self.apply_commit(aggregate, &commit, max_version)?;
-        }
-        Ok(())
-    }
-
-    fn apply_commit<A: Aggregate>(
-        &self,
-        aggregate: &mut A,
-        commit: &Commit,
-        max_version: u64,
-    ) -> Result<(), RepositoryError> {
-        let mut version = aggregate.version();
-        for (revision, message) in commit.events_with_revisions() {
-            if revision <= version {
-                continue;
-            }
-            if revision > max_version {
-                break;
-            }
-            aggregate.apply_message(message).map_err(|error| {
-                RepositoryError::apply(
-                    &self.tenant,
-                    &commit.stream_id,
-                    commit.commit_sequence,
-                    error,
-                )
-            })?;
-            version = revision;
-        }
+        let from = aggregate.version() + 1;
+        let id = aggregate.id().to_owned();
+        let last = replay_commit(
+            &mut Applied(aggregate),
+            commit,
+            from,
+            max_version,
+            &self.tenant,
+            &id,
+        )?;
+        let version = last.unwrap_or(aggregate.version());
         aggregate
             .state_mut()
             .loaded(version, commit.commit_sequence);

@@ -2,6 +2,7 @@
 
 mod aggregate;
 mod error;
+mod replay;
 mod saga;
 
 pub use aggregate::AggregateRepository;

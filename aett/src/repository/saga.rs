@@ -7,6 +7,7 @@ use futures::TryStreamExt;
 use crate::commit::CommitAttempt;
 use crate::domain::Saga;
 use crate::message::{EventMessage, Headers};
+use crate::repository::replay::{replay_commit, Transitioned};
 use crate::repository::RepositoryError;
 use crate::store::CommitStore;
 
@@ -46,15 +47,18 @@ impl SagaRepository {
     /// The saga `id`, its whole history replayed; a fresh one if its stream does not exist.
     pub async fn get<S: Saga>(&self, id: &str) -> Result<S, RepositoryError> {
         let mut saga = S::create(id);
-        let mut commits = self.commits.get(&self.tenant, id, 1, u64::MAX);
+        let mut commits = self.commits.get_for_replay(&self.tenant, id, 1, u64::MAX);
         let mut version = 0;
         let mut sequence = 0;
         while let Some(commit) = commits.try_next().await? {
-            for message in &commit.events {
-                saga.transition_message(message).map_err(|error| {
-                    RepositoryError::apply(&self.tenant, id, commit.commit_sequence, error)
-                })?;
-            }
+            replay_commit(
+                &mut Transitioned(&mut saga),
+                &commit,
+                1,
+                u64::MAX,
+                &self.tenant,
+                id,
+            )?;
             version = commit.stream_revision;
             sequence = commit.commit_sequence;
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, StreamExt};
 
 use crate::commit::{Commit, CommitAttempt};
 use crate::error::StoreError;
@@ -15,11 +15,49 @@ use crate::snapshot::Snapshot;
 
 pub(crate) use clash::check_follows_head;
 pub use clash::resolve_taken_sequence;
-pub use paging::{paged, Page, PAGE_SIZE};
+pub use paging::{paged, paged_items, Page, PAGE_SIZE};
 
 /// A stream of commits read from a store, one page fetched at a time: replaying a stream of a
 /// million events never holds all of it in memory.
 pub type CommitStream<'a> = BoxStream<'a, Result<Commit, StoreError>>;
+
+/// A stream of commits for replay (see [`CommitStore::get_for_replay`]).
+pub type ReplayStream<'a> = BoxStream<'a, Result<ReplayCommit, StoreError>>;
+
+/// What replaying a commit into an aggregate or saga needs: its position and its events, which a
+/// backend may hand over still as the stored JSON so they are decoded in one pass, straight into
+/// the typed events.
+#[derive(Debug, Clone)]
+pub struct ReplayCommit {
+    /// The commit's sequence.
+    pub commit_sequence: u64,
+    /// The revision of the commit's last event.
+    pub stream_revision: u64,
+    /// How many events the commit holds.
+    pub event_count: u64,
+    /// The events.
+    pub events: ReplayEvents,
+}
+
+/// A commit's events for replay.
+#[derive(Debug, Clone)]
+pub enum ReplayEvents {
+    /// Already decoded messages.
+    Messages(Vec<crate::EventMessage>),
+    /// The JSON array of messages as stored (`[{"topic": …, "headers": …, "body": …}, …]`).
+    Json(Vec<u8>),
+}
+
+impl From<Commit> for ReplayCommit {
+    fn from(commit: Commit) -> Self {
+        Self {
+            commit_sequence: commit.commit_sequence,
+            stream_revision: commit.stream_revision,
+            event_count: commit.events.len() as u64,
+            events: ReplayEvents::Messages(commit.events),
+        }
+    }
+}
 
 /// Reads and appends commits.
 ///
@@ -47,6 +85,22 @@ pub trait CommitStore: Send + Sync {
 
     /// Every commit of one tenant stamped at or before `max_time`, in checkpoint order.
     fn get_all_to<'a>(&'a self, tenant_id: &'a str, max_time: DateTime<Utc>) -> CommitStream<'a>;
+
+    /// The commits [`CommitStore::get`] returns, in the form replay needs. Backends that store
+    /// events as JSON override it to hand the JSON over undecoded, so that loading an aggregate
+    /// decodes each event once, straight into its type.
+    fn get_for_replay<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        stream_id: &'a str,
+        min_revision: u64,
+        max_revision: u64,
+    ) -> ReplayStream<'a> {
+        use futures::TryStreamExt;
+        self.get(tenant_id, stream_id, min_revision, max_revision)
+            .map_ok(ReplayCommit::from)
+            .boxed()
+    }
 
     /// Appends `attempt` atomically and returns it as stored.
     ///

@@ -1,7 +1,7 @@
 //! Turning page-at-a-time reads into one stream of commits.
 
 use futures::future::BoxFuture;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::commit::Commit;
 use crate::error::StoreError;
@@ -11,18 +11,18 @@ use super::CommitStream;
 /// How many commits a backend reads per round trip.
 pub const PAGE_SIZE: usize = 512;
 
-/// One page of commits, and whether more may follow.
+/// One page of commits (or of another item read a page at a time), and whether more may follow.
 #[derive(Debug)]
-pub struct Page {
-    /// The commits of this page, in order.
-    pub commits: Vec<Commit>,
-    /// Whether the backend may hold more after the last commit of this page.
+pub struct Page<T = Commit> {
+    /// The items of this page, in order.
+    pub commits: Vec<T>,
+    /// Whether the backend may hold more after the last item of this page.
     pub more: bool,
 }
 
-impl Page {
-    /// A page that is the last one when it holds fewer than `page_size` commits.
-    pub fn new(commits: Vec<Commit>, page_size: usize) -> Self {
+impl<T> Page<T> {
+    /// A page that is the last one when it holds fewer than `page_size` items.
+    pub fn new(commits: Vec<T>, page_size: usize) -> Self {
         let more = commits.len() >= page_size;
         Self { commits, more }
     }
@@ -34,9 +34,18 @@ pub fn paged<'a, F>(fetch: F) -> CommitStream<'a>
 where
     F: FnMut(Option<&Commit>) -> BoxFuture<'a, Result<Page, StoreError>> + Send + 'a,
 {
-    struct State<F> {
+    paged_items(fetch)
+}
+
+/// [`paged`] for any item type.
+pub fn paged_items<'a, T, F>(fetch: F) -> BoxStream<'a, Result<T, StoreError>>
+where
+    T: Clone + Send + 'a,
+    F: FnMut(Option<&T>) -> BoxFuture<'a, Result<Page<T>, StoreError>> + Send + 'a,
+{
+    struct State<F, T> {
         fetch: F,
-        last: Option<Commit>,
+        last: Option<T>,
         done: bool,
     }
     let state = State {

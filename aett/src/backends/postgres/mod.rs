@@ -34,13 +34,14 @@ use uuid::Uuid;
 pub use config::{PostgresConfig, PostgresTls};
 
 use self::schema::{Statements, SCHEMA_VERSION};
+use crate::backends::sql::replay_commit;
 use crate::backends::sql::{clamp, encode_payload, validate_identifier, RawCommit};
 use crate::commit::{Commit, CommitAttempt};
 use crate::error::{Scope, StoreError};
 use crate::snapshot::Snapshot;
 use crate::store::{
-    check_follows_head, paged, resolve_taken_sequence, CommitStore, CommitStream, Page,
-    PersistenceManagement, SnapshotStore, PAGE_SIZE,
+    check_follows_head, paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream,
+    Page, PersistenceManagement, ReplayCommit, ReplayStream, SnapshotStore, PAGE_SIZE,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -424,6 +425,53 @@ impl CommitStore for PostgresStore {
             scope: Scope::tenant(tenant_id),
             key: tenant_key(tenant_id),
             max_time,
+        })
+    }
+
+    fn get_for_replay<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        stream_id: &'a str,
+        min_revision: u64,
+        max_revision: u64,
+    ) -> ReplayStream<'a> {
+        let inner = self.inner.clone();
+        let scope = Scope::stream(tenant_id, stream_id);
+        let key = stream_key(tenant_id, stream_id);
+        let (min, max) = (clamp(min_revision), clamp(max_revision));
+        paged_items(move |last: Option<&ReplayCommit>| {
+            let after = last.map_or(0, |c| clamp(c.commit_sequence));
+            let (inner, scope, key) = (inner.clone(), scope.clone(), key.clone());
+            async move {
+                let limit = PAGE_SIZE as i64;
+                let rows = inner
+                    .query(
+                        "read stream",
+                        &scope,
+                        &inner.sql.replay_by_revision,
+                        &[&key, &min, &max, &after, &limit],
+                    )
+                    .await?;
+                let column = |e: tokio_postgres::Error| StoreError::Corrupt {
+                    scope: scope.clone(),
+                    commit_sequence: None,
+                    checkpoint: None,
+                    reason: format!("a commit row does not read back: {e}"),
+                };
+                let mut commits = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let items: i32 = row.try_get(2).map_err(column)?;
+                    commits.push(replay_commit(
+                        &scope,
+                        row.try_get(0).map_err(column)?,
+                        row.try_get(1).map_err(column)?,
+                        i64::from(items),
+                        row.try_get(3).map_err(column)?,
+                    )?);
+                }
+                Ok(Page::new(commits, PAGE_SIZE))
+            }
+            .boxed()
         })
     }
 

@@ -18,6 +18,7 @@ pub(crate) struct Statements {
     pub head: String,
     pub later_commits: String,
     pub by_revision: String,
+    pub replay_by_revision: String,
     pub by_time: String,
     pub tenant_by_time: String,
     pub from_checkpoint: String,
@@ -57,6 +58,7 @@ impl Statements {
                      CONSTRAINT \"{commits}_sequence\" UNIQUE (stream_key, commit_sequence),
                      CONSTRAINT \"{commits}_commit_id\" UNIQUE (stream_key, commit_id)
                  );
+                 CREATE INDEX IF NOT EXISTS \"{commits}_by_revision\" ON {c} (stream_key, stream_revision);
                  CREATE INDEX IF NOT EXISTS \"{commits}_by_tenant\" ON {c} (tenant_key, checkpoint);
                  CREATE TABLE IF NOT EXISTS {s} (
                      stream_key bytea NOT NULL,
@@ -99,6 +101,12 @@ impl Statements {
             ),
             by_revision: format!(
                 "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE stream_key = $1 AND stream_revision >= $2 AND stream_revision - items + 1 <= $3
+                   AND commit_sequence > $4
+                 ORDER BY commit_sequence LIMIT $5"
+            ),
+            replay_by_revision: format!(
+                "SELECT commit_sequence, stream_revision, items, events FROM {c}
                  WHERE stream_key = $1 AND stream_revision >= $2 AND stream_revision - items + 1 <= $3
                    AND commit_sequence > $4
                  ORDER BY commit_sequence LIMIT $5"

@@ -1,10 +1,12 @@
 //! The SQLite backend, aett's embedded default (feature `sqlite`, on by default).
 //!
 //! One row per commit, its headers and events as JSON. The file runs in WAL mode: readers
-//! never block the writer nor each other. Writes from this process go through one writer
+//! never block the writer nor each other. A commit is one `INSERT … SELECT` that adds the row
+//! only if the attempt follows the stream's head, so the happy path is a single statement that
+//! takes the write lock when it starts. Writes from this process go through one writer
 //! connection, taken in turn; writes from other processes wait on SQLite's lock for up to the
-//! busy timeout (`BEGIN IMMEDIATE`, so a transaction never fails half way on a lock upgrade).
-//! Every SQLite call runs on tokio's blocking pool, never on the async worker threads.
+//! busy timeout. Every SQLite call runs on tokio's blocking pool, never on the async worker
+//! threads.
 
 mod config;
 mod schema;
@@ -20,13 +22,14 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transactio
 pub use config::SqliteConfig;
 
 use self::schema::{Statements, SCHEMA_VERSION, VERSION_TABLE};
+use crate::backends::sql::replay_commit;
 use crate::backends::sql::{clamp, encode_payload, validate_identifier, RawCommit};
 use crate::commit::{stamp_to_micros, Commit, CommitAttempt};
 use crate::error::{Scope, StoreError};
 use crate::snapshot::Snapshot;
 use crate::store::{
-    check_follows_head, paged, resolve_taken_sequence, CommitStore, CommitStream, Page,
-    PersistenceManagement, SnapshotStore, PAGE_SIZE,
+    check_follows_head, paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream,
+    Page, PersistenceManagement, ReplayCommit, ReplayStream, SnapshotStore, PAGE_SIZE,
 };
 
 /// An event store in a SQLite database file.
@@ -230,7 +233,9 @@ impl Resume {
     }
 }
 
-/// The commit transaction: checks, then one insert, all under SQLite's write lock.
+/// Appends a commit. The happy path is one statement, atomic on its own: the row goes in only
+/// if the attempt follows the stream's head. When nothing went in (or a unique index refused
+/// the row) one read transaction finds out why.
 fn commit_in(
     inner: &Inner,
     connection: &mut Connection,
@@ -244,9 +249,33 @@ fn commit_in(
         &attempt.headers,
         &attempt.events,
     )?;
-    let tx = connection
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(fail)?;
+    let inserted = connection
+        .prepare_cached(&inner.sql.insert_commit)
+        .and_then(|mut s| {
+            s.execute(params![
+                attempt.tenant_id,
+                attempt.stream_id,
+                clamp(attempt.stream_revision),
+                attempt.events.len() as i64,
+                attempt.commit_id.as_bytes(),
+                clamp(attempt.commit_sequence),
+                stamp_to_micros(attempt.commit_stamp),
+                headers,
+                events,
+            ])
+        });
+    match inserted {
+        Ok(1) => {
+            // The writer connection is used by one commit at a time, so this is our row.
+            let checkpoint = u64::try_from(connection.last_insert_rowid()).unwrap_or_default();
+            return Ok(Commit::from_attempt(attempt, checkpoint));
+        }
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.code == rusqlite::ErrorCode::ConstraintViolation => {}
+        Err(error) => return Err(fail(error)),
+    }
+    let tx = connection.transaction().map_err(fail)?;
     let duplicate = tx
         .prepare_cached(&inner.sql.has_commit_id)
         .and_then(|mut s| {
@@ -305,27 +334,12 @@ fn commit_in(
             &inner.config.detector,
         ));
     }
-    let commit = Commit::from_attempt(attempt, 0);
-    tx.prepare_cached(&inner.sql.insert_commit)
-        .and_then(|mut s| {
-            s.execute(params![
-                commit.tenant_id,
-                commit.stream_id,
-                clamp(commit.stream_revision),
-                commit.events.len() as i64,
-                commit.commit_id.as_bytes(),
-                clamp(commit.commit_sequence),
-                stamp_to_micros(commit.commit_stamp),
-                headers,
-                events,
-            ])
-        })
-        .map_err(fail)?;
-    let checkpoint = tx.last_insert_rowid();
-    tx.commit().map_err(fail)?;
-    Ok(Commit {
-        checkpoint_token: u64::try_from(checkpoint).unwrap_or_default(),
-        ..commit
+    // Only another process purging the stream in between gets here: the caller reloads.
+    Err(StoreError::NonConflictingCommit {
+        tenant: attempt.tenant_id,
+        stream: attempt.stream_id,
+        commit_sequence: attempt.commit_sequence,
+        committed: Vec::new(),
     })
 }
 
@@ -379,6 +393,47 @@ impl CommitStore for SqliteStore {
             vec![text(tenant_id), integer(stamp_to_micros(max_time))],
             Resume::AfterCheckpoint(0),
         )
+    }
+
+    fn get_for_replay<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        stream_id: &'a str,
+        min_revision: u64,
+        max_revision: u64,
+    ) -> ReplayStream<'a> {
+        let inner = self.inner.clone();
+        let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
+        paged_items(move |last: Option<&ReplayCommit>| {
+            let after = last.map_or(0, |c| clamp(c.commit_sequence));
+            let (tenant_id, stream_id) = (tenant_id.clone(), stream_id.clone());
+            Self::read(inner.clone(), move |inner, connection| {
+                let scope = Scope::stream(&tenant_id, &stream_id);
+                let fail = |e| StoreError::storage("read stream", scope.clone(), e);
+                let mut statement = connection
+                    .prepare_cached(&inner.sql.replay_by_revision)
+                    .map_err(fail)?;
+                let mut rows = statement
+                    .query(params![
+                        tenant_id,
+                        stream_id,
+                        clamp(min_revision),
+                        clamp(max_revision),
+                        after,
+                        PAGE_SIZE as i64
+                    ])
+                    .map_err(fail)?;
+                let mut commits = Vec::new();
+                while let Some(row) = rows.next().map_err(fail)? {
+                    let columns = (|| -> rusqlite::Result<(i64, i64, i64, Vec<u8>)> {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    })();
+                    let (sequence, revision, items, events) = columns.map_err(fail)?;
+                    commits.push(replay_commit(&scope, sequence, revision, items, events)?);
+                }
+                Ok(Page::new(commits, PAGE_SIZE))
+            })
+        })
     }
 
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {

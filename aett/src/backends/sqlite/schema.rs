@@ -19,6 +19,7 @@ pub(crate) struct Statements {
     pub later_commits: String,
     pub insert_commit: String,
     pub by_revision: String,
+    pub replay_by_revision: String,
     pub by_time: String,
     pub tenant_by_time: String,
     pub from_checkpoint: String,
@@ -77,12 +78,23 @@ impl Statements {
                 "SELECT {COMMIT_COLUMNS} FROM {c}
                  WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence >= ?3 ORDER BY commit_sequence"
             ),
+            // One statement: the row goes in only if the attempt follows the stream's head.
             insert_commit: format!(
                 "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                 WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
+                                 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?6 - 1
+                   AND COALESCE((SELECT stream_revision FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
+                                 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?3 - ?4"
             ),
             by_revision: format!(
                 "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision >= ?3
+                   AND stream_revision - items + 1 <= ?4 AND commit_sequence > ?5
+                 ORDER BY commit_sequence LIMIT ?6"
+            ),
+            replay_by_revision: format!(
+                "SELECT commit_sequence, stream_revision, items, events FROM {c}
                  WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision >= ?3
                    AND stream_revision - items + 1 <= ?4 AND commit_sequence > ?5
                  ORDER BY commit_sequence LIMIT ?6"

@@ -1,0 +1,469 @@
+//! Replaying stored events into an aggregate or saga. Events a backend hands over as stored JSON
+//! are decoded in one pass: each body goes straight from the stored bytes into its typed event,
+//! with no `EventMessage`, no untyped value and no second parse.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::domain::{Aggregate, ApplyError, Saga};
+use crate::error::{Scope, StoreError};
+use crate::message::EventMessage;
+use crate::repository::RepositoryError;
+use crate::store::{ReplayCommit, ReplayEvents};
+
+/// What events are replayed into: an aggregate (apply) or a saga (transition).
+pub(crate) trait Target {
+    const NAME: &'static str;
+    fn apply_message(&mut self, message: &EventMessage) -> Result<(), ApplyError>;
+    fn apply_body<'de, D: Deserializer<'de>>(
+        &mut self,
+        topic: &str,
+        body: D,
+    ) -> Result<bool, D::Error>;
+}
+
+pub(crate) struct Applied<'a, A>(pub &'a mut A);
+
+impl<A: Aggregate> Target for Applied<'_, A> {
+    const NAME: &'static str = A::NAME;
+
+    fn apply_message(&mut self, message: &EventMessage) -> Result<(), ApplyError> {
+        self.0.apply_message(message)
+    }
+
+    fn apply_body<'de, D: Deserializer<'de>>(
+        &mut self,
+        topic: &str,
+        body: D,
+    ) -> Result<bool, D::Error> {
+        self.0.apply_body(topic, body)
+    }
+}
+
+pub(crate) struct Transitioned<'a, S>(pub &'a mut S);
+
+impl<S: Saga> Target for Transitioned<'_, S> {
+    const NAME: &'static str = S::NAME;
+
+    fn apply_message(&mut self, message: &EventMessage) -> Result<(), ApplyError> {
+        self.0.transition_message(message)
+    }
+
+    fn apply_body<'de, D: Deserializer<'de>>(
+        &mut self,
+        topic: &str,
+        body: D,
+    ) -> Result<bool, D::Error> {
+        self.0.transition_body(topic, body)
+    }
+}
+
+/// Applies the events of `commit` whose revisions are in `from..=to`, and returns the revision
+/// of the last one applied (`None` when none was).
+pub(crate) fn replay_commit<T: Target>(
+    target: &mut T,
+    commit: &ReplayCommit,
+    from: u64,
+    to: u64,
+    tenant: &str,
+    stream: &str,
+) -> Result<Option<u64>, RepositoryError> {
+    let first = (commit.stream_revision + 1).saturating_sub(commit.event_count);
+    match &commit.events {
+        ReplayEvents::Messages(messages) => {
+            let mut last = None;
+            for (revision, message) in (first..).zip(messages) {
+                if revision < from {
+                    continue;
+                }
+                if revision > to {
+                    break;
+                }
+                target.apply_message(message).map_err(|error| {
+                    RepositoryError::apply(tenant, stream, commit.commit_sequence, error)
+                })?;
+                last = Some(revision);
+            }
+            Ok(last)
+        }
+        ReplayEvents::Json(json) => {
+            let mut failure = None;
+            let mut deserializer = serde_json::Deserializer::from_slice(json);
+            let visitor = EventsVisitor {
+                target,
+                revision: first,
+                from,
+                to,
+                failure: &mut failure,
+            };
+            let result = deserializer
+                .deserialize_seq(visitor)
+                .and_then(|outcome| deserializer.end().map(|()| outcome));
+            let corrupt = |reason: String| StoreError::Corrupt {
+                scope: Scope::stream(tenant, stream),
+                commit_sequence: Some(commit.commit_sequence),
+                checkpoint: None,
+                reason,
+            };
+            match (result, failure) {
+                (Ok((count, last)), _) if count == commit.event_count => Ok(last),
+                (Ok((count, _)), _) => Err(corrupt(format!(
+                    "the commit holds {count} events where {} were recorded",
+                    commit.event_count
+                ))
+                .into()),
+                (Err(_), Some(Failure::UnknownTopic(topic))) => {
+                    Err(RepositoryError::UnknownTopic {
+                        tenant: tenant.to_owned(),
+                        stream: stream.to_owned(),
+                        commit_sequence: commit.commit_sequence,
+                        topic,
+                        target: T::NAME,
+                    })
+                }
+                (Err(source), Some(Failure::Decode(topic))) => Err(RepositoryError::Decode {
+                    tenant: tenant.to_owned(),
+                    stream: stream.to_owned(),
+                    commit_sequence: commit.commit_sequence,
+                    topic,
+                    source,
+                }),
+                (Err(error), None) => {
+                    Err(corrupt(format!("events are not valid JSON: {error}")).into())
+                }
+            }
+        }
+    }
+}
+
+/// Why a one-pass replay stopped, when the fault is the event's and not the JSON's.
+enum Failure {
+    UnknownTopic(String),
+    Decode(String),
+}
+
+struct EventsVisitor<'a, T> {
+    target: &'a mut T,
+    revision: u64,
+    from: u64,
+    to: u64,
+    failure: &'a mut Option<Failure>,
+}
+
+impl<'de, T: Target> Visitor<'de> for EventsVisitor<'_, T> {
+    /// (events seen, revision of the last applied).
+    type Value = (u64, Option<u64>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of event messages")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let (mut count, mut last) = (0, None);
+        loop {
+            let revision = self.revision + count;
+            let wanted = revision >= self.from && revision <= self.to;
+            let present = if wanted {
+                let seed = EventSeed {
+                    target: &mut *self.target,
+                    failure: &mut *self.failure,
+                };
+                seq.next_element_seed(seed)?.is_some()
+            } else {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            };
+            if !present {
+                return Ok((count, last));
+            }
+            if wanted {
+                last = Some(revision);
+            }
+            count += 1;
+        }
+    }
+}
+
+struct EventSeed<'a, T> {
+    target: &'a mut T,
+    failure: &'a mut Option<Failure>,
+}
+
+impl<'de, T: Target> DeserializeSeed<'de> for EventSeed<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event message")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let mut topic: Option<Cow<'de, str>> = None;
+        let mut early_body: Option<Box<serde_json::value::RawValue>> = None;
+        let mut applied = false;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Topic => topic = Some(map.next_value::<Topic<'de>>()?.0),
+                Key::Body => match &topic {
+                    Some(topic) => {
+                        map.next_value_seed(BodySeed {
+                            target: &mut *self.target,
+                            topic,
+                            failure: &mut *self.failure,
+                        })?;
+                        applied = true;
+                    }
+                    // Written by something that put the body first: keep it for later.
+                    None => early_body = Some(map.next_value()?),
+                },
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let topic = topic.ok_or_else(|| de::Error::missing_field("topic"))?;
+        if applied {
+            return Ok(());
+        }
+        let body = early_body.ok_or_else(|| de::Error::missing_field("body"))?;
+        let mut body = serde_json::Deserializer::from_str(body.get());
+        BodySeed {
+            target: self.target,
+            topic: &topic,
+            failure: self.failure,
+        }
+        .deserialize(&mut body)
+        .map_err(de::Error::custom)
+    }
+}
+
+struct BodySeed<'a, T> {
+    target: &'a mut T,
+    topic: &'a str,
+    failure: &'a mut Option<Failure>,
+}
+
+impl<'de, T: Target> DeserializeSeed<'de> for BodySeed<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, body: D) -> Result<(), D::Error> {
+        match self.target.apply_body(self.topic, body) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                *self.failure = Some(Failure::UnknownTopic(self.topic.to_owned()));
+                Err(de::Error::custom(format_args!(
+                    "unknown topic `{}`",
+                    self.topic
+                )))
+            }
+            Err(error) => {
+                *self.failure = Some(Failure::Decode(self.topic.to_owned()));
+                Err(error)
+            }
+        }
+    }
+}
+
+/// A message's field name, read without allocating.
+enum Key {
+    Topic,
+    Body,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "topic" => Key::Topic,
+                    "body" => Key::Body,
+                    _ => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// A topic, borrowed from the stored bytes when it has no escapes.
+struct Topic<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Topic<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TopicVisitor;
+        impl<'de> Visitor<'de> for TopicVisitor {
+            type Value = Topic<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a topic string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, topic: &'de str) -> Result<Topic<'de>, E> {
+                Ok(Topic(Cow::Borrowed(topic)))
+            }
+            fn visit_str<E: de::Error>(self, topic: &str) -> Result<Topic<'de>, E> {
+                Ok(Topic(Cow::Owned(topic.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TopicVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::{AggregateState, Apply};
+
+    #[crate::event(topic = "replay.added")]
+    #[derive(Serialize, Deserialize)]
+    struct Added {
+        n: u64,
+    }
+
+    #[derive(Default, crate::Aggregate, Serialize, Deserialize)]
+    #[aggregate(events(Added))]
+    struct Sum {
+        #[serde(skip)]
+        state: AggregateState,
+        total: u64,
+        seen: Vec<u64>,
+    }
+
+    impl Apply<Added> for Sum {
+        fn apply(&mut self, event: &Added) {
+            self.total += event.n;
+            self.seen.push(event.n);
+        }
+    }
+
+    fn commit(json: &str, count: u64) -> ReplayCommit {
+        ReplayCommit {
+            commit_sequence: 3,
+            stream_revision: 10,
+            event_count: count,
+            events: ReplayEvents::Json(json.as_bytes().to_vec()),
+        }
+    }
+
+    fn replay(
+        json: &str,
+        count: u64,
+        from: u64,
+        to: u64,
+    ) -> (Sum, Result<Option<u64>, RepositoryError>) {
+        let mut sum = Sum::default();
+        let result = replay_commit(
+            &mut Applied(&mut sum),
+            &commit(json, count),
+            from,
+            to,
+            "t",
+            "s",
+        );
+        (sum, result)
+    }
+
+    const THREE: &str = r#"[{"topic":"replay.added","body":{"n":1}},{"topic":"replay.added","headers":{"h":[1,{"x":2}]},"body":{"n":2}},{"topic":"replay.added","body":{"n":3}}]"#;
+
+    #[test]
+    fn only_events_in_the_revision_window_are_applied() {
+        // Three events ending at revision 10: revisions 8, 9, 10.
+        let (sum, last) = replay(THREE, 3, 9, 9);
+        assert_eq!((sum.seen, last.unwrap()), (vec![2], Some(9)));
+        let (sum, last) = replay(THREE, 3, 0, u64::MAX);
+        assert_eq!((sum.seen, last.unwrap()), (vec![1, 2, 3], Some(10)));
+        let (sum, last) = replay(THREE, 3, 11, u64::MAX);
+        assert_eq!((sum.seen.len(), last.unwrap()), (0, None));
+    }
+
+    #[test]
+    fn a_body_written_before_its_topic_still_applies() {
+        let (sum, last) = replay(
+            r#"[{"body":{"n":7},"headers":{},"topic":"replay.added"}]"#,
+            1,
+            0,
+            u64::MAX,
+        );
+        assert_eq!((sum.total, last.unwrap()), (7, Some(10)));
+    }
+
+    #[test]
+    fn escaped_topics_are_compared_unescaped() {
+        let (sum, _) = replay(
+            r#"[{"topic":"replay\u002eadded","body":{"n":4}}]"#,
+            1,
+            0,
+            u64::MAX,
+        );
+        assert_eq!(sum.total, 4);
+    }
+
+    #[test]
+    fn an_unknown_topic_names_the_commit_and_the_type() {
+        match replay(r#"[{"topic":"other","body":{}}]"#, 1, 0, u64::MAX).1 {
+            Err(RepositoryError::UnknownTopic {
+                commit_sequence: 3,
+                topic,
+                target: "Sum",
+                ..
+            }) => assert_eq!(topic, "other"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_is_a_decode_error() {
+        match replay(
+            r#"[{"topic":"replay.added","body":{"n":"x"}}]"#,
+            1,
+            0,
+            u64::MAX,
+        )
+        .1
+        {
+            Err(RepositoryError::Decode {
+                commit_sequence: 3,
+                topic,
+                ..
+            }) => assert_eq!(topic, "replay.added"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn damaged_json_and_wrong_counts_are_corrupt_data() {
+        for (json, count) in [
+            ("[{\"topic\":\"replay.added\",\"body\":{\"n\":1}", 1),
+            ("not json", 1),
+            ("[{\"body\":{\"n\":1}}]", 1),
+            ("[{\"topic\":\"replay.added\"}]", 1),
+            (THREE, 2),
+            (&format!("{THREE} trailing"), 3),
+        ] {
+            match replay(json, count, 0, u64::MAX).1 {
+                Err(RepositoryError::Store(StoreError::Corrupt {
+                    commit_sequence: Some(3),
+                    scope,
+                    ..
+                })) => {
+                    assert_eq!(scope, Scope::stream("t", "s"));
+                }
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+    }
+}
