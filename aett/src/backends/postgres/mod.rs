@@ -222,8 +222,14 @@ impl Inner {
     ) -> Result<Vec<Row>, StoreError> {
         let fail = |e| StoreError::storage(operation, scope.clone(), DriverError::from(e));
         let client = self.client(operation, scope.clone()).await?;
-        let statement = client.prepare_cached(sql).await.map_err(fail)?;
-        client.query(&statement, params).await.map_err(fail)
+        let result = match client.prepare_cached(sql).await {
+            Ok(statement) => client.query(&statement, params).await,
+            Err(error) => Err(error),
+        };
+        result.map_err(|error| {
+            discard(client);
+            fail(error)
+        })
     }
 
     async fn page(&self, query: Query, after: i64) -> Result<Page, StoreError> {
@@ -386,6 +392,12 @@ fn pool_error(error: deadpool_postgres::PoolError) -> crate::error::BoxError {
     }
 }
 
+/// Takes a connection out of the pool after an error that may have left it broken: a backend
+/// the server terminated still looks open for a moment, and must not serve the next caller.
+fn discard(client: Object) {
+    drop(Object::take(client));
+}
+
 fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
@@ -533,7 +545,10 @@ impl CommitStore for PostgresStore {
                 }
                 Ok(None) => {}
                 Err(error) if is_unique_violation(&error) => {}
-                Err(error) => return Err(fail(error)),
+                Err(error) => {
+                    discard(client);
+                    return Err(fail(error));
+                }
             }
             // The attempt does not follow the head: a duplicate, a lost race, or a bad attempt.
             let duplicate = client
