@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release -p aett-bench --features postgres -- [--size smoke|quick|full]
-//!     [--rounds N] [--backends memory,sqlite,postgres] [--json FILE] [--postgres-url URL]
+//!     [--rounds N] [--rss-events N] [--backends memory,sqlite,postgres] [--json FILE]
+//!     [--postgres-url URL]
 //! cargo run --release -p aett-bench --features postgres -- pg-payload [--postgres-url URL]
 //! ```
 //!
@@ -73,6 +74,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 if options.rounds == 0 {
                     return Err("--rounds must be at least 1".to_owned());
                 }
+            }
+            "--rss-events" => {
+                options.sizes.rss_events =
+                    value()?.parse().map_err(|e| format!("--rss-events: {e}"))?;
             }
             "--backends" => options.backends = value()?.split(',').map(str::to_owned).collect(),
             "--json" => options.json = Some(value()?.into()),

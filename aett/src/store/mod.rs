@@ -15,7 +15,7 @@ use crate::snapshot::Snapshot;
 
 pub(crate) use clash::check_follows_head;
 pub use clash::resolve_taken_sequence;
-pub use paging::{paged, paged_items, Page, PAGE_SIZE};
+pub use paging::{paged, paged_items, Page, PageItem, Resume, FIRST_PAGE, PAGE_BYTES, PAGE_SIZE};
 
 /// A stream of commits read from a store, one page fetched at a time: replaying a stream of a
 /// million events never holds all of it in memory.

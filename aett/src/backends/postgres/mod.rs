@@ -41,7 +41,7 @@ use crate::error::{Scope, StoreError};
 use crate::snapshot::Snapshot;
 use crate::store::{
     check_follows_head, paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream,
-    Page, PersistenceManagement, ReplayCommit, ReplayStream, SnapshotStore, PAGE_SIZE,
+    Page, PersistenceManagement, ReplayStream, Resume, SnapshotStore,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -170,16 +170,16 @@ impl PostgresStore {
 
     fn paged_query<'a>(&self, query: Query) -> CommitStream<'a> {
         let inner = self.inner.clone();
-        paged(move |last| {
+        paged(move |last, limit| {
             let inner = inner.clone();
             let query = query.clone();
             let after = match &query {
                 Query::Stream { .. } | Query::StreamToTime { .. } => {
-                    last.map_or(0, |c| clamp(c.commit_sequence))
+                    last.map_or(0, |r| clamp(r.commit_sequence))
                 }
-                Query::TenantToTime { .. } => last.map_or(0, |c| clamp(c.checkpoint_token)),
+                Query::TenantToTime { .. } => last.map_or(0, |r| clamp(r.checkpoint)),
             };
-            async move { inner.page(query, after).await }.boxed()
+            async move { inner.page(query, after, limit).await }.boxed()
         })
     }
 }
@@ -232,8 +232,8 @@ impl Inner {
         })
     }
 
-    async fn page(&self, query: Query, after: i64) -> Result<Page, StoreError> {
-        let limit = PAGE_SIZE as i64;
+    async fn page(&self, query: Query, after: i64, page_limit: usize) -> Result<Page, StoreError> {
+        let limit = page_limit as i64;
         let (scope, rows) = match &query {
             Query::Stream {
                 scope,
@@ -283,13 +283,17 @@ impl Inner {
             .iter()
             .map(|row| raw_commit(row, scope).and_then(RawCommit::decode))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::new(commits, PAGE_SIZE))
+        Ok(Page::new(commits, page_limit))
     }
 
     /// One page of `get_from`: the commits after `after` whose transactions are below the
     /// horizon. Waits while only commits above it are visible.
-    async fn page_from_checkpoint(&self, after: i64) -> Result<Page, StoreError> {
-        let limit = PAGE_SIZE as i64;
+    async fn page_from_checkpoint(
+        &self,
+        after: i64,
+        page_limit: usize,
+    ) -> Result<Page, StoreError> {
+        let limit = page_limit as i64;
         let deadline = Instant::now() + self.config.checkpoint_wait;
         let mut pause = Duration::from_millis(1);
         loop {
@@ -301,7 +305,7 @@ impl Inner {
                     &[&after, &limit],
                 )
                 .await?;
-            let full = rows.len() >= PAGE_SIZE;
+            let full = rows.len() >= page_limit;
             let mut commits = Vec::with_capacity(rows.len());
             let mut held_back = false;
             for row in &rows {
@@ -451,11 +455,11 @@ impl CommitStore for PostgresStore {
         let scope = Scope::stream(tenant_id, stream_id);
         let key = stream_key(tenant_id, stream_id);
         let (min, max) = (clamp(min_revision), clamp(max_revision));
-        paged_items(move |last: Option<&ReplayCommit>| {
-            let after = last.map_or(0, |c| clamp(c.commit_sequence));
+        paged_items(move |last: Option<Resume>, page_limit| {
+            let after = last.map_or(0, |r| clamp(r.commit_sequence));
             let (inner, scope, key) = (inner.clone(), scope.clone(), key.clone());
             async move {
-                let limit = PAGE_SIZE as i64;
+                let limit = page_limit as i64;
                 let rows = inner
                     .query(
                         "read stream",
@@ -481,7 +485,7 @@ impl CommitStore for PostgresStore {
                         row.try_get(3).map_err(column)?,
                     )?);
                 }
-                Ok(Page::new(commits, PAGE_SIZE))
+                Ok(Page::new(commits, page_limit))
             }
             .boxed()
         })
@@ -788,10 +792,10 @@ impl PersistenceManagement for PostgresStore {
 
     fn get_from(&self, checkpoint: u64) -> CommitStream<'_> {
         let inner = self.inner.clone();
-        paged(move |last| {
+        paged(move |last, page_limit| {
             let inner = inner.clone();
-            let after = last.map_or(clamp(checkpoint), |c| clamp(c.checkpoint_token));
-            async move { inner.page_from_checkpoint(after).await }.boxed()
+            let after = last.map_or(clamp(checkpoint), |r| clamp(r.checkpoint));
+            async move { inner.page_from_checkpoint(after, page_limit).await }.boxed()
         })
     }
 }

@@ -29,7 +29,7 @@ use crate::error::{Scope, StoreError};
 use crate::snapshot::Snapshot;
 use crate::store::{
     check_follows_head, paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream,
-    Page, PersistenceManagement, ReplayCommit, ReplayStream, SnapshotStore, PAGE_SIZE,
+    Page, PersistenceManagement, ReplayStream, Resume, SnapshotStore,
 };
 
 /// An event store in a SQLite database file.
@@ -128,13 +128,13 @@ impl SqliteStore {
         scope: Scope,
         query: fn(&Statements) -> &str,
         params: Vec<rusqlite::types::Value>,
-        resume: Resume,
+        resume: ResumeAfter,
     ) -> CommitStream<'a> {
         let inner = self.inner.clone();
-        paged(move |last| {
+        paged(move |last, limit| {
             let mut params = params.clone();
             params.push(rusqlite::types::Value::Integer(resume.position(last)));
-            params.push(rusqlite::types::Value::Integer(PAGE_SIZE as i64));
+            params.push(rusqlite::types::Value::Integer(limit as i64));
             let scope = scope.clone();
             Self::read(inner.clone(), move |inner, connection| {
                 let mut statement = connection
@@ -148,7 +148,7 @@ impl SqliteStore {
                     let raw = row.map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
                     commits.push(raw.decode()?);
                 }
-                Ok(Page::new(commits, PAGE_SIZE))
+                Ok(Page::new(commits, limit))
             })
         })
     }
@@ -218,17 +218,17 @@ fn integer(value: i64) -> rusqlite::types::Value {
 /// Where a paged read resumes: after the last commit's sequence (stream reads) or checkpoint
 /// (tenant and store reads), starting from the given position.
 #[derive(Clone, Copy)]
-enum Resume {
-    AfterSequence,
-    AfterCheckpoint(u64),
+enum ResumeAfter {
+    Sequence,
+    Checkpoint(u64),
 }
 
-impl Resume {
-    fn position(self, last: Option<&Commit>) -> i64 {
+impl ResumeAfter {
+    fn position(self, last: Option<Resume>) -> i64 {
         match (self, last) {
-            (Resume::AfterSequence, last) => last.map_or(0, |c| clamp(c.commit_sequence)),
-            (Resume::AfterCheckpoint(start), None) => clamp(start),
-            (Resume::AfterCheckpoint(_), Some(c)) => clamp(c.checkpoint_token),
+            (ResumeAfter::Sequence, last) => last.map_or(0, |r| clamp(r.commit_sequence)),
+            (ResumeAfter::Checkpoint(start), None) => clamp(start),
+            (ResumeAfter::Checkpoint(_), Some(r)) => clamp(r.checkpoint),
         }
     }
 }
@@ -362,7 +362,7 @@ impl CommitStore for SqliteStore {
                 integer(clamp(min_revision)),
                 integer(clamp(max_revision)),
             ],
-            Resume::AfterSequence,
+            ResumeAfter::Sequence,
         )
     }
 
@@ -381,7 +381,7 @@ impl CommitStore for SqliteStore {
                 text(stream_id),
                 integer(stamp_to_micros(max_time)),
             ],
-            Resume::AfterSequence,
+            ResumeAfter::Sequence,
         )
     }
 
@@ -391,7 +391,7 @@ impl CommitStore for SqliteStore {
             Scope::tenant(tenant_id),
             |sql| &sql.tenant_by_time,
             vec![text(tenant_id), integer(stamp_to_micros(max_time))],
-            Resume::AfterCheckpoint(0),
+            ResumeAfter::Checkpoint(0),
         )
     }
 
@@ -404,8 +404,8 @@ impl CommitStore for SqliteStore {
     ) -> ReplayStream<'a> {
         let inner = self.inner.clone();
         let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
-        paged_items(move |last: Option<&ReplayCommit>| {
-            let after = last.map_or(0, |c| clamp(c.commit_sequence));
+        paged_items(move |last: Option<Resume>, limit| {
+            let after = last.map_or(0, |r| clamp(r.commit_sequence));
             let (tenant_id, stream_id) = (tenant_id.clone(), stream_id.clone());
             Self::read(inner.clone(), move |inner, connection| {
                 let scope = Scope::stream(&tenant_id, &stream_id);
@@ -420,7 +420,7 @@ impl CommitStore for SqliteStore {
                         clamp(min_revision),
                         clamp(max_revision),
                         after,
-                        PAGE_SIZE as i64
+                        limit as i64
                     ])
                     .map_err(fail)?;
                 let mut commits = Vec::new();
@@ -431,7 +431,7 @@ impl CommitStore for SqliteStore {
                     let (sequence, revision, items, events) = columns.map_err(fail)?;
                     commits.push(replay_commit(&scope, sequence, revision, items, events)?);
                 }
-                Ok(Page::new(commits, PAGE_SIZE))
+                Ok(Page::new(commits, limit))
             })
         })
     }
@@ -609,7 +609,7 @@ impl PersistenceManagement for SqliteStore {
             Scope::Store,
             |sql| &sql.from_checkpoint,
             Vec::new(),
-            Resume::AfterCheckpoint(checkpoint),
+            ResumeAfter::Checkpoint(checkpoint),
         )
     }
 }
