@@ -146,3 +146,81 @@ pub(crate) fn replay_commit(
         events: crate::store::ReplayEvents::Json(events),
     })
 }
+
+/// What a backend learns after its insert put nothing in.
+pub(crate) enum Refused {
+    /// The answer: a duplicate, an invalid attempt, or (rows deleted in between) reload and retry.
+    Answer(StoreError),
+    /// Another writer took the sequence: read the commits from it on and ask the detector.
+    SequenceTaken,
+}
+
+/// Why an attempt did not go in, from whether its commit id is stored and the stream's head
+/// (`(0, 0)` for an empty stream) as read afterwards.
+pub(crate) fn why_refused(
+    attempt: &crate::commit::CommitAttempt,
+    duplicate: bool,
+    head: (i64, i64),
+) -> Refused {
+    if duplicate {
+        return Refused::Answer(StoreError::DuplicateCommit {
+            tenant: attempt.tenant_id.clone(),
+            stream: attempt.stream_id.clone(),
+            commit_id: attempt.commit_id,
+        });
+    }
+    let head = (
+        u64::try_from(head.0).unwrap_or_default(),
+        u64::try_from(head.1).unwrap_or_default(),
+    );
+    if let Err(invalid) = crate::store::check_follows_head(attempt, head) {
+        return Refused::Answer(invalid);
+    }
+    if attempt.commit_sequence <= head.0 {
+        return Refused::SequenceTaken;
+    }
+    // The attempt fits now: the stream lost commits in between (a purge). The caller reloads.
+    Refused::Answer(StoreError::NonConflictingCommit {
+        tenant: attempt.tenant_id.clone(),
+        stream: attempt.stream_id.clone(),
+        commit_sequence: attempt.commit_sequence,
+        committed: Vec::new(),
+    })
+}
+
+/// A snapshot row's columns checked and decoded; damaged data is [`StoreError::Corrupt`].
+pub(crate) fn decode_snapshot(
+    tenant_id: String,
+    stream_id: String,
+    revision: i64,
+    sequence: i64,
+    payload: Vec<u8>,
+    headers: Vec<u8>,
+) -> Result<crate::snapshot::Snapshot, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        scope: Scope::stream(&tenant_id, &stream_id),
+        commit_sequence: u64::try_from(sequence).ok(),
+        checkpoint: None,
+        reason,
+    };
+    let payload = String::from_utf8(payload)
+        .map_err(|e| corrupt(format!("snapshot payload is not UTF-8: {e}")))
+        .and_then(|text| {
+            serde_json::value::RawValue::from_string(text)
+                .map_err(|e| corrupt(format!("snapshot payload is not JSON: {e}")))
+        })?;
+    let headers = serde_json::from_slice(&headers)
+        .map_err(|e| corrupt(format!("snapshot headers are not JSON: {e}")))?;
+    let stream_revision = u64::try_from(revision)
+        .map_err(|_| corrupt(format!("negative snapshot revision {revision}")))?;
+    let commit_sequence = u64::try_from(sequence)
+        .map_err(|_| corrupt(format!("negative commit sequence {sequence}")))?;
+    Ok(crate::snapshot::Snapshot {
+        tenant_id,
+        stream_id,
+        stream_revision,
+        commit_sequence,
+        payload,
+        headers,
+    })
+}

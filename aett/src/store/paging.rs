@@ -193,7 +193,12 @@ mod tests {
         assert_eq!(sequences, (1..=300).collect::<Vec<_>>());
         // After a first page of 64 KiB commits, a page asks for about 4 MiB of them.
         assert_eq!(calls[1].0, FIRST_PAGE as u64);
-        assert!(calls[1..].iter().all(|&(_, limit)| (60..64).contains(&limit)), "{calls:?}");
+        assert!(
+            calls[1..]
+                .iter()
+                .all(|&(_, limit)| (60..64).contains(&limit)),
+            "{calls:?}"
+        );
     }
 
     #[tokio::test]

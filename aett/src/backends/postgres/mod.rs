@@ -34,14 +34,14 @@ use uuid::Uuid;
 pub use config::{PostgresConfig, PostgresTls};
 
 use self::schema::{Statements, SCHEMA_VERSION};
-use crate::backends::sql::replay_commit;
 use crate::backends::sql::{clamp, encode_payload, validate_identifier, RawCommit};
+use crate::backends::sql::{decode_snapshot, replay_commit, why_refused, Refused};
 use crate::commit::{Commit, CommitAttempt};
 use crate::error::{Scope, StoreError};
 use crate::snapshot::Snapshot;
 use crate::store::{
-    check_follows_head, paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream,
-    Page, PersistenceManagement, ReplayStream, Resume, SnapshotStore,
+    paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream, Page,
+    PersistenceManagement, ReplayStream, Resume, SnapshotStore,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -518,82 +518,68 @@ impl CommitStore for PostgresStore {
             .prepare_cached(&self.inner.sql.insert_commit)
             .await
             .map_err(fail)?;
-        // A head that moves back under the writer (a purge in between) can make a commit that
-        // lost a race fit again: try a few times before giving up.
-        for _ in 0..3 {
-            let inserted = client
-                .query_opt(
-                    &insert,
-                    &[
-                        &key,
-                        &tenant,
-                        &attempt.tenant_id,
-                        &attempt.stream_id,
-                        &revision,
-                        &items,
-                        &attempt.commit_id,
-                        &sequence,
-                        &stamp,
-                        &headers,
-                        &events,
-                    ],
-                )
-                .await;
-            match inserted {
-                Ok(Some(row)) => {
-                    let checkpoint: i64 = row.try_get(0).map_err(fail)?;
-                    return Ok(Commit::from_attempt(
-                        attempt,
-                        u64::try_from(checkpoint).unwrap_or_default(),
-                    ));
-                }
-                Ok(None) => {}
-                Err(error) if is_unique_violation(&error) => {}
-                Err(error) => {
-                    discard(client);
-                    return Err(fail(error));
-                }
+        let inserted = client
+            .query_opt(
+                &insert,
+                &[
+                    &key,
+                    &tenant,
+                    &attempt.tenant_id,
+                    &attempt.stream_id,
+                    &revision,
+                    &items,
+                    &attempt.commit_id,
+                    &sequence,
+                    &stamp,
+                    &headers,
+                    &events,
+                ],
+            )
+            .await;
+        match inserted {
+            Ok(Some(row)) => {
+                let checkpoint: i64 = row.try_get(0).map_err(fail)?;
+                return Ok(Commit::from_attempt(
+                    attempt,
+                    u64::try_from(checkpoint).unwrap_or_default(),
+                ));
             }
-            // The attempt does not follow the head: a duplicate, a lost race, or a bad attempt.
-            let duplicate = client
-                .query_opt(
-                    &client
-                        .prepare_cached(&self.inner.sql.has_commit_id)
-                        .await
-                        .map_err(fail)?,
-                    &[&key, &attempt.commit_id],
-                )
-                .await
-                .map_err(fail)?;
-            if duplicate.is_some() {
-                return Err(StoreError::DuplicateCommit {
-                    tenant: attempt.tenant_id,
-                    stream: attempt.stream_id,
-                    commit_id: attempt.commit_id,
-                });
+            Ok(None) => {}
+            Err(error) if is_unique_violation(&error) => {}
+            Err(error) => {
+                discard(client);
+                return Err(fail(error));
             }
-            let head = client
-                .query_opt(
-                    &client
-                        .prepare_cached(&self.inner.sql.head)
-                        .await
-                        .map_err(fail)?,
-                    &[&key],
-                )
-                .await
-                .map_err(fail)?
-                .map(|row| -> Result<(u64, u64), StoreError> {
-                    let sequence: i64 = row.try_get(0).map_err(fail)?;
-                    let revision: i64 = row.try_get(1).map_err(fail)?;
-                    Ok((
-                        u64::try_from(sequence).unwrap_or_default(),
-                        u64::try_from(revision).unwrap_or_default(),
-                    ))
-                })
-                .transpose()?
-                .unwrap_or((0, 0));
-            check_follows_head(&attempt, head)?;
-            if attempt.commit_sequence <= head.0 {
+        }
+        // Nothing went in: find out why.
+        let duplicate = client
+            .query_opt(
+                &client
+                    .prepare_cached(&self.inner.sql.has_commit_id)
+                    .await
+                    .map_err(fail)?,
+                &[&key, &attempt.commit_id],
+            )
+            .await
+            .map_err(fail)?
+            .is_some();
+        let head = match client
+            .query_opt(
+                &client
+                    .prepare_cached(&self.inner.sql.head)
+                    .await
+                    .map_err(fail)?,
+                &[&key],
+            )
+            .await
+            .map_err(fail)?
+        {
+            Some(row) => (row.try_get(0).map_err(fail)?, row.try_get(1).map_err(fail)?),
+            None => (0, 0),
+        };
+        match why_refused(&attempt, duplicate, head) {
+            Refused::Answer(error) => Err(error),
+            Refused::SequenceTaken => {
                 let rows = client
                     .query(
                         &client
@@ -608,19 +594,13 @@ impl CommitStore for PostgresStore {
                     .iter()
                     .map(|row| raw_commit(row, &scope).and_then(RawCommit::decode))
                     .collect::<Result<Vec<_>, _>>()?;
-                return Err(resolve_taken_sequence(
+                Err(resolve_taken_sequence(
                     &attempt,
                     later,
                     &self.inner.config.detector,
-                ));
+                ))
             }
         }
-        Err(StoreError::NonConflictingCommit {
-            tenant: attempt.tenant_id,
-            stream: attempt.stream_id,
-            commit_sequence: attempt.commit_sequence,
-            committed: Vec::new(),
-        })
     }
 }
 
@@ -645,35 +625,21 @@ impl SnapshotStore for PostgresStore {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let corrupt = |reason: String| StoreError::Corrupt {
+        let column = |e: tokio_postgres::Error| StoreError::Corrupt {
             scope: scope.clone(),
             commit_sequence: None,
             checkpoint: None,
-            reason,
+            reason: format!("a snapshot row does not read back: {e}"),
         };
-        let column =
-            |e: tokio_postgres::Error| corrupt(format!("a snapshot row does not read back: {e}"));
-        let revision: i64 = row.try_get(0).map_err(column)?;
-        let sequence: i64 = row.try_get(1).map_err(column)?;
-        let payload: Vec<u8> = row.try_get(2).map_err(column)?;
-        let headers: Vec<u8> = row.try_get(3).map_err(column)?;
-        let payload = String::from_utf8(payload)
-            .map_err(|e| corrupt(format!("snapshot payload is not UTF-8: {e}")))
-            .and_then(|text| {
-                serde_json::value::RawValue::from_string(text)
-                    .map_err(|e| corrupt(format!("snapshot payload is not JSON: {e}")))
-            })?;
-        Ok(Some(Snapshot {
-            tenant_id: tenant_id.to_owned(),
-            stream_id: stream_id.to_owned(),
-            stream_revision: u64::try_from(revision)
-                .map_err(|_| corrupt(format!("negative snapshot revision {revision}")))?,
-            commit_sequence: u64::try_from(sequence)
-                .map_err(|_| corrupt(format!("negative commit sequence {sequence}")))?,
-            payload,
-            headers: serde_json::from_slice(&headers)
-                .map_err(|e| corrupt(format!("snapshot headers are not JSON: {e}")))?,
-        }))
+        decode_snapshot(
+            tenant_id.to_owned(),
+            stream_id.to_owned(),
+            row.try_get(0).map_err(column)?,
+            row.try_get(1).map_err(column)?,
+            row.try_get(2).map_err(column)?,
+            row.try_get(3).map_err(column)?,
+        )
+        .map(Some)
     }
 
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {

@@ -22,14 +22,14 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transactio
 pub use config::SqliteConfig;
 
 use self::schema::{Statements, SCHEMA_VERSION, VERSION_TABLE};
-use crate::backends::sql::replay_commit;
 use crate::backends::sql::{clamp, encode_payload, validate_identifier, RawCommit};
+use crate::backends::sql::{decode_snapshot, replay_commit, why_refused, Refused};
 use crate::commit::{stamp_to_micros, Commit, CommitAttempt};
 use crate::error::{Scope, StoreError};
 use crate::snapshot::Snapshot;
 use crate::store::{
-    check_follows_head, paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream,
-    Page, PersistenceManagement, ReplayStream, Resume, SnapshotStore,
+    paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream, Page,
+    PersistenceManagement, ReplayStream, Resume, SnapshotStore,
 };
 
 /// An event store in a SQLite database file.
@@ -289,14 +289,8 @@ fn commit_in(
             )
             .optional()
         })
-        .map_err(fail)?;
-    if duplicate.is_some() {
-        return Err(StoreError::DuplicateCommit {
-            tenant: attempt.tenant_id,
-            stream: attempt.stream_id,
-            commit_id: attempt.commit_id,
-        });
-    }
+        .map_err(fail)?
+        .is_some();
     let head: (i64, i64) = tx
         .prepare_cached(&inner.sql.head)
         .and_then(|mut s| {
@@ -307,40 +301,31 @@ fn commit_in(
         })
         .map_err(fail)?
         .unwrap_or((0, 0));
-    let head = (
-        u64::try_from(head.0).unwrap_or_default(),
-        u64::try_from(head.1).unwrap_or_default(),
-    );
-    check_follows_head(&attempt, head)?;
-    if attempt.commit_sequence <= head.0 {
-        let mut statement = tx.prepare_cached(&inner.sql.later_commits).map_err(fail)?;
-        let rows = statement
-            .query_map(
-                params![
-                    attempt.tenant_id,
-                    attempt.stream_id,
-                    clamp(attempt.commit_sequence)
-                ],
-                raw_commit,
-            )
-            .map_err(fail)?;
-        let mut later = Vec::new();
-        for row in rows {
-            later.push(row.map_err(fail)?.decode()?);
+    match why_refused(&attempt, duplicate, head) {
+        Refused::Answer(error) => Err(error),
+        Refused::SequenceTaken => {
+            let mut statement = tx.prepare_cached(&inner.sql.later_commits).map_err(fail)?;
+            let rows = statement
+                .query_map(
+                    params![
+                        attempt.tenant_id,
+                        attempt.stream_id,
+                        clamp(attempt.commit_sequence)
+                    ],
+                    raw_commit,
+                )
+                .map_err(fail)?;
+            let mut later = Vec::new();
+            for row in rows {
+                later.push(row.map_err(fail)?.decode()?);
+            }
+            Err(resolve_taken_sequence(
+                &attempt,
+                later,
+                &inner.config.detector,
+            ))
         }
-        return Err(resolve_taken_sequence(
-            &attempt,
-            later,
-            &inner.config.detector,
-        ));
     }
-    // Only another process purging the stream in between gets here: the caller reloads.
-    Err(StoreError::NonConflictingCommit {
-        tenant: attempt.tenant_id,
-        stream: attempt.stream_id,
-        commit_sequence: attempt.commit_sequence,
-        committed: Vec::new(),
-    })
 }
 
 #[async_trait]
@@ -467,30 +452,7 @@ impl SnapshotStore for SqliteStore {
             let Some((revision, sequence, payload, headers)) = row else {
                 return Ok(None);
             };
-            let corrupt = |reason: String| StoreError::Corrupt {
-                scope: scope.clone(),
-                commit_sequence: u64::try_from(sequence).ok(),
-                checkpoint: None,
-                reason,
-            };
-            let payload = String::from_utf8(payload)
-                .map_err(|e| corrupt(format!("snapshot payload is not UTF-8: {e}")))
-                .and_then(|text| {
-                    serde_json::value::RawValue::from_string(text)
-                        .map_err(|e| corrupt(format!("snapshot payload is not JSON: {e}")))
-                })?;
-            let headers = serde_json::from_slice(&headers)
-                .map_err(|e| corrupt(format!("snapshot headers are not JSON: {e}")))?;
-            Ok(Some(Snapshot {
-                stream_revision: u64::try_from(revision)
-                    .map_err(|_| corrupt(format!("negative snapshot revision {revision}")))?,
-                commit_sequence: u64::try_from(sequence)
-                    .map_err(|_| corrupt(format!("negative commit sequence {sequence}")))?,
-                tenant_id,
-                stream_id,
-                payload,
-                headers,
-            }))
+            decode_snapshot(tenant_id, stream_id, revision, sequence, payload, headers).map(Some)
         })
         .await
     }
