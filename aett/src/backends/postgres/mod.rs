@@ -234,51 +234,42 @@ impl Inner {
 
     async fn page(&self, query: Query, after: i64, page_limit: usize) -> Result<Page, StoreError> {
         let limit = page_limit as i64;
-        let (scope, rows) = match &query {
+        let (operation, sql, scope, mut params): (_, _, _, Vec<&(dyn ToSql + Sync)>) = match &query
+        {
             Query::Stream {
                 scope,
                 key,
                 min,
                 max,
             } => (
+                "read stream",
+                &self.sql.by_revision,
                 scope,
-                self.query(
-                    "read stream",
-                    scope,
-                    &self.sql.by_revision,
-                    &[key, min, max, &after, &limit],
-                )
-                .await?,
+                vec![key, min, max],
             ),
             Query::StreamToTime {
                 scope,
                 key,
                 max_time,
             } => (
+                "read stream to time",
+                &self.sql.by_time,
                 scope,
-                self.query(
-                    "read stream to time",
-                    scope,
-                    &self.sql.by_time,
-                    &[key, max_time, &after, &limit],
-                )
-                .await?,
+                vec![key, max_time],
             ),
             Query::TenantToTime {
                 scope,
                 key,
                 max_time,
             } => (
+                "read tenant to time",
+                &self.sql.tenant_by_time,
                 scope,
-                self.query(
-                    "read tenant to time",
-                    scope,
-                    &self.sql.tenant_by_time,
-                    &[key, max_time, &after, &limit],
-                )
-                .await?,
+                vec![key, max_time],
             ),
         };
+        params.extend([&after as &(dyn ToSql + Sync), &limit]);
+        let rows = self.query(operation, scope, sql, &params).await?;
         let commits = rows
             .iter()
             .map(|row| raw_commit(row, scope).and_then(RawCommit::decode))
