@@ -11,6 +11,8 @@ pub struct EventItem<'a> {
     pub generics: &'a Generics,
     /// The `topic = "..."` literal, when given.
     pub topic: Option<LitStr>,
+    /// The path to aett in generated code.
+    pub krate: Path,
 }
 
 impl<'a> EventItem<'a> {
@@ -30,6 +32,7 @@ impl<'a> EventItem<'a> {
             ident,
             generics,
             topic: args.topic,
+            krate: args.krate.unwrap_or_else(default_crate),
         })
     }
 
@@ -39,6 +42,11 @@ impl<'a> EventItem<'a> {
             .as_ref()
             .map_or_else(|| self.ident.to_string(), LitStr::value)
     }
+}
+
+/// `::aett`, where generated code finds aett unless `crate = path` says otherwise.
+pub fn default_crate() -> Path {
+    syn::parse_quote!(::aett)
 }
 
 /// Points an error about a wrong kind of item at its leading keyword rather than its body.
@@ -96,6 +104,8 @@ pub struct Domain<'a> {
     /// The named fields, or `None` for an enum, union, tuple or unit struct.
     pub fields: Option<Vec<&'a Field>>,
     pub args: attr::DomainArgs,
+    /// Whether a `#[derive(Serialize)]` or `#[derive(Deserialize)]` is visible on the type.
+    pub derives_serde: bool,
 }
 
 impl<'a> Domain<'a> {
@@ -114,7 +124,13 @@ impl<'a> Domain<'a> {
             generics: &input.generics,
             fields,
             args,
+            derives_serde: attr::derives_serde(&input.attrs),
         })
+    }
+
+    /// The path to aett in generated code.
+    pub fn krate(&self) -> Path {
+        self.args.krate.clone().unwrap_or_else(default_crate)
     }
 
     /// The listed events.

@@ -8,12 +8,21 @@ use syn::{Attribute, LitStr, Path, Token, Type};
 /// The arguments of `#[event(...)]`.
 pub struct EventArgs {
     pub topic: Option<LitStr>,
+    /// `crate = path`: where aett is, for crates that re-export it.
+    pub krate: Option<Path>,
 }
 
 pub fn event_args(args: TokenStream) -> syn::Result<EventArgs> {
     let mut topic = None;
+    let mut krate = None;
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("topic") {
+        if meta.path.is_ident("crate") {
+            if krate.is_some() {
+                return Err(meta.error("duplicate `crate` argument"));
+            }
+            krate = Some(parse_crate(&meta)?);
+            Ok(())
+        } else if meta.path.is_ident("topic") {
             if topic.is_some() {
                 return Err(meta.error("duplicate `topic` argument"));
             }
@@ -30,11 +39,23 @@ pub fn event_args(args: TokenStream) -> syn::Result<EventArgs> {
             }
             Ok(())
         } else {
-            Err(meta.error("unknown `event` argument; expected `topic = \"...\"`"))
+            Err(meta
+                .error("unknown `event` argument; expected `topic = \"...\"` or `crate = path`"))
         }
     });
     parser.parse2(args)?;
-    Ok(EventArgs { topic })
+    Ok(EventArgs { topic, krate })
+}
+
+/// `crate = path` or `crate = "path"`, as serde's `crate` attribute.
+fn parse_crate(meta: &syn::meta::ParseNestedMeta) -> syn::Result<Path> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        let lit: LitStr = value.parse()?;
+        lit.parse()
+    } else {
+        value.parse()
+    }
 }
 
 /// The arguments of `#[aggregate(...)]` or `#[saga(...)]`, merged over every such attribute.
@@ -44,6 +65,8 @@ pub struct DomainArgs {
     pub events: Option<(Span, Vec<Path>)>,
     /// `memento = Type` (aggregates only).
     pub memento: Option<Type>,
+    /// `crate = path`: where aett is, for crates that re-export it.
+    pub krate: Option<Path>,
     /// Whether any attribute of the macro's name was present.
     pub present: bool,
 }
@@ -57,7 +80,13 @@ pub fn domain_args(
     for attr in attrs.iter().filter(|attr| attr.path().is_ident(name)) {
         args.present = true;
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("events") {
+            if meta.path.is_ident("crate") {
+                if args.krate.is_some() {
+                    return Err(meta.error("duplicate `crate` argument"));
+                }
+                args.krate = Some(parse_crate(&meta)?);
+                Ok(())
+            } else if meta.path.is_ident("events") {
                 if args.events.is_some() {
                     return Err(meta.error("duplicate `events(...)` list"));
                 }
@@ -78,10 +107,12 @@ pub fn domain_args(
                 Ok(())
             } else if allow_memento {
                 Err(meta.error(format!(
-                    "unknown `{name}` argument; expected `events(...)` or `memento = Type`"
+                    "unknown `{name}` argument; expected `events(...)`, `memento = Type` or `crate = path`"
                 )))
             } else {
-                Err(meta.error(format!("unknown `{name}` argument; expected `events(...)`")))
+                Err(meta.error(format!(
+                    "unknown `{name}` argument; expected `events(...)` or `crate = path`"
+                )))
             }
         })?;
     }
@@ -98,5 +129,18 @@ pub fn has_serde_skip(attrs: &[Attribute]) -> bool {
             list.tokens.clone().into_iter().any(
                 |token| matches!(token, proc_macro2::TokenTree::Ident(ident) if ident == "skip"),
             )
+        })
+}
+
+/// Whether the type derives serde's `Serialize` or `Deserialize` in a `#[derive]` still on it.
+pub fn derives_serde(attrs: &[Attribute]) -> bool {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("derive"))
+        .filter_map(|attr| attr.meta.require_list().ok())
+        .any(|list| {
+            list.tokens.clone().into_iter().any(|token| {
+                matches!(token, proc_macro2::TokenTree::Ident(ident) if ident == "Serialize" || ident == "Deserialize")
+            })
         })
 }

@@ -1,15 +1,18 @@
-//! Code generation. Every path is absolute (`::aett::…`, `::core::…`) so the generated code
-//! works whatever the user's module imports.
+//! Code generation. Every path is absolute (`::aett::…` or the `crate = path` given,
+//! `::core::…`) so the generated code works whatever the user's module imports, and every
+//! generated item sits inside a `const _: () = { … };` so none of its names leak into the
+//! user's module.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{Item, LitStr};
+use syn::{Generics, Ident, Item, LitStr, Path};
 
 use crate::ast::{Domain, EventItem, Kind};
 
 pub fn event(event: &EventItem, item: &Item) -> TokenStream {
     let ident = event.ident;
+    let krate = &event.krate;
     let topic = LitStr::new(
         &event.topic(),
         event
@@ -20,69 +23,100 @@ pub fn event(event: &EventItem, item: &Item) -> TokenStream {
     quote! {
         #item
 
-        impl ::aett::Event for #ident {
-            const TOPIC: &'static str = #topic;
-        }
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #krate::Event for #ident {
+                const TOPIC: &'static str = #topic;
+            }
 
-        ::aett::__private::inventory::submit! {
-            ::aett::__private::TopicRegistration::of::<#ident>()
+            #krate::__private::inventory::submit! {
+                #krate::__private::TopicRegistration::of::<#ident>()
+            }
+        };
+    }
+}
+
+/// After a validation error: the item unchanged and, when it can have one, an `Event` impl, so
+/// that one mistake gives one error and not one more at every use of the type.
+pub fn event_fallback(event: &EventItem, item: &Item) -> TokenStream {
+    let ident = event.ident;
+    let krate = &event.krate;
+    let topic = ident.to_string();
+    let fallback = event.generics.params.is_empty().then(|| {
+        quote! {
+            #[doc(hidden)]
+            const _: () = {
+                #[automatically_derived]
+                impl #krate::Event for #ident {
+                    const TOPIC: &'static str = #topic;
+                }
+            };
         }
+    });
+    quote!(#item #fallback)
+}
+
+/// The names that differ between the two derives.
+struct Names {
+    trait_path: TokenStream,
+    state_type: TokenStream,
+    handler_trait: TokenStream,
+    handler_fn: Ident,
+    dispatch_fn: Ident,
+}
+
+fn names(kind: Kind, krate: &Path) -> Names {
+    let ident = |name: &str| Ident::new(name, proc_macro2::Span::call_site());
+    match kind {
+        Kind::Aggregate => Names {
+            trait_path: quote!(#krate::Aggregate),
+            state_type: quote!(#krate::AggregateState),
+            handler_trait: quote!(#krate::Apply),
+            handler_fn: ident("apply"),
+            dispatch_fn: ident("apply_body"),
+        },
+        Kind::Saga => Names {
+            trait_path: quote!(#krate::Saga),
+            state_type: quote!(#krate::SagaState),
+            handler_trait: quote!(#krate::Transition),
+            handler_fn: ident("transition"),
+            dispatch_fn: ident("transition_body"),
+        },
     }
 }
 
 pub fn domain(domain: &Domain) -> TokenStream {
     let ident = domain.ident;
+    let krate = domain.krate();
     let name = ident.to_string();
     let state = domain.state_fields()[0]
         .ident
         .clone()
         .expect("validated: named fields");
     let events = domain.events();
-    let (trait_path, state_type, handler_trait, handler_fn, dispatch_fn, body_fn) =
-        match domain.kind {
-            Kind::Aggregate => (
-                quote!(::aett::Aggregate),
-                quote!(::aett::AggregateState),
-                quote!(::aett::Apply),
-                format_ident!("apply"),
-                format_ident!("apply_message"),
-                format_ident!("apply_body"),
-            ),
-            Kind::Saga => (
-                quote!(::aett::Saga),
-                quote!(::aett::SagaState),
-                quote!(::aett::Transition),
-                format_ident!("transition"),
-                format_ident!("transition_message"),
-                format_ident!("transition_body"),
-            ),
-        };
+    let Names {
+        trait_path,
+        state_type,
+        handler_trait,
+        handler_fn,
+        dispatch_fn,
+    } = names(domain.kind, &krate);
 
     let topics = events
         .iter()
-        .map(|event| quote_spanned!(event.span()=> <#event as ::aett::Event>::TOPIC));
+        .map(|event| quote_spanned!(event.span()=> <#event as #krate::Event>::TOPIC));
     let arms = events.iter().enumerate().map(|(index, event)| {
         quote_spanned! {event.span()=>
             if topic == <Self as #trait_path>::TOPICS[#index] {
-                let event: #event = ::aett::EventMessage::decode(message)
-                    .map_err(|source| ::aett::__private::decode_error(topic, source))?;
-                <Self as #handler_trait<#event>>::#handler_fn(self, &event);
-                return ::core::result::Result::Ok(());
-            }
-        }
-    });
-    let body_arms = events.iter().enumerate().map(|(index, event)| {
-        quote_spanned! {event.span()=>
-            if topic == <Self as #trait_path>::TOPICS[#index] {
-                let event: #event = ::aett::__private::serde::Deserialize::deserialize(body)?;
+                let event: #event = #krate::__private::serde::Deserialize::deserialize(body)?;
                 <Self as #handler_trait<#event>>::#handler_fn(self, &event);
                 return ::core::result::Result::Ok(true);
             }
         }
     });
-    let declares = events
-        .iter()
-        .map(|event| quote_spanned!(event.span()=> impl ::aett::Declares<#event> for #ident {}));
+    let declares = declares(ident, &krate, events);
+    let unlisted = unlisted(ident, &krate, &handler_trait, &handler_fn);
     let unique_topics = events.iter().enumerate().skip(1).map(|(index, event)| {
         let message = format!(
             "`{}` has the same topic as an event listed before it by `{name}`",
@@ -90,13 +124,13 @@ pub fn domain(domain: &Domain) -> TokenStream {
         );
         quote_spanned! {event.span()=>
             const _: () = ::core::assert!(
-                !::aett::__private::repeats_earlier_topic(<#ident as #trait_path>::TOPICS, #index),
+                !#krate::__private::repeats_earlier_topic(<#ident as #trait_path>::TOPICS, #index),
                 #message
             );
         }
     });
     let memento = match domain.kind {
-        Kind::Aggregate => memento(domain, &state),
+        Kind::Aggregate => memento(domain, &state, &krate),
         Kind::Saga => TokenStream::new(),
     };
     let create_span = ident.span();
@@ -109,58 +143,86 @@ pub fn domain(domain: &Domain) -> TokenStream {
     };
 
     quote! {
-        impl #trait_path for #ident {
-            const NAME: &'static str = #name;
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #trait_path for #ident {
+                const NAME: &'static str = #name;
 
-            const TOPICS: &'static [&'static str] = &[#(#topics),*];
+                const TOPICS: &'static [&'static str] = &[#(#topics),*];
 
-            #create
+                #create
 
-            fn state(&self) -> &#state_type {
-                &self.#state
+                fn state(&self) -> &#state_type {
+                    &self.#state
+                }
+
+                fn state_mut(&mut self) -> &mut #state_type {
+                    &mut self.#state
+                }
+
+                fn #dispatch_fn<'de, D: #krate::__private::serde::Deserializer<'de>>(
+                    &mut self,
+                    topic: &str,
+                    body: D,
+                ) -> ::core::result::Result<bool, D::Error> {
+                    #(#arms)*
+                    let _ = body;
+                    ::core::result::Result::Ok(false)
+                }
+
+                #memento
             }
 
-            fn state_mut(&mut self) -> &mut #state_type {
-                &mut self.#state
-            }
+            #declares
 
-            fn #dispatch_fn(
-                &mut self,
-                message: &::aett::EventMessage,
-            ) -> ::core::result::Result<(), ::aett::ApplyError> {
-                let topic = message.topic.as_str();
-                #(#arms)*
-                ::core::result::Result::Err(::aett::__private::unknown_topic(topic, #name))
-            }
+            #unlisted
 
-            fn #body_fn<'de, D: ::aett::__private::serde::Deserializer<'de>>(
-                &mut self,
-                topic: &str,
-                body: D,
-            ) -> ::core::result::Result<bool, D::Error> {
-                #(#body_arms)*
-                let _ = body;
-                ::core::result::Result::Ok(false)
-            }
-
-            #memento
-        }
-
-        #(#declares)*
-
-        #(#unique_topics)*
+            #(#unique_topics)*
+        };
     }
 }
 
-fn memento(domain: &Domain, state: &syn::Ident) -> TokenStream {
-    let json = quote!(::aett::__private::serde_json);
+/// `Declares<E>` for each listed event.
+fn declares(ident: &Ident, krate: &Path, events: &[Path]) -> TokenStream {
+    let impls = events.iter().map(|event| {
+        quote_spanned! {event.span()=>
+            #[automatically_derived]
+            impl #krate::Declares<#event> for #ident {}
+        }
+    });
+    quote!(#(#impls)*)
+}
+
+/// A second impl of `Declares` and of the handler trait, for a type no one can raise. With
+/// only one impl of each, rustc would infer `raise`'s event type from that impl and report
+/// "mismatched types" for an unlisted event instead of saying that it is not listed.
+fn unlisted(
+    ident: &Ident,
+    krate: &Path,
+    handler_trait: &TokenStream,
+    handler_fn: &Ident,
+) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        impl #krate::Declares<#krate::__private::Unlisted> for #ident {}
+
+        #[automatically_derived]
+        impl #handler_trait<#krate::__private::Unlisted> for #ident {
+            fn #handler_fn(&mut self, _: &#krate::__private::Unlisted) {}
+        }
+    }
+}
+
+fn memento(domain: &Domain, state: &syn::Ident, krate: &Path) -> TokenStream {
+    let json = quote!(#krate::__private::serde_json);
     match &domain.args.memento {
         None => quote_spanned! {domain.ident.span()=>
-            fn to_memento(&self) -> ::core::result::Result<::std::boxed::Box<#json::value::RawValue>, #json::Error> {
+            fn get_memento_json(&self) -> ::core::result::Result<::std::boxed::Box<#json::value::RawValue>, #json::Error> {
                 #json::value::to_raw_value(self)
             }
 
-            fn restore_memento(&mut self, memento: &#json::value::RawValue) -> ::core::result::Result<(), #json::Error> {
+            fn apply_memento_json(&mut self, memento: &#json::value::RawValue) -> ::core::result::Result<(), #json::Error> {
                 let mut restored: Self = #json::from_str(memento.get())?;
                 ::core::mem::swap(&mut restored.#state, &mut self.#state);
                 *self = restored;
@@ -168,15 +230,93 @@ fn memento(domain: &Domain, state: &syn::Ident) -> TokenStream {
             }
         },
         Some(memento) => quote_spanned! {memento.span()=>
-            fn to_memento(&self) -> ::core::result::Result<::std::boxed::Box<#json::value::RawValue>, #json::Error> {
-                #json::value::to_raw_value(&<Self as ::aett::Memento<#memento>>::get_memento(self))
+            fn get_memento_json(&self) -> ::core::result::Result<::std::boxed::Box<#json::value::RawValue>, #json::Error> {
+                #json::value::to_raw_value(&<Self as #krate::Memento<#memento>>::get_memento(self))
             }
 
-            fn restore_memento(&mut self, memento: &#json::value::RawValue) -> ::core::result::Result<(), #json::Error> {
+            fn apply_memento_json(&mut self, memento: &#json::value::RawValue) -> ::core::result::Result<(), #json::Error> {
                 let memento: #memento = #json::from_str(memento.get())?;
-                <Self as ::aett::Memento<#memento>>::apply_memento(self, memento);
+                <Self as #krate::Memento<#memento>>::apply_memento(self, memento);
                 ::core::result::Result::Ok(())
             }
         },
+    }
+}
+
+/// After a validation error: an impl of the derive's trait that never runs (the program does
+/// not compile) but lets every use of the type check, so one mistake gives one error, as
+/// thiserror does.
+pub fn domain_fallback(
+    kind: Kind,
+    ident: &Ident,
+    generics: &Generics,
+    krate: &Path,
+    events: &[Path],
+) -> TokenStream {
+    let Names {
+        trait_path,
+        state_type,
+        dispatch_fn,
+        ..
+    } = names(kind, krate);
+    let name = ident.to_string();
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let mut where_clause = where_clause
+        .cloned()
+        .unwrap_or_else(|| syn::parse_quote!(where));
+    where_clause.predicates.push(syn::parse_quote!(
+        Self: ::core::marker::Send + ::core::marker::Sync + 'static
+    ));
+    let json = quote!(#krate::__private::serde_json);
+    let memento = (kind == Kind::Aggregate).then(|| {
+        quote! {
+            fn get_memento_json(&self) -> ::core::result::Result<::std::boxed::Box<#json::value::RawValue>, #json::Error> {
+                ::core::unimplemented!()
+            }
+
+            fn apply_memento_json(&mut self, _: &#json::value::RawValue) -> ::core::result::Result<(), #json::Error> {
+                ::core::unimplemented!()
+            }
+        }
+    });
+    let declares = events.iter().map(|event| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #krate::Declares<#event> for #ident #ty_generics #where_clause {}
+        }
+    });
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics #trait_path for #ident #ty_generics #where_clause {
+                const NAME: &'static str = #name;
+                const TOPICS: &'static [&'static str] = &[];
+
+                fn create(_: &str) -> Self {
+                    ::core::unimplemented!()
+                }
+
+                fn state(&self) -> &#state_type {
+                    ::core::unimplemented!()
+                }
+
+                fn state_mut(&mut self) -> &mut #state_type {
+                    ::core::unimplemented!()
+                }
+
+                fn #dispatch_fn<'de, D: #krate::__private::serde::Deserializer<'de>>(
+                    &mut self,
+                    _: &str,
+                    _: D,
+                ) -> ::core::result::Result<bool, D::Error> {
+                    ::core::unimplemented!()
+                }
+
+                #memento
+            }
+
+            #(#declares)*
+        };
     }
 }

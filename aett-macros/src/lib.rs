@@ -20,10 +20,21 @@ use syn::{parse_macro_input, DeriveInput, Item};
 pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
     let item = parse_macro_input!(input as Item);
     let args = proc_macro2::TokenStream::from(args);
-    ast::EventItem::from_syn(args, &item)
-        .and_then(|event| valid::event(&event).map(|()| expand::event(&event, &item)))
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let expanded = match ast::EventItem::from_syn(args, &item) {
+        Err(error) => {
+            let error = error.into_compile_error();
+            quote::quote!(#item #error)
+        }
+        Ok(event) => match valid::event(&event) {
+            Ok(()) => expand::event(&event, &item),
+            Err(error) => {
+                let error = error.into_compile_error();
+                let fallback = expand::event_fallback(&event, &item);
+                quote::quote!(#fallback #error)
+            }
+        },
+    };
+    expanded.into()
 }
 
 /// Implements `aett::Aggregate`: `#[aggregate(events(A, B, C))]` lists the events, optionally
@@ -42,8 +53,32 @@ pub fn derive_saga(input: TokenStream) -> TokenStream {
 }
 
 fn derive(input: &DeriveInput, kind: ast::Kind) -> TokenStream {
-    ast::Domain::from_syn(input, kind)
-        .and_then(|domain| valid::domain(&domain).map(|()| expand::domain(&domain)))
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let expanded = match ast::Domain::from_syn(input, kind) {
+        Err(error) => {
+            let error = error.into_compile_error();
+            let fallback = expand::domain_fallback(
+                kind,
+                &input.ident,
+                &input.generics,
+                &ast::default_crate(),
+                &[],
+            );
+            quote::quote!(#error #fallback)
+        }
+        Ok(domain) => match valid::domain(&domain) {
+            Ok(()) => expand::domain(&domain),
+            Err(error) => {
+                let error = error.into_compile_error();
+                let fallback = expand::domain_fallback(
+                    kind,
+                    domain.ident,
+                    domain.generics,
+                    &domain.krate(),
+                    domain.events(),
+                );
+                quote::quote!(#error #fallback)
+            }
+        },
+    };
+    expanded.into()
 }

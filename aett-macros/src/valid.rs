@@ -102,8 +102,10 @@ pub fn domain(domain: &Domain) -> syn::Result<()> {
             format!("{what} needs one field of type `aett::{state_type}` for its id, version and uncommitted events"),
         ),
         [field] => {
+            // Only a type whose serde form is its memento needs the bookkeeping kept out of it.
             if domain.kind == Kind::Aggregate
                 && domain.args.memento.is_none()
+                && domain.derives_serde
                 && !attr::has_serde_skip(&field.attrs)
             {
                 let name = field.ident.as_ref().map_or_else(|| field.ty.to_token_stream(), ToTokens::to_token_stream);

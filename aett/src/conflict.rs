@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::commit::{Commit, CommitAttempt};
 use crate::error::StoreError;
-use crate::event::Event;
-use crate::message::EventMessage;
+use crate::model::Event;
+use crate::model::EventMessage;
+use crate::model::{Commit, CommitAttempt};
 
 type Delegate =
     Box<dyn Fn(&EventMessage, &EventMessage) -> Result<bool, DecodeFailure> + Send + Sync>;

@@ -2,22 +2,28 @@
 
 use std::sync::Arc;
 
+use url::Url;
+
 use crate::backends::memory::InMemoryStore;
 use crate::conflict::ConflictDetector;
 use crate::error::StoreError;
-use crate::store::Stores;
+use crate::store::EventStore;
 
-/// Opens the store a URL names, initialises it, and returns its three roles.
+/// Opens the store a URL names, initialises it, and returns it in every role.
 ///
 /// | URL | backend | feature |
 /// |---|---|---|
 /// | `memory://` | a new, empty [`InMemoryStore`] | always on |
-/// | `sqlite://PATH` (`sqlite://./bank.db`, `sqlite:///abs/path.db`) | `SqliteStore` on that file | `sqlite` (default) |
+/// | `sqlite://PATH` (`sqlite://./bank.db`, `sqlite:///abs/path.db`; `%20` etc. decode) | `SqliteStore` on that file | `sqlite` (default) |
 /// | `postgres://user:password@host:port/database` (`?sslmode=require` for TLS, `?schema=NAME` for the tables' schema) | `PostgresStore` | `postgres` (TLS: `postgres-tls`) |
 ///
 /// A scheme whose backend's feature is off is [`StoreError::FeatureDisabled`], naming the
-/// feature to enable.
-pub async fn connect(url: &str) -> Result<Stores, StoreError> {
+/// feature to enable. `sqlite://:memory:` is refused: each SQLite connection would see its own
+/// in-memory database; `memory://` is the store in memory.
+///
+/// The store coerces to any one role: `let log: Arc<dyn aett::CommitLog> = store.clone();`
+/// gives a reader that cannot purge or drop.
+pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
     connect_with(url, Arc::default()).await
 }
 
@@ -25,53 +31,70 @@ pub async fn connect(url: &str) -> Result<Stores, StoreError> {
 pub async fn connect_with(
     url: &str,
     detector: Arc<ConflictDetector>,
-) -> Result<Stores, StoreError> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        StoreError::Configuration(format!("`{url}` is not a store URL: expected SCHEME://…"))
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    // A file path is not a URL authority (`:memory:` would read as a port): sqlite:// takes the
+    // rest of the URL as a percent-encoded path.
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        return connect_sqlite(url, rest, detector).await;
+    }
+    let parsed = Url::parse(url).map_err(|e| {
+        StoreError::Configuration(format!("`{url}` is not a store URL (SCHEME://…): {e}"))
     })?;
-    match scheme {
+    match parsed.scheme() {
         "memory" => {
-            if !rest.is_empty() {
+            if parsed.has_host() || !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
                 return Err(StoreError::Configuration(format!(
                     "`{url}`: a memory:// URL takes nothing after the scheme"
                 )));
             }
-            Ok(Stores::from_backend(Arc::new(
-                InMemoryStore::with_conflict_detector(detector),
-            )))
+            Ok(Arc::new(InMemoryStore::with_conflict_detector(detector)))
         }
-        "sqlite" => connect_sqlite(url, rest, detector).await,
-        "postgres" | "postgresql" => connect_postgres(url, scheme, detector).await,
+        "postgres" | "postgresql" => connect_postgres(url, &parsed, detector).await,
         other => Err(StoreError::Configuration(format!(
             "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres)"
         ))),
     }
 }
 
-#[cfg(feature = "sqlite")]
-async fn connect_sqlite(
-    url: &str,
-    path: &str,
-    detector: Arc<ConflictDetector>,
-) -> Result<Stores, StoreError> {
-    use crate::store::PersistenceManagement;
+/// The file path of a `sqlite://` URL: everything after `sqlite://`, percent-decoded.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+fn sqlite_path(url: &str, rest: &str) -> Result<std::path::PathBuf, StoreError> {
+    if rest.contains(['?', '#']) {
+        return Err(StoreError::Configuration(format!(
+            "`{url}`: a sqlite:// URL takes a file path only, no `?` or `#` parts (percent-encode them as %3F and %23)"
+        )));
+    }
+    let path = percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .map_err(|e| StoreError::Configuration(format!("`{url}`: the path is not UTF-8: {e}")))?;
     if path.is_empty() {
         return Err(StoreError::Configuration(format!(
             "`{url}`: a sqlite:// URL needs a file path"
         )));
     }
+    Ok(path.into_owned().into())
+}
+
+#[cfg(feature = "sqlite")]
+async fn connect_sqlite(
+    url: &str,
+    rest: &str,
+    detector: Arc<ConflictDetector>,
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    use crate::store::PersistenceManagement;
+    let path = sqlite_path(url, rest)?;
     let config = crate::SqliteConfig::new(path).conflict_detector(detector);
-    let store = Arc::new(crate::SqliteStore::with_config(config)?);
+    let store = crate::SqliteStore::with_config(config)?;
     store.initialize().await?;
-    Ok(Stores::from_backend(store))
+    Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "sqlite"))]
 async fn connect_sqlite(
     _url: &str,
-    _path: &str,
+    _rest: &str,
     _detector: Arc<ConflictDetector>,
-) -> Result<Stores, StoreError> {
+) -> Result<Arc<dyn EventStore>, StoreError> {
     Err(StoreError::FeatureDisabled {
         scheme: "sqlite".to_owned(),
         feature: "sqlite",
@@ -80,52 +103,51 @@ async fn connect_sqlite(
 
 #[cfg(feature = "postgres")]
 async fn connect_postgres(
-    url: &str,
-    _scheme: &str,
+    _url: &str,
+    parsed: &Url,
     detector: Arc<ConflictDetector>,
-) -> Result<Stores, StoreError> {
+) -> Result<Arc<dyn EventStore>, StoreError> {
     use crate::store::PersistenceManagement;
-    let (url, schema) = split_schema(url);
+    let (url, schema) = split_schema(parsed);
     let mut config = crate::PostgresConfig::new(url).conflict_detector(detector);
     if let Some(schema) = schema {
         config = config.schema(schema);
     }
-    let store = Arc::new(crate::PostgresStore::connect(config).await?);
+    let store = crate::PostgresStore::connect(config).await?;
     store.initialize().await?;
-    Ok(Stores::from_backend(store))
+    Ok(Arc::new(store))
 }
 
-/// Takes aett's own `schema=NAME` parameter out of a PostgreSQL URL; the rest goes to the driver.
-#[cfg(feature = "postgres")]
-fn split_schema(url: &str) -> (String, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None);
-    };
+/// Takes aett's own `schema=NAME` parameter out of a PostgreSQL URL; the rest goes to the
+/// driver, whose own parser reads it (`sslmode`, `connect_timeout`, …).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn split_schema(parsed: &Url) -> (String, Option<String>) {
     let mut schema = None;
     let mut rest = Vec::new();
-    for pair in query.split('&') {
-        match pair.strip_prefix("schema=") {
-            Some(name) => schema = Some(name.to_owned()),
-            None if !pair.is_empty() => rest.push(pair),
-            None => {}
+    for (key, value) in parsed.query_pairs() {
+        if key == "schema" {
+            schema = Some(value.into_owned());
+        } else {
+            rest.push((key.into_owned(), value.into_owned()));
         }
     }
-    let url = if rest.is_empty() {
-        base.to_owned()
+    let mut url = parsed.clone();
+    if rest.is_empty() {
+        url.set_query(None);
     } else {
-        format!("{base}?{}", rest.join("&"))
-    };
-    (url, schema)
+        url.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    (url.into(), schema)
 }
 
 #[cfg(not(feature = "postgres"))]
 async fn connect_postgres(
     _url: &str,
-    scheme: &str,
+    parsed: &Url,
     _detector: Arc<ConflictDetector>,
-) -> Result<Stores, StoreError> {
+) -> Result<Arc<dyn EventStore>, StoreError> {
     Err(StoreError::FeatureDisabled {
-        scheme: scheme.to_owned(),
+        scheme: parsed.scheme().to_owned(),
         feature: "postgres",
     })
 }
@@ -133,13 +155,15 @@ async fn connect_postgres(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CommitLog;
     use futures::TryStreamExt;
 
     #[tokio::test]
     async fn memory_urls_give_fresh_stores() {
-        let stores = connect("memory://").await.unwrap();
-        stores.management.initialize().await.unwrap();
-        let commits: Vec<_> = stores.management.get_from(0).try_collect().await.unwrap();
+        let store = connect("memory://").await.unwrap();
+        store.initialize().await.unwrap();
+        let log: Arc<dyn CommitLog> = store.clone();
+        let commits: Vec<_> = log.get_from(0).try_collect().await.unwrap();
         assert!(commits.is_empty());
         assert!(matches!(
             connect("memory://x").await,
@@ -154,15 +178,33 @@ mod tests {
                 Err(StoreError::Configuration(message)) => {
                     assert!(message.contains(url), "{message}")
                 }
-                other => panic!("{url}: {other:?}"),
+                other => panic!("{url}: {:?}", other.map(|_| ())),
             }
         }
     }
 
-    #[cfg(feature = "postgres")]
+    #[test]
+    fn sqlite_paths_are_percent_decoded() {
+        let path = |url: &str| sqlite_path(url, url.strip_prefix("sqlite://").unwrap());
+        assert_eq!(
+            path("sqlite://my%20db.db").unwrap(),
+            std::path::PathBuf::from("my db.db")
+        );
+        assert_eq!(
+            path("sqlite://./bank.db").unwrap(),
+            std::path::PathBuf::from("./bank.db")
+        );
+        assert_eq!(
+            path("sqlite:///abs/p%C3%A4th.db").unwrap(),
+            std::path::PathBuf::from("/abs/päth.db")
+        );
+        assert!(path("sqlite://").is_err());
+        assert!(path("sqlite://a.db?mode=memory").is_err());
+    }
+
     #[test]
     fn the_schema_parameter_is_aetts_and_the_rest_goes_to_the_driver() {
-        let split = |url: &str| split_schema(url);
+        let split = |url: &str| split_schema(&Url::parse(url).unwrap());
         assert_eq!(
             split("postgres://h/db"),
             ("postgres://h/db".to_owned(), None)
@@ -195,7 +237,7 @@ mod tests {
                     "{error}"
                 );
             }
-            other => panic!("{other:?}"),
+            other => panic!("{:?}", other.map(|_| ())),
         }
     }
 
@@ -204,11 +246,10 @@ mod tests {
     async fn sqlite_urls_open_and_initialise_the_file() {
         let dir = std::env::temp_dir().join(format!("aett-connect-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("store.db");
-        let stores = connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        let commits: Vec<_> = stores.management.get_from(0).try_collect().await.unwrap();
+        let path = dir.join("store db.db");
+        let url = format!("sqlite://{}", path.display()).replace(' ', "%20");
+        let store = connect(&url).await.unwrap();
+        let commits: Vec<_> = store.get_from(0).try_collect().await.unwrap();
         assert!(commits.is_empty() && path.exists());
         assert!(matches!(
             connect("sqlite://").await,
@@ -216,17 +257,31 @@ mod tests {
         ));
         let unreachable = connect("sqlite:///no/such/dir/store.db")
             .await
+            .map(|_| ())
             .expect_err("cannot open");
         assert!(
             matches!(
                 unreachable,
                 StoreError::Storage {
-                    operation: "open",
+                    operation: crate::Operation::Open,
                     ..
                 }
             ),
             "{unreachable}"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_in_memory_urls_are_refused_with_a_pointer_to_memory() {
+        for url in ["sqlite://:memory:", "sqlite://file::memory:"] {
+            match connect(url).await {
+                Err(StoreError::Configuration(message)) => {
+                    assert!(message.contains("memory://"), "{message}")
+                }
+                other => panic!("{url}: {:?}", other.map(|_| ())),
+            }
+        }
     }
 }

@@ -1,21 +1,26 @@
-//! The store layer's one error type.
+//! The store layer's one error type, and the context every store error carries.
 
 use std::fmt;
+use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::commit::Commit;
+use crate::model::Commit;
 
 /// Boxed source error of a backend (driver errors, I/O errors).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// What a failed store operation was working on, for error messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a failed store operation was working on: the whole store, one tenant or one stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Scope {
-    /// The whole store (initialize, drop, reading every tenant).
+    /// The whole store (initialize, drop, reading every tenant's log).
     Store,
-    /// One tenant (purge, reading a tenant).
-    Tenant(String),
+    /// One tenant (purge, reading a tenant's log).
+    Tenant {
+        /// The tenant.
+        tenant: String,
+    },
     /// One stream of one tenant.
     Stream {
         /// The tenant.
@@ -36,7 +41,25 @@ impl Scope {
 
     /// The scope of one tenant.
     pub fn tenant(tenant: &str) -> Self {
-        Self::Tenant(tenant.to_owned())
+        Self::Tenant {
+            tenant: tenant.to_owned(),
+        }
+    }
+
+    /// The tenant, unless the scope is the whole store.
+    pub fn tenant_id(&self) -> Option<&str> {
+        match self {
+            Scope::Store => None,
+            Scope::Tenant { tenant } | Scope::Stream { tenant, .. } => Some(tenant),
+        }
+    }
+
+    /// The stream, when the scope is one stream.
+    pub fn stream_id(&self) -> Option<&str> {
+        match self {
+            Scope::Stream { stream, .. } => Some(stream),
+            _ => None,
+        }
     }
 }
 
@@ -44,17 +67,74 @@ impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scope::Store => f.write_str("the whole store"),
-            Scope::Tenant(tenant) => write!(f, "tenant `{tenant}`"),
+            Scope::Tenant { tenant } => write!(f, "tenant `{tenant}`"),
             Scope::Stream { tenant, stream } => write!(f, "stream `{stream}` of tenant `{tenant}`"),
         }
     }
 }
 
-/// Everything that can go wrong in the event store layer: commit stores, snapshot stores,
-/// persistence management and store URLs.
+/// The store operation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Opening a store (a file, a connection pool).
+    Open,
+    /// Connecting to a server, or taking a connection from the pool.
+    Connect,
+    /// [`crate::PersistenceManagement::initialize`].
+    Initialize,
+    /// [`crate::PersistenceManagement::drop_all`].
+    Drop,
+    /// [`crate::PersistenceManagement::purge`].
+    Purge,
+    /// [`crate::CommitStore::commit`].
+    Commit,
+    /// Reading one stream by revision ([`crate::CommitStore::get`], replay).
+    ReadStream,
+    /// Reading one stream up to a time ([`crate::CommitStore::get_to`]).
+    ReadStreamToTime,
+    /// Reading every tenant's log from a checkpoint ([`crate::CommitLog::get_from`]).
+    ReadLog,
+    /// Reading one tenant's log from a checkpoint ([`crate::CommitLog::get_tenant_from`]).
+    ReadTenantLog,
+    /// Reading one tenant's log up to a time ([`crate::CommitLog::get_all_to`]).
+    ReadTenantToTime,
+    /// [`crate::SnapshotStore::get_snapshot`].
+    GetSnapshot,
+    /// [`crate::SnapshotStore::add_snapshot`].
+    AddSnapshot,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::Open => "open",
+            Operation::Connect => "connect",
+            Operation::Initialize => "initialize",
+            Operation::Drop => "drop",
+            Operation::Purge => "purge",
+            Operation::Commit => "commit",
+            Operation::ReadStream => "read stream",
+            Operation::ReadStreamToTime => "read stream to time",
+            Operation::ReadLog => "read log",
+            Operation::ReadTenantLog => "read tenant log",
+            Operation::ReadTenantToTime => "read tenant to time",
+            Operation::GetSnapshot => "get snapshot",
+            Operation::AddSnapshot => "add snapshot",
+        })
+    }
+}
+
+/// Everything that can go wrong in the event store layer: commit stores, snapshot stores, the
+/// log, persistence management and store URLs.
 ///
-/// Every variant names what it failed on (tenant and stream where there is one).
+/// Context is carried the same way in every variant: a variant that is always about one stream
+/// has `tenant` and `stream` fields; one that may be about the whole store, a tenant or a stream
+/// has a [`Scope`]; positions are `commit_sequence` and `checkpoint`. [`StoreError::tenant`],
+/// [`StoreError::stream`], [`StoreError::commit_sequence`] and [`StoreError::checkpoint`] read
+/// them from any variant.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// A commit with this commit id is already stored on the stream: the attempt is a retry of
     /// a commit that succeeded, and can be treated as done.
@@ -66,6 +146,8 @@ pub enum StoreError {
         stream: String,
         /// The commit id that is already stored.
         commit_id: Uuid,
+        /// The sequence the attempt asked for.
+        commit_sequence: u64,
     },
 
     /// Another writer committed to the stream first, and the conflict detector found that its
@@ -111,18 +193,25 @@ pub enum StoreError {
         stream: String,
     },
 
-    /// The commit attempt breaks a rule every store enforces (see [`crate::CommitAttempt::validate`]).
-    #[error("invalid commit on stream `{stream}` of tenant `{tenant}`: {reason}")]
+    /// The commit attempt breaks a rule every store enforces (see
+    /// [`crate::CommitAttempt::validate`]).
+    #[error(
+        "invalid commit {commit_sequence} on stream `{stream}` of tenant `{tenant}`: {reason}"
+    )]
     InvalidCommit {
         /// The tenant.
         tenant: String,
         /// The stream.
         stream: String,
+        /// The sequence the attempt asked for.
+        commit_sequence: u64,
         /// What is wrong.
         reason: String,
     },
 
-    /// A stored commit or snapshot could not be read back: its data is damaged.
+    /// A stored commit or snapshot could not be read back: its data is damaged. A reader has
+    /// received every intact commit before this one; reading again from `checkpoint` (the log)
+    /// or after `commit_sequence` (a stream) continues right after it.
     #[error("corrupt data in {scope} (commit sequence {commit_sequence:?}, checkpoint {checkpoint:?}): {reason}")]
     Corrupt {
         /// Where the damaged row is.
@@ -164,8 +253,8 @@ pub enum StoreError {
     /// The storage backend failed.
     #[error("storage failure during {operation} on {scope}: {source}")]
     Storage {
-        /// The store operation that failed (e.g. `"commit"`, `"purge"`).
-        operation: &'static str,
+        /// The store operation that failed.
+        operation: Operation,
         /// What it was working on.
         scope: Scope,
         /// The backend's error.
@@ -173,7 +262,32 @@ pub enum StoreError {
         source: BoxError,
     },
 
-    /// The store is configured wrongly (a bad table name, a bad store URL).
+    /// The operation did not finish within its configured time. For a commit the outcome is
+    /// unknown: retry with the same commit id, and a [`StoreError::DuplicateCommit`] means the
+    /// first attempt was stored.
+    #[error("{operation} on {scope} timed out after {after:?}")]
+    Timeout {
+        /// The store operation that timed out.
+        operation: Operation,
+        /// What it was working on.
+        scope: Scope,
+        /// The limit that was reached.
+        after: Duration,
+    },
+
+    /// The backend cannot offer this operation (see the backend's documentation for why).
+    #[error("{operation} is not supported by the {backend} backend: {reason}")]
+    Unsupported {
+        /// The operation asked for.
+        operation: Operation,
+        /// The backend.
+        backend: &'static str,
+        /// Why not.
+        reason: &'static str,
+    },
+
+    /// The store is configured wrongly (a bad table name, a bad store URL, a table that is not
+    /// aett's).
     #[error("invalid store configuration: {0}")]
     Configuration(String),
 
@@ -189,7 +303,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps a backend error as [`StoreError::Storage`].
-    pub fn storage(operation: &'static str, scope: Scope, source: impl Into<BoxError>) -> Self {
+    pub fn storage(operation: Operation, scope: Scope, source: impl Into<BoxError>) -> Self {
         Self::Storage {
             operation,
             scope,
@@ -203,5 +317,109 @@ impl StoreError {
             self,
             Self::ConflictingCommit { .. } | Self::NonConflictingCommit { .. }
         )
+    }
+
+    /// The tenant the error is about, if it is about one.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Self::DuplicateCommit { tenant, .. }
+            | Self::ConflictingCommit { tenant, .. }
+            | Self::NonConflictingCommit { tenant, .. }
+            | Self::StreamNotFound { tenant, .. }
+            | Self::InvalidCommit { tenant, .. }
+            | Self::ConflictDetection { tenant, .. } => Some(tenant),
+            Self::Corrupt { scope, .. }
+            | Self::Serialization { scope, .. }
+            | Self::Storage { scope, .. }
+            | Self::Timeout { scope, .. } => scope.tenant_id(),
+            Self::Unsupported { .. } | Self::Configuration(_) | Self::FeatureDisabled { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The stream the error is about, if it is about one.
+    pub fn stream(&self) -> Option<&str> {
+        match self {
+            Self::DuplicateCommit { stream, .. }
+            | Self::ConflictingCommit { stream, .. }
+            | Self::NonConflictingCommit { stream, .. }
+            | Self::StreamNotFound { stream, .. }
+            | Self::InvalidCommit { stream, .. }
+            | Self::ConflictDetection { stream, .. } => Some(stream),
+            Self::Corrupt { scope, .. }
+            | Self::Serialization { scope, .. }
+            | Self::Storage { scope, .. }
+            | Self::Timeout { scope, .. } => scope.stream_id(),
+            Self::Unsupported { .. } | Self::Configuration(_) | Self::FeatureDisabled { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The commit sequence the error is about, if known.
+    pub fn commit_sequence(&self) -> Option<u64> {
+        match self {
+            Self::DuplicateCommit {
+                commit_sequence, ..
+            }
+            | Self::ConflictingCommit {
+                commit_sequence, ..
+            }
+            | Self::NonConflictingCommit {
+                commit_sequence, ..
+            }
+            | Self::InvalidCommit {
+                commit_sequence, ..
+            } => Some(*commit_sequence),
+            Self::Corrupt {
+                commit_sequence, ..
+            } => *commit_sequence,
+            _ => None,
+        }
+    }
+
+    /// The checkpoint of the commit the error is about, if known: a log reader resumes from it.
+    pub fn checkpoint(&self) -> Option<u64> {
+        match self {
+            Self::Corrupt { checkpoint, .. } => *checkpoint,
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_reads_the_same_from_every_kind_of_variant() {
+        let duplicate = StoreError::DuplicateCommit {
+            tenant: "t".into(),
+            stream: "s".into(),
+            commit_id: Uuid::nil(),
+            commit_sequence: 3,
+        };
+        assert_eq!(
+            (duplicate.tenant(), duplicate.stream()),
+            (Some("t"), Some("s"))
+        );
+        assert_eq!(duplicate.commit_sequence(), Some(3));
+        let corrupt = StoreError::Corrupt {
+            scope: Scope::stream("t", "s"),
+            commit_sequence: Some(2),
+            checkpoint: Some(9),
+            reason: "x".into(),
+        };
+        assert_eq!(
+            (corrupt.tenant(), corrupt.stream(), corrupt.checkpoint()),
+            (Some("t"), Some("s"), Some(9))
+        );
+        let storage = StoreError::storage(Operation::Purge, Scope::tenant("t"), "boom");
+        assert_eq!((storage.tenant(), storage.stream()), (Some("t"), None));
+        assert_eq!(
+            storage.to_string(),
+            "storage failure during purge on tenant `t`: boom"
+        );
     }
 }

@@ -5,15 +5,12 @@
 extern crate self as aett;
 
 pub mod backends;
-mod commit;
 mod conflict;
 mod connect;
 mod domain;
 mod error;
-mod event;
-mod message;
+mod model;
 mod repository;
-mod snapshot;
 pub mod store;
 mod stream;
 
@@ -24,23 +21,23 @@ pub use backends::memory::InMemoryStore;
 pub use backends::postgres::{PostgresConfig, PostgresStore, PostgresTls};
 #[cfg(feature = "sqlite")]
 pub use backends::sqlite::{SqliteConfig, SqliteStore};
-pub use commit::{stamp_from_micros, stamp_to_micros, Commit, CommitAttempt};
 pub use conflict::ConflictDetector;
 pub use connect::{connect, connect_with};
 pub use domain::{
     Aggregate, AggregateState, Apply, ApplyError, Declares, Memento, PendingEvent, Saga, SagaState,
     Transition,
 };
-pub use error::{BoxError, Scope, StoreError};
-pub use event::{DuplicateTopic, Event, TopicEntry, TopicMap};
-pub use message::{EventMessage, Headers};
+pub use error::{BoxError, Operation, Scope, StoreError};
+pub use model::{
+    Commit, CommitAttempt, DuplicateTopic, Event, EventMessage, Headers, Snapshot, TopicEntry,
+    TopicMap,
+};
 pub use repository::{
     AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX,
 };
-pub use snapshot::Snapshot;
 pub use store::{
-    CommitStore, CommitStream, EventStore, PersistenceManagement, ReplayCommit, ReplayEvents,
-    ReplayStream, SnapshotStore, Stores,
+    CommitLog, CommitStore, CommitStream, EventStore, PersistenceManagement, ReplayCommit,
+    ReplayEvents, ReplayStream, SharedStore, SnapshotStore,
 };
 pub use stream::EventStream;
 
@@ -59,7 +56,7 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
 
-    use crate::event::{Event, TopicEntry};
+    use crate::model::{Event, TopicEntry};
 
     /// One `#[event]` type, collected at link time into [`crate::TopicMap::global`].
     pub struct TopicRegistration {
@@ -107,19 +104,8 @@ pub mod __private {
         false
     }
 
-    /// Turns a decode failure into the dispatch error.
-    pub fn decode_error(topic: &str, source: serde_json::Error) -> crate::ApplyError {
-        crate::ApplyError::Decode {
-            topic: topic.to_owned(),
-            source,
-        }
-    }
-
-    /// The error for a topic the type does not list.
-    pub fn unknown_topic(topic: &str, target: &'static str) -> crate::ApplyError {
-        crate::ApplyError::UnknownTopic {
-            topic: topic.to_owned(),
-            target,
-        }
-    }
+    /// A type no aggregate or saga can raise: the derives implement `Declares<Unlisted>` and
+    /// the handler trait for it, so that rustc never infers the event of `raise` or `handle`
+    /// from a single listed event, and reports an unlisted one as not listed.
+    pub enum Unlisted {}
 }

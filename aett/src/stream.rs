@@ -5,10 +5,10 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use uuid::Uuid;
 
-use crate::commit::{Commit, CommitAttempt};
 use crate::error::StoreError;
-use crate::event::Event;
-use crate::message::{EventMessage, Headers};
+use crate::model::Event;
+use crate::model::{Commit, CommitAttempt};
+use crate::model::{EventMessage, Headers};
 use crate::store::CommitStore;
 
 /// A stream of events, read from a store and appended to with optimistic concurrency

@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use aett::{
     Aggregate, AggregateRepository, Commit, CommitAttempt, EventMessage, Headers, StoreError,
-    Stores,
 };
+
+use crate::Stores;
 use futures::TryStreamExt;
 
 use crate::report::Measured;
@@ -27,7 +28,6 @@ async fn commit(
     events: Vec<EventMessage>,
 ) -> Result<Commit, StoreError> {
     stores
-        .commits
         .commit(CommitAttempt::new(
             TENANT,
             stream,
@@ -171,7 +171,7 @@ pub async fn prepare_aggregate(stores: &Stores, id: &str, events_total: u64) {
 
 /// Loads the aggregate `id` `times` times; counts events replayed.
 pub async fn load(stores: &Stores, id: &str, times: u64) -> Measured {
-    let repo = AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
+    let repo = AggregateRepository::new(TENANT, stores);
     let start = Instant::now();
     let mut replayed = 0;
     for _ in 0..times {
@@ -184,7 +184,7 @@ pub async fn load(stores: &Stores, id: &str, times: u64) -> Measured {
 
 /// Takes a snapshot 10 events below the head of `id`.
 pub async fn snapshot_near_head(stores: &Stores, id: &str, events_total: u64) {
-    let repo = AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
+    let repo = AggregateRepository::new(TENANT, stores);
     repo.snapshot::<Account>(id, events_total - 10, Headers::new())
         .await
         .expect("snapshot");
@@ -192,7 +192,7 @@ pub async fn snapshot_near_head(stores: &Stores, id: &str, events_total: u64) {
 
 /// Loads the snapshotted aggregate `times` times; counts loads.
 pub async fn load_from_snapshot(stores: &Stores, id: &str, times: u64) -> Measured {
-    let repo = AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
+    let repo = AggregateRepository::new(TENANT, stores);
     let start = Instant::now();
     for _ in 0..times {
         let account: Account = repo.get(id).await.expect("load");
@@ -221,7 +221,7 @@ pub async fn prepare_log(stores: &Stores, events_total: u64) {
 /// Reads every commit from checkpoint 0, decoding every event as a projection would.
 pub async fn read_all(stores: &Stores) -> Measured {
     let start = Instant::now();
-    let mut commits = stores.management.get_from(0);
+    let mut commits = stores.get_from(0);
     let (mut count, mut sum) = (0u64, 0u64);
     while let Some(commit) = commits.try_next().await.expect("read") {
         for message in &commit.events {
@@ -236,7 +236,7 @@ pub async fn read_all(stores: &Stores) -> Measured {
 
 /// Replays the aggregate `id` once (for the peak-memory measurement).
 pub async fn replay_once(stores: &Stores, id: &str) -> u64 {
-    let repo = AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
+    let repo = AggregateRepository::new(TENANT, stores);
     let account: Account = repo.get(id).await.expect("load");
     account.version()
 }

@@ -26,7 +26,11 @@ mod workload;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aett::Stores;
+use aett::EventStore;
+use std::sync::Arc;
+
+/// One store in every role, as `aett::connect` hands it out.
+pub(crate) type Stores = Arc<dyn EventStore>;
 use report::{Measured, Row};
 use workload::Sizes;
 

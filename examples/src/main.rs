@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aett::{
-    Aggregate, AggregateRepository, ConflictDetector, EventMessage, Headers, RepositoryError, Saga,
-    SagaRepository, StoreError,
+    Aggregate, AggregateRepository, CommitLog, ConflictDetector, EventMessage, Headers,
+    RepositoryError, Saga, SagaRepository, StoreError,
 };
 use futures::TryStreamExt;
 use serde_json::json;
@@ -55,10 +55,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
     // changed. Anything else that races (a deposit and a withdrawal) is safe to retry.
     let mut detector = ConflictDetector::new();
     detector.register(|_: &Withdrawn, _: &Withdrawn| true);
-    let stores = aett::connect_with(&url, Arc::new(detector)).await?;
-    let accounts =
-        AggregateRepository::new(TENANT, stores.commits.clone(), stores.snapshots.clone());
-    let transfers = SagaRepository::new(TENANT, stores.commits.clone());
+    let store = aett::connect_with(&url, Arc::new(detector)).await?;
+    let accounts = AggregateRepository::new(TENANT, &store);
+    let transfers = SagaRepository::new(TENANT, &store);
+    // Reporting reads the log through a handle that cannot purge or drop anything.
+    let log: Arc<dyn CommitLog> = store.clone();
 
     println!("aett bank example, store: {url}\n");
 
@@ -245,8 +246,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
             account.version()
         );
     }
-    let (commits, events) = stores
-        .management
+    let (commits, events) = log
         .get_from(0)
         .try_fold((0, 0), |(c, e), commit| async move {
             Ok((c + 1, e + commit.events.len()))

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aett::{
-    Commit, CommitAttempt, CommitStore, EventMessage, Headers, PersistenceManagement,
-    PostgresConfig, PostgresStore, StoreError,
+    Commit, CommitAttempt, CommitLog, CommitStore, EventMessage, Headers, Operation,
+    PersistenceManagement, PostgresConfig, PostgresStore, StoreError,
 };
 use aett_tests::domain::Incremented;
 use aett_tests::postgres::{raw_client, unique_schema, url};
@@ -61,7 +61,7 @@ async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
             let total = (WRITERS * COMMITS) as usize;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
             while seen.len() < total && tokio::time::Instant::now() < deadline {
-                let from = seen.last().map_or(0, |c| c.checkpoint_token);
+                let from = seen.last().map_or(0, |c| c.checkpoint);
                 let batch: Vec<Commit> = store
                     .get_from(from)
                     .try_collect()
@@ -80,7 +80,7 @@ async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
     assert_eq!(all.len(), (WRITERS * COMMITS) as usize);
     for pair in seen.windows(2) {
         assert!(
-            pair[0].checkpoint_token < pair[1].checkpoint_token,
+            pair[0].checkpoint < pair[1].checkpoint,
             "the reader saw checkpoints out of order"
         );
     }
@@ -89,7 +89,7 @@ async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
     let missed: Vec<_> = all
         .iter()
         .filter(|c| !seen_ids.contains(&c.commit_id))
-        .map(|c| c.checkpoint_token)
+        .map(|c| c.checkpoint)
         .collect();
     assert!(
         missed.is_empty(),
@@ -152,7 +152,7 @@ async fn a_commit_cut_off_by_a_dropped_connection_leaves_no_partial_commit() {
     );
     match pending.await.unwrap() {
         Err(StoreError::Storage {
-            operation: "commit",
+            operation: Operation::Commit,
             ..
         }) => {}
         other => panic!("expected a storage error from the commit, got {other:?}"),
@@ -192,7 +192,7 @@ async fn a_wrong_password_fails_at_connect() {
     match PostgresStore::connect(PostgresConfig::new(bad)).await {
         Err(
             error @ StoreError::Storage {
-                operation: "connect",
+                operation: Operation::Connect,
                 ..
             },
         ) => {
@@ -225,15 +225,10 @@ async fn bad_names_and_urls_are_configuration_errors() {
 
 #[tokio::test]
 async fn store_urls_reach_postgres() {
-    let stores = aett::connect(&url()).await.expect("connect by URL");
-    stores
-        .management
-        .initialize()
-        .await
-        .expect("initialize again");
+    let store = aett::connect(&url()).await.expect("connect by URL");
+    store.initialize().await.expect("initialize again");
     let stream = format!("url-{}", uuid::Uuid::new_v4());
-    let commit = stores
-        .commits
+    let commit = store
         .commit(CommitAttempt::new(
             "t",
             &stream,
@@ -244,8 +239,7 @@ async fn store_urls_reach_postgres() {
         ))
         .await
         .unwrap();
-    let read: Vec<Commit> = stores
-        .commits
+    let read: Vec<Commit> = store
         .get("t", &stream, 0, u64::MAX)
         .try_collect()
         .await
@@ -258,12 +252,9 @@ async fn store_urls_reach_postgres() {
 async fn tls_connections_verify_the_server_against_the_given_ca() {
     let ca_file = std::env::var(aett_tests::postgres::CA_VARIABLE)
         .unwrap_or_else(|_| panic!("{} is not set: the TLS test needs the test server's CA certificate; run scripts/test-all.sh", aett_tests::postgres::CA_VARIABLE));
-    let config =
-        PostgresConfig::new(url())
-            .schema(unique_schema())
-            .tls(aett::PostgresTls::Required {
-                ca_file: Some(ca_file.into()),
-            });
+    let config = PostgresConfig::new(url())
+        .schema(unique_schema())
+        .tls(aett::PostgresTls::required(Some(ca_file.into())));
     let store = PostgresStore::connect(config).await.expect("TLS connect");
     store.initialize().await.expect("initialize over TLS");
     let commit = store
@@ -280,10 +271,10 @@ async fn tls_connections_verify_the_server_against_the_given_ca() {
     assert_eq!(commit.commit_sequence, 1);
 
     // Without the CA the server's certificate is not trusted, and the connection is refused.
-    let untrusted = PostgresConfig::new(url()).tls(aett::PostgresTls::Required { ca_file: None });
+    let untrusted = PostgresConfig::new(url()).tls(aett::PostgresTls::required(None));
     match PostgresStore::connect(untrusted).await {
         Err(StoreError::Storage {
-            operation: "connect",
+            operation: Operation::Connect,
             ..
         }) => {}
         other => panic!("an untrusted certificate must be refused, got {other:?}"),

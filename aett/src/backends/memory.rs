@@ -7,14 +7,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use crate::commit::{Commit, CommitAttempt};
+use crate::backends::kit::{check_follows_head, resolve_taken_sequence};
 use crate::conflict::ConflictDetector;
 use crate::error::StoreError;
-use crate::snapshot::Snapshot;
-use crate::store::{
-    check_follows_head, resolve_taken_sequence, CommitStore, CommitStream, PersistenceManagement,
-    SnapshotStore,
-};
+use crate::model::{Commit, CommitAttempt, Snapshot};
+use crate::store::{CommitLog, CommitStore, CommitStream, PersistenceManagement, SnapshotStore};
 
 /// An event store held in memory, safe to share between threads and tasks.
 ///
@@ -61,6 +58,18 @@ impl InMemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The commits of the log after `checkpoint` that `keep` selects.
+    fn log_after(&self, checkpoint: u64, keep: impl Fn(&Commit) -> bool) -> CommitStream {
+        let commits = self
+            .state()
+            .log
+            .range(checkpoint.saturating_add(1)..)
+            .filter(|(_, c)| keep(c))
+            .map(|(_, c)| c.clone())
+            .collect();
+        owned(commits)
+    }
+
     fn stream_commits(&self, tenant_id: &str, stream_id: &str) -> Vec<Arc<Commit>> {
         self.state()
             .tenants
@@ -71,43 +80,27 @@ impl InMemoryStore {
     }
 }
 
-fn owned(commits: Vec<Arc<Commit>>) -> CommitStream<'static> {
+fn owned(commits: Vec<Arc<Commit>>) -> CommitStream {
     stream::iter(commits.into_iter().map(|commit| Ok(Commit::clone(&commit)))).boxed()
 }
 
 #[async_trait]
 impl CommitStore for InMemoryStore {
-    fn get<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
+    fn get(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
         min_revision: u64,
         max_revision: u64,
-    ) -> CommitStream<'a> {
+    ) -> CommitStream {
         let mut commits = self.stream_commits(tenant_id, stream_id);
         commits.retain(|c| c.stream_revision >= min_revision && c.first_revision() <= max_revision);
         owned(commits)
     }
 
-    fn get_to<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
-        max_time: DateTime<Utc>,
-    ) -> CommitStream<'a> {
+    fn get_to(&self, tenant_id: &str, stream_id: &str, max_time: DateTime<Utc>) -> CommitStream {
         let mut commits = self.stream_commits(tenant_id, stream_id);
         commits.retain(|c| c.commit_stamp <= max_time);
-        owned(commits)
-    }
-
-    fn get_all_to<'a>(&'a self, tenant_id: &'a str, max_time: DateTime<Utc>) -> CommitStream<'a> {
-        let commits = self
-            .state()
-            .log
-            .values()
-            .filter(|c| c.tenant_id == tenant_id && c.commit_stamp <= max_time)
-            .cloned()
-            .collect();
         owned(commits)
     }
 
@@ -122,6 +115,7 @@ impl CommitStore for InMemoryStore {
                 tenant: attempt.tenant_id,
                 stream: attempt.stream_id,
                 commit_id: attempt.commit_id,
+                commit_sequence: attempt.commit_sequence,
             });
         }
         let head = stream
@@ -139,7 +133,7 @@ impl CommitStore for InMemoryStore {
         state.last_checkpoint += 1;
         let commit = Arc::new(Commit::from_attempt(attempt, state.last_checkpoint));
         stream.push(commit.clone());
-        state.log.insert(commit.checkpoint_token, commit.clone());
+        state.log.insert(commit.checkpoint, commit.clone());
         Ok(Commit::clone(&commit))
     }
 }
@@ -193,14 +187,20 @@ impl PersistenceManagement for InMemoryStore {
         state.log.retain(|_, c| c.tenant_id != tenant_id);
         Ok(())
     }
+}
 
-    fn get_from(&self, checkpoint: u64) -> CommitStream<'_> {
-        let commits = self
-            .state()
-            .log
-            .range(checkpoint.saturating_add(1)..)
-            .map(|(_, c)| c.clone())
-            .collect();
-        owned(commits)
+impl CommitLog for InMemoryStore {
+    fn get_from(&self, checkpoint: u64) -> CommitStream {
+        self.log_after(checkpoint, |_| true)
+    }
+
+    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> CommitStream {
+        self.log_after(checkpoint, |c| c.tenant_id == tenant_id)
+    }
+
+    fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> CommitStream {
+        self.log_after(0, |c| {
+            c.tenant_id == tenant_id && c.commit_stamp <= max_time
+        })
     }
 }

@@ -1,10 +1,13 @@
-//! Storage backends. Each is a leaf: it depends on the core, never the other way round.
+//! Storage backends, one module each, and the kit backend authors share.
+//!
+//! Each backend is a leaf: it depends on the core (`model`, `store`, `kit`) and its driver,
+//! never on another backend, and nothing but [`crate::connect`] depends on it.
 
+pub mod kit;
 pub mod memory;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
-
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) mod sql;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;

@@ -3,10 +3,10 @@
 use std::fmt;
 
 use serde_json::value::RawValue;
+use uuid::Uuid;
 
-use crate::domain::{ApplyError, PendingEvent};
-use crate::event::Event;
-use crate::message::EventMessage;
+use crate::domain::PendingEvent;
+use crate::model::Event;
 
 /// An aggregate's bookkeeping: id, version, commit sequence and uncommitted events.
 ///
@@ -18,6 +18,12 @@ pub struct AggregateState {
     version: u64,
     commit_sequence: u64,
     uncommitted: Vec<PendingEvent>,
+    /// The commit id of a save whose outcome is unknown, and how many of the uncommitted events
+    /// it carried: a retried save reuses it, so the store can recognise a commit it already has.
+    pending_commit: Option<(Uuid, usize)>,
+    /// Whether the aggregate was loaded up to a version inside a commit of several events, so
+    /// it has applied only part of its last commit.
+    partial: bool,
 }
 
 impl AggregateState {
@@ -47,14 +53,43 @@ impl AggregateState {
         id.clone_into(&mut self.id);
     }
 
-    pub(crate) fn loaded(&mut self, version: u64, commit_sequence: u64) {
+    pub(crate) fn loaded(&mut self, version: u64, commit_sequence: u64, partial: bool) {
         self.version = version;
         self.commit_sequence = commit_sequence;
+        self.partial = partial;
+    }
+
+    /// The sequence the next save asks for. An aggregate that applied only part of its last
+    /// commit has not seen that commit's later events: its save races for that commit's
+    /// sequence, and is answered as the concurrency case it is.
+    pub(crate) fn next_sequence(&self) -> u64 {
+        if self.partial {
+            self.commit_sequence
+        } else {
+            self.commit_sequence + 1
+        }
     }
 
     pub(crate) fn saved(&mut self, commit_sequence: u64) {
         self.commit_sequence = commit_sequence;
         self.uncommitted.clear();
+        self.pending_commit = None;
+        self.partial = false;
+    }
+
+    /// The commit id for saving the uncommitted events: the one of an earlier attempt whose
+    /// outcome is unknown if it carried exactly these events, else a fresh one, remembered until
+    /// a save succeeds.
+    pub(crate) fn commit_id_for_save(&mut self) -> Uuid {
+        let count = self.uncommitted.len();
+        match self.pending_commit {
+            Some((id, carried)) if carried == count => id,
+            _ => {
+                let id = Uuid::new_v4();
+                self.pending_commit = Some((id, count));
+                id
+            }
+        }
     }
 }
 
@@ -65,6 +100,8 @@ impl fmt::Debug for AggregateState {
             .field("version", &self.version)
             .field("commit_sequence", &self.commit_sequence)
             .field("uncommitted", &self.uncommitted)
+            .field("pending_commit", &self.pending_commit)
+            .field("partial", &self.partial)
             .finish()
     }
 }
@@ -134,22 +171,23 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
     const NAME: &'static str;
 
     /// The topics of the listed events, in list order.
+    #[doc(hidden)]
     const TOPICS: &'static [&'static str];
 
     /// A fresh aggregate with the given id, at version 0.
     fn create(id: &str) -> Self;
 
     /// The bookkeeping field.
+    #[doc(hidden)]
     fn state(&self) -> &AggregateState;
 
     /// The bookkeeping field, mutably.
+    #[doc(hidden)]
     fn state_mut(&mut self) -> &mut AggregateState;
 
-    /// Decodes a stored message into its listed event type and applies it.
-    fn apply_message(&mut self, message: &EventMessage) -> Result<(), ApplyError>;
-
-    /// Deserialises an event body of `topic` straight from `body` into its listed event type
-    /// and applies it: the one-pass replay path. `Ok(false)` for a topic the type does not list.
+    /// The one dispatcher: deserialises an event body of `topic` straight from `body` into its
+    /// listed event type and applies it. `Ok(false)` for a topic the type does not list.
+    #[doc(hidden)]
     fn apply_body<'de, D: serde::Deserializer<'de>>(
         &mut self,
         topic: &str,
@@ -157,10 +195,12 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
     ) -> Result<bool, D::Error>;
 
     /// The memento of the current state, as JSON text.
-    fn to_memento(&self) -> Result<Box<RawValue>, serde_json::Error>;
+    #[doc(hidden)]
+    fn get_memento_json(&self) -> Result<Box<RawValue>, serde_json::Error>;
 
     /// Restores the state from a memento, leaving the bookkeeping as it is.
-    fn restore_memento(&mut self, memento: &RawValue) -> Result<(), serde_json::Error>;
+    #[doc(hidden)]
+    fn apply_memento_json(&mut self, memento: &RawValue) -> Result<(), serde_json::Error>;
 
     /// The aggregate's id.
     fn id(&self) -> &str {
@@ -172,7 +212,8 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
         self.state().version()
     }
 
-    /// The sequence of the last commit the aggregate was loaded from or saved in.
+    /// The sequence of the last commit the aggregate was loaded from or saved in (see
+    /// [`AggregateState::commit_sequence`]).
     fn commit_sequence(&self) -> u64 {
         self.state().commit_sequence()
     }

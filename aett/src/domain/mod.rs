@@ -8,4 +8,4 @@ mod saga;
 pub use aggregate::{Aggregate, AggregateState, Apply, Declares, Memento};
 pub use apply_error::ApplyError;
 pub use pending::PendingEvent;
-pub use saga::{Saga, SagaState, Transition};
+pub use saga::{Saga, SagaState, Transition, COMMANDS_ONLY_TOPIC};

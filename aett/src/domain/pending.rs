@@ -4,8 +4,8 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::event::Event;
-use crate::message::EventMessage;
+use crate::model::Event;
+use crate::model::EventMessage;
 
 trait ErasedEvent: Send + Sync {
     fn topic(&self) -> &'static str;
@@ -29,30 +29,59 @@ impl<E: Event> ErasedEvent for E {
 
 /// An event (or command) raised by an aggregate or saga and not yet saved.
 ///
-/// It stays typed until the repository saves it: raising never fails, and serialisation
-/// errors surface from `save`, where they can be handled.
+/// A typed event stays typed until the repository saves it: raising never fails, and
+/// serialisation errors surface from `save`, where they can be handled. An event a saga
+/// received as a stored message ([`crate::Saga::handle_message`]) is kept as that message.
 #[derive(Clone)]
-pub struct PendingEvent(Arc<dyn ErasedEvent>);
+pub struct PendingEvent(Pending);
+
+#[derive(Clone)]
+enum Pending {
+    Typed(Arc<dyn ErasedEvent>),
+    Message(Arc<EventMessage>),
+}
 
 impl PendingEvent {
     /// Wraps a typed event.
     pub fn new<E: Event>(event: E) -> Self {
-        Self(Arc::new(event))
+        Self(Pending::Typed(Arc::new(event)))
+    }
+
+    /// Wraps an event that is already a message; it is saved as it is.
+    pub fn from_message(message: EventMessage) -> Self {
+        Self(Pending::Message(Arc::new(message)))
     }
 
     /// The event's topic.
-    pub fn topic(&self) -> &'static str {
-        self.0.topic()
+    pub fn topic(&self) -> &str {
+        match &self.0 {
+            Pending::Typed(event) => event.topic(),
+            Pending::Message(message) => &message.topic,
+        }
     }
 
-    /// The event as `E`, if it is one.
+    /// The event as `E`, if it is one (a message is decoded only by [`PendingEvent::decode`]).
     pub fn downcast_ref<E: Event>(&self) -> Option<&E> {
-        self.0.as_any().downcast_ref()
+        match &self.0 {
+            Pending::Typed(event) => event.as_any().downcast_ref(),
+            Pending::Message(_) => None,
+        }
+    }
+
+    /// The event as `E` if it carries `E`'s topic, typed or decoded from its message.
+    pub fn decode<E: Event + Clone>(&self) -> Result<Option<E>, serde_json::Error> {
+        match &self.0 {
+            Pending::Typed(event) => Ok(event.as_any().downcast_ref::<E>().cloned()),
+            Pending::Message(message) => message.decode_event(),
+        }
     }
 
     /// Serialises the event into a message.
     pub fn to_message(&self) -> Result<EventMessage, serde_json::Error> {
-        self.0.to_message()
+        match &self.0 {
+            Pending::Typed(event) => event.to_message(),
+            Pending::Message(message) => Ok(EventMessage::clone(message)),
+        }
     }
 }
 

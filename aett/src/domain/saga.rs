@@ -2,9 +2,15 @@
 
 use std::fmt;
 
+use uuid::Uuid;
+
 use crate::domain::{ApplyError, Declares, PendingEvent};
-use crate::event::Event;
-use crate::message::EventMessage;
+use crate::model::{Event, EventMessage};
+
+/// The topic of the event a saga's commit carries when the saga dispatched commands without
+/// handling an event since its last save: a commit needs an event, and the commands must be
+/// saved. Loading a saga skips it.
+pub const COMMANDS_ONLY_TOPIC: &str = "aett.saga.commands_dispatched";
 
 /// A saga's bookkeeping: id, version, commit sequence, uncommitted events and commands
 /// dispatched but not yet saved.
@@ -17,6 +23,9 @@ pub struct SagaState {
     commit_sequence: u64,
     uncommitted: Vec<PendingEvent>,
     undispatched: Vec<PendingEvent>,
+    /// As for aggregates: the commit id of a save whose outcome is unknown, and how many events
+    /// and commands it carried.
+    pending_commit: Option<(Uuid, usize, usize)>,
 }
 
 impl SagaState {
@@ -25,7 +34,8 @@ impl SagaState {
         &self.id
     }
 
-    /// The number of events the saga has handled.
+    /// The revision of the saga's stream: the number of events it has handled (plus one per
+    /// commit that carried only commands).
     pub fn version(&self) -> u64 {
         self.version
     }
@@ -58,10 +68,31 @@ impl SagaState {
         self.undispatched.clear();
     }
 
-    pub(crate) fn saved(&mut self, commit_sequence: u64) {
+    pub(crate) fn saved(&mut self, commit_sequence: u64, stream_revision: u64) {
         self.commit_sequence = commit_sequence;
+        self.version = stream_revision;
         self.uncommitted.clear();
         self.undispatched.clear();
+        self.pending_commit = None;
+    }
+
+    /// The commit id for saving: an earlier attempt's whose outcome is unknown if it carried
+    /// exactly these events and commands, else a fresh one.
+    pub(crate) fn commit_id_for_save(&mut self) -> Uuid {
+        let counts = (self.uncommitted.len(), self.undispatched.len());
+        match self.pending_commit {
+            Some((id, events, commands)) if (events, commands) == counts => id,
+            _ => {
+                let id = Uuid::new_v4();
+                self.pending_commit = Some((id, counts.0, counts.1));
+                id
+            }
+        }
+    }
+
+    pub(crate) fn record(&mut self, event: PendingEvent) {
+        self.version += 1;
+        self.uncommitted.push(event);
     }
 }
 
@@ -93,28 +124,32 @@ pub trait Transition<E> {
 ///
 /// A saga is its event history: loading replays every event through its transitions, with
 /// commands dispatched during replay discarded (they were handed out when first saved).
+///
+/// Feed it typed events with [`Saga::handle`], or messages read from the store (a projection,
+/// a subscription) with [`Saga::handle_message`]; either records the event, so saving stores it
+/// with the commands it dispatched.
 pub trait Saga: Sized + Send + Sync + 'static {
     /// The type's name, for error messages.
     const NAME: &'static str;
 
     /// The topics of the listed events, in list order.
+    #[doc(hidden)]
     const TOPICS: &'static [&'static str];
 
     /// A fresh saga with the given id.
     fn create(id: &str) -> Self;
 
     /// The bookkeeping field.
+    #[doc(hidden)]
     fn state(&self) -> &SagaState;
 
     /// The bookkeeping field, mutably.
+    #[doc(hidden)]
     fn state_mut(&mut self) -> &mut SagaState;
 
-    /// Decodes a stored message into its listed event type and runs its transition.
-    fn transition_message(&mut self, message: &EventMessage) -> Result<(), ApplyError>;
-
-    /// Deserialises an event body of `topic` straight from `body` into its listed event type
-    /// and runs its transition: the one-pass replay path. `Ok(false)` for a topic the type does
-    /// not list.
+    /// The one dispatcher: deserialises an event body of `topic` straight from `body` into its
+    /// listed event type and runs its transition. `Ok(false)` for a topic the type does not list.
+    #[doc(hidden)]
     fn transition_body<'de, D: serde::Deserializer<'de>>(
         &mut self,
         topic: &str,
@@ -138,9 +173,31 @@ pub trait Saga: Sized + Send + Sync + 'static {
         Self: Transition<E> + Declares<E>,
     {
         self.transition(&event);
-        let state = self.state_mut();
-        state.version += 1;
-        state.uncommitted.push(PendingEvent::new(event));
+        self.state_mut().record(PendingEvent::new(event));
+    }
+
+    /// Decodes a stored message into the listed event of its topic, runs its transition, and
+    /// records the message for the next save (as [`Saga::handle`] does for a typed event).
+    ///
+    /// A topic the saga does not list is [`ApplyError::UnknownTopic`]; a body that does not
+    /// decode is [`ApplyError::Decode`]. Either way the saga is left unchanged.
+    fn handle_message(&mut self, message: &EventMessage) -> Result<(), ApplyError> {
+        let mut body = serde_json::Deserializer::from_str(message.body.get());
+        match self.transition_body(&message.topic, &mut body) {
+            Ok(true) => {
+                self.state_mut()
+                    .record(PendingEvent::from_message(message.clone()));
+                Ok(())
+            }
+            Ok(false) => Err(ApplyError::UnknownTopic {
+                topic: message.topic.clone(),
+                target: Self::NAME,
+            }),
+            Err(source) => Err(ApplyError::Decode {
+                topic: message.topic.clone(),
+                source,
+            }),
+        }
     }
 
     /// Records a command to hand out when the saga is saved. Commands are declared like

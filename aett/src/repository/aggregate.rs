@@ -5,18 +5,26 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
-use crate::commit::{Commit, CommitAttempt};
 use crate::domain::Aggregate;
-use crate::message::{EventMessage, Headers};
+use crate::error::StoreError;
+use crate::model::Snapshot;
+use crate::model::{Commit, CommitAttempt};
+use crate::model::{EventMessage, Headers};
 use crate::repository::replay::{replay_commit, Applied};
 use crate::repository::RepositoryError;
-use crate::snapshot::Snapshot;
-use crate::store::{CommitStore, ReplayCommit, SnapshotStore};
+use crate::store::{CommitStore, ReplayCommit, SharedStore, SnapshotStore};
 
 /// Loads and saves the aggregates of one tenant.
 ///
 /// A load starts from the newest snapshot at or below the wanted version and replays only
 /// the events after it; each event is decoded straight from its stored JSON into its type.
+///
+/// ```
+/// # async fn demo() -> Result<(), aett::StoreError> {
+/// let store = aett::connect("memory://").await?;
+/// let accounts = aett::AggregateRepository::new("tenant-1", &store);
+/// # let _ = accounts; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct AggregateRepository {
     tenant: String,
@@ -33,8 +41,14 @@ impl std::fmt::Debug for AggregateRepository {
 }
 
 impl AggregateRepository {
-    /// A repository for `tenant` over the given stores.
-    pub fn new(
+    /// A repository for `tenant` over one store: what [`crate::connect`] returns, or an `Arc`
+    /// of a backend.
+    pub fn new(tenant: impl Into<String>, store: &impl SharedStore) -> Self {
+        Self::from_roles(tenant, store.commit_store(), store.snapshot_store())
+    }
+
+    /// A repository for `tenant` over a commit store and a snapshot store given separately.
+    pub fn from_roles(
         tenant: impl Into<String>,
         commits: Arc<dyn CommitStore>,
         snapshots: Arc<dyn SnapshotStore>,
@@ -71,7 +85,7 @@ impl AggregateRepository {
             .await?
         {
             aggregate
-                .restore_memento(&snapshot.payload)
+                .apply_memento_json(&snapshot.payload)
                 .map_err(|source| RepositoryError::Memento {
                     tenant: self.tenant.clone(),
                     stream: id.to_owned(),
@@ -80,16 +94,19 @@ impl AggregateRepository {
                 })?;
             aggregate
                 .state_mut()
-                .loaded(snapshot.stream_revision, snapshot.commit_sequence);
+                .loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
             from_revision = snapshot.stream_revision + 1;
         }
-        if from_revision <= max_version {
-            let mut commits =
-                self.commits
-                    .get_for_replay(&self.tenant, id, from_revision, max_version);
-            while let Some(commit) = commits.try_next().await? {
-                self.replay(&mut aggregate, &commit, max_version)?;
-            }
+        // When the snapshot is at `max_version` itself, the commit holding it is still read
+        // (nothing of it is applied) to learn whether it ends there.
+        let mut commits = self.commits.get_for_replay(
+            &self.tenant,
+            id,
+            from_revision.min(max_version),
+            max_version,
+        );
+        while let Some(commit) = commits.try_next().await? {
+            self.replay(&mut aggregate, &commit, max_version)?;
         }
         Ok(aggregate)
     }
@@ -126,9 +143,10 @@ impl AggregateRepository {
             &id,
         )?;
         let version = last.unwrap_or(aggregate.version());
+        let partial = version < commit.stream_revision;
         aggregate
             .state_mut()
-            .loaded(version, commit.commit_sequence);
+            .loaded(version, commit.commit_sequence, partial);
         Ok(())
     }
 
@@ -138,6 +156,11 @@ impl AggregateRepository {
     /// On success the aggregate's commit sequence advances, so the same instance can be changed
     /// and saved again. On a concurrency error the aggregate is left as it was: reload it and
     /// run the command again ([`AggregateRepository::update`] does that for you).
+    ///
+    /// An unknown outcome never stores twice: when a save fails in a way that leaves open
+    /// whether the commit was stored (a timeout, a dropped connection), saving the same
+    /// instance again reuses the commit id of that attempt, and finding it already stored is
+    /// success.
     pub async fn save<A: Aggregate>(
         &self,
         aggregate: &mut A,
@@ -146,6 +169,7 @@ impl AggregateRepository {
         if aggregate.uncommitted().is_empty() {
             return Ok(None);
         }
+        let commit_id = aggregate.state_mut().commit_id_for_save();
         let id = aggregate.id();
         let events = aggregate
             .uncommitted()
@@ -161,15 +185,16 @@ impl AggregateRepository {
                 })
             })
             .collect::<Result<Vec<EventMessage>, _>>()?;
-        let attempt = CommitAttempt::new(
+        let mut attempt = CommitAttempt::new(
             self.tenant.clone(),
             id,
             aggregate.version(),
-            aggregate.commit_sequence() + 1,
+            aggregate.state().next_sequence(),
             headers,
             events,
         );
-        let commit = self.commits.commit(attempt).await?;
+        attempt.commit_id = commit_id;
+        let commit = commit_once(&*self.commits, attempt).await?;
         aggregate.state_mut().saved(commit.commit_sequence);
         Ok(Some(commit))
     }
@@ -241,7 +266,7 @@ impl AggregateRepository {
                 stream: aggregate.id().to_owned(),
             });
         }
-        let payload = aggregate.to_memento().map_err(|source| {
+        let payload = aggregate.get_memento_json().map_err(|source| {
             RepositoryError::encode(
                 &self.tenant,
                 aggregate.id(),
@@ -259,5 +284,38 @@ impl AggregateRepository {
         };
         self.snapshots.add_snapshot(snapshot.clone()).await?;
         Ok(snapshot)
+    }
+}
+
+/// Commits `attempt`; finding its commit id already stored (an earlier attempt of this very
+/// commit whose acknowledgement was lost) is success, answered with the stored commit.
+pub(crate) async fn commit_once(
+    commits: &dyn CommitStore,
+    attempt: CommitAttempt,
+) -> Result<Commit, RepositoryError> {
+    let (first, last, commit_id) = (
+        attempt.first_revision(),
+        attempt.stream_revision,
+        attempt.commit_id,
+    );
+    let (tenant, stream) = (attempt.tenant_id.clone(), attempt.stream_id.clone());
+    match commits.commit(attempt).await {
+        Ok(commit) => Ok(commit),
+        Err(StoreError::DuplicateCommit { commit_id: id, .. }) if id == commit_id => {
+            let mut stored = commits.get(&tenant, &stream, first, last);
+            while let Some(commit) = stored.try_next().await? {
+                if commit.commit_id == commit_id {
+                    return Ok(commit);
+                }
+            }
+            Err(StoreError::DuplicateCommit {
+                tenant,
+                stream,
+                commit_id,
+                commit_sequence: 0,
+            }
+            .into())
+        }
+        Err(error) => Err(error.into()),
     }
 }

@@ -3,7 +3,11 @@
 use crate::error::StoreError;
 
 /// What can go wrong loading or saving an aggregate or saga.
+///
+/// Every variant about a stream names its tenant and stream in `tenant` and `stream` fields,
+/// and the commit in `commit_sequence` where there is one, as [`StoreError`] does.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RepositoryError {
     /// The store failed, or refused the commit (duplicate, conflicting, non-conflicting…).
     #[error(transparent)]
@@ -82,30 +86,6 @@ impl RepositoryError {
     /// Whether this is a concurrency error after which the caller reloads and retries.
     pub fn is_concurrency_conflict(&self) -> bool {
         matches!(self, Self::Store(error) if error.is_concurrency_conflict())
-    }
-
-    pub(crate) fn apply(
-        tenant: &str,
-        stream: &str,
-        commit_sequence: u64,
-        error: crate::domain::ApplyError,
-    ) -> Self {
-        match error {
-            crate::domain::ApplyError::UnknownTopic { topic, target } => Self::UnknownTopic {
-                tenant: tenant.to_owned(),
-                stream: stream.to_owned(),
-                commit_sequence,
-                topic,
-                target,
-            },
-            crate::domain::ApplyError::Decode { topic, source } => Self::Decode {
-                tenant: tenant.to_owned(),
-                stream: stream.to_owned(),
-                commit_sequence,
-                topic,
-                source,
-            },
-        }
     }
 
     pub(crate) fn encode(

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 
-use crate::commit::CommitAttempt;
-use crate::domain::Saga;
-use crate::message::{EventMessage, Headers};
+use crate::domain::{Saga, COMMANDS_ONLY_TOPIC};
+use crate::model::{CommitAttempt, EventMessage, Headers};
+use crate::repository::aggregate::commit_once;
 use crate::repository::replay::{replay_commit, Transitioned};
 use crate::repository::RepositoryError;
-use crate::store::CommitStore;
+use crate::store::{CommitStore, SharedStore};
 
 /// Prefix of the commit headers that carry a saga's dispatched commands:
 /// `UndispatchedMessage.0`, `UndispatchedMessage.1`, … as in the original aett.
@@ -31,8 +31,14 @@ impl std::fmt::Debug for SagaRepository {
 }
 
 impl SagaRepository {
-    /// A repository for `tenant` over `commits`.
-    pub fn new(tenant: impl Into<String>, commits: Arc<dyn CommitStore>) -> Self {
+    /// A repository for `tenant` over one store: what [`crate::connect`] returns, or an `Arc`
+    /// of a backend.
+    pub fn new(tenant: impl Into<String>, store: &impl SharedStore) -> Self {
+        Self::from_commit_store(tenant, store.commit_store())
+    }
+
+    /// A repository for `tenant` over a commit store.
+    pub fn from_commit_store(tenant: impl Into<String>, commits: Arc<dyn CommitStore>) -> Self {
         Self {
             tenant: tenant.into(),
             commits,
@@ -69,6 +75,11 @@ impl SagaRepository {
     /// Saves the saga's uncommitted events as one commit, with its dispatched commands in the
     /// commit's headers, and returns those commands for the caller to send on. Nothing to save
     /// returns no commands and writes no commit.
+    ///
+    /// Dispatched commands are always saved: when the saga dispatched commands without
+    /// handling an event since its last save, the commit carries one event of topic
+    /// [`crate::COMMANDS_ONLY_TOPIC`], which loading skips. As for aggregates, a save retried
+    /// after an unknown outcome reuses its commit id and never stores twice.
     pub async fn save<S: Saga>(
         &self,
         saga: &mut S,
@@ -78,6 +89,8 @@ impl SagaRepository {
         if state.uncommitted().is_empty() && state.undispatched().is_empty() {
             return Ok(Vec::new());
         }
+        let commit_id = saga.state_mut().commit_id_for_save();
+        let state = saga.state();
         let id = state.id();
         let encode = |what: &str, pending: &crate::domain::PendingEvent| {
             pending.to_message().map_err(|source| {
@@ -89,11 +102,16 @@ impl SagaRepository {
                 )
             })
         };
-        let events = state
+        let mut events = state
             .uncommitted()
             .iter()
             .map(|pending| encode("an event", pending))
             .collect::<Result<Vec<_>, _>>()?;
+        if events.is_empty() {
+            let marker = serde_json::value::to_raw_value(&serde_json::Map::new())
+                .expect("an empty object serialises");
+            events.push(EventMessage::from_raw(COMMANDS_ONLY_TOPIC, marker));
+        }
         let commands = state
             .undispatched()
             .iter()
@@ -111,16 +129,19 @@ impl SagaRepository {
             })?;
             headers.insert(format!("{UNDISPATCHED_HEADER_PREFIX}{index}"), value);
         }
-        let attempt = CommitAttempt::new(
+        let revision = state.version() - state.uncommitted().len() as u64 + events.len() as u64;
+        let mut attempt = CommitAttempt::new(
             self.tenant.clone(),
             id,
-            state.version(),
+            revision,
             state.commit_sequence() + 1,
             headers,
             events,
         );
-        let commit = self.commits.commit(attempt).await?;
-        saga.state_mut().saved(commit.commit_sequence);
+        attempt.commit_id = commit_id;
+        let commit = commit_once(&*self.commits, attempt).await?;
+        saga.state_mut()
+            .saved(commit.commit_sequence, commit.stream_revision);
         Ok(commands)
     }
 }

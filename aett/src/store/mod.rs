@@ -1,33 +1,42 @@
-//! The storage traits every backend implements, and the rules they share.
-
-mod clash;
-mod paging;
+//! The roles a store plays, as object-safe traits every backend implements.
+//!
+//! | trait | what it can do | who holds it |
+//! |---|---|---|
+//! | [`CommitStore`] | read one stream, append commits | repositories, [`crate::EventStream`] |
+//! | [`SnapshotStore`] | read and write snapshots | the aggregate repository |
+//! | [`CommitLog`] | read the log: every commit in checkpoint order, of all tenants or of one | projections, tools |
+//! | [`PersistenceManagement`] | set up, drop, purge | the application's setup code |
+//! | [`EventStore`] | all four | what [`crate::connect`] hands out |
+//!
+//! A reader of the log holds an `Arc<dyn CommitLog>`, which cannot purge or drop anything. One
+//! `Arc<dyn EventStore>` serves every role: it coerces to any of them
+//! (`let log: Arc<dyn CommitLog> = store.clone();`).
+//!
+//! Every read returns a `'static` stream that owns what it needs, so it can be moved into a
+//! spawned task; commits are fetched a page at a time, so replaying a stream of a million events
+//! never holds all of it in memory.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
-use crate::commit::{Commit, CommitAttempt};
 use crate::error::StoreError;
-use crate::snapshot::Snapshot;
+use crate::model::{Commit, CommitAttempt, EventMessage, Snapshot};
 
-pub(crate) use clash::check_follows_head;
-pub use clash::resolve_taken_sequence;
-pub use paging::{paged, paged_items, Page, PageItem, Resume, FIRST_PAGE, PAGE_BYTES, PAGE_SIZE};
-
-/// A stream of commits read from a store, one page fetched at a time: replaying a stream of a
-/// million events never holds all of it in memory.
-pub type CommitStream<'a> = BoxStream<'a, Result<Commit, StoreError>>;
+/// A stream of commits read from a store, one page fetched at a time. It owns what it needs
+/// (`'static`). After an `Err` it ends; every intact commit before the failure was yielded.
+pub type CommitStream = BoxStream<'static, Result<Commit, StoreError>>;
 
 /// A stream of commits for replay (see [`CommitStore::get_for_replay`]).
-pub type ReplayStream<'a> = BoxStream<'a, Result<ReplayCommit, StoreError>>;
+pub type ReplayStream = BoxStream<'static, Result<ReplayCommit, StoreError>>;
 
 /// What replaying a commit into an aggregate or saga needs: its position and its events, which a
 /// backend may hand over still as the stored JSON so they are decoded in one pass, straight into
 /// the typed events.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReplayCommit {
     /// The commit's sequence.
     pub commit_sequence: u64,
@@ -39,11 +48,29 @@ pub struct ReplayCommit {
     pub events: ReplayEvents,
 }
 
+impl ReplayCommit {
+    /// A commit whose events are the stored JSON array of messages.
+    pub fn from_json(
+        commit_sequence: u64,
+        stream_revision: u64,
+        event_count: u64,
+        events: Vec<u8>,
+    ) -> Self {
+        Self {
+            commit_sequence,
+            stream_revision,
+            event_count,
+            events: ReplayEvents::Json(events),
+        }
+    }
+}
+
 /// A commit's events for replay.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ReplayEvents {
-    /// Already decoded messages.
-    Messages(Vec<crate::EventMessage>),
+    /// Messages already read (each body still its stored JSON text).
+    Messages(Vec<EventMessage>),
     /// The JSON array of messages as stored (`[{"topic": …, "headers": …, "body": …}, …]`).
     Json(Vec<u8>),
 }
@@ -59,7 +86,7 @@ impl From<Commit> for ReplayCommit {
     }
 }
 
-/// Reads and appends commits.
+/// Reads streams and appends commits.
 ///
 /// Object safe: `Arc<dyn CommitStore>` is how repositories hold a store.
 #[async_trait]
@@ -67,36 +94,28 @@ pub trait CommitStore: Send + Sync {
     /// The commits of one stream that hold an event with a revision in
     /// `min_revision..=max_revision`, in order. A commit that straddles either bound is included
     /// whole. A stream that does not exist yields nothing.
-    fn get<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
+    fn get(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
         min_revision: u64,
         max_revision: u64,
-    ) -> CommitStream<'a>;
+    ) -> CommitStream;
 
-    /// The commits of one stream stamped at or before `max_time`, in order.
-    fn get_to<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
-        max_time: DateTime<Utc>,
-    ) -> CommitStream<'a>;
-
-    /// Every commit of one tenant stamped at or before `max_time`, in checkpoint order.
-    fn get_all_to<'a>(&'a self, tenant_id: &'a str, max_time: DateTime<Utc>) -> CommitStream<'a>;
+    /// The commits of one stream stamped at or before `max_time`, in order. A time before any
+    /// commit (even [`DateTime::<Utc>::MIN_UTC`]) yields nothing.
+    fn get_to(&self, tenant_id: &str, stream_id: &str, max_time: DateTime<Utc>) -> CommitStream;
 
     /// The commits [`CommitStore::get`] returns, in the form replay needs. Backends that store
     /// events as JSON override it to hand the JSON over undecoded, so that loading an aggregate
     /// decodes each event once, straight into its type.
-    fn get_for_replay<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
+    fn get_for_replay(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
         min_revision: u64,
         max_revision: u64,
-    ) -> ReplayStream<'a> {
-        use futures::TryStreamExt;
+    ) -> ReplayStream {
         self.get(tenant_id, stream_id, min_revision, max_revision)
             .map_ok(ReplayCommit::from)
             .boxed()
@@ -128,55 +147,84 @@ pub trait SnapshotStore: Send + Sync {
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
 }
 
-/// Setting up, tearing down and reading a whole store.
+/// Reads the log: commits across streams in checkpoint order. It cannot change the store, so
+/// it is the handle to give a projection or a reporting tool.
+///
+/// A reader that resumes from the last checkpoint it saw never skips a commit and never sees
+/// one twice. When a stored commit is damaged, the stream yields every intact commit before it,
+/// then [`StoreError::Corrupt`] with the damaged commit's checkpoint: reading again from that
+/// checkpoint continues right after it.
+pub trait CommitLog: Send + Sync {
+    /// Every commit of every tenant with a checkpoint greater than `checkpoint`, in checkpoint
+    /// order (`0` reads everything).
+    fn get_from(&self, checkpoint: u64) -> CommitStream;
+
+    /// Every commit of one tenant with a checkpoint greater than `checkpoint`, in checkpoint
+    /// order.
+    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> CommitStream;
+
+    /// Every commit of one tenant stamped at or before `max_time`, in checkpoint order.
+    fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> CommitStream;
+}
+
+/// Setting up and tearing down a store.
 #[async_trait]
 pub trait PersistenceManagement: Send + Sync {
     /// Creates what the store needs (tables, indexes). Idempotent; a store that cannot be
-    /// reached or set up is an error, never ignored.
+    /// reached or set up, or whose existing tables are not aett's, is an error, never ignored.
     async fn initialize(&self) -> Result<(), StoreError>;
 
-    /// Removes every commit and snapshot of every tenant, and the store's schema.
-    /// [`PersistenceManagement::initialize`] makes it usable again.
+    /// Removes every commit and snapshot of every tenant, and the store's own schema (nothing
+    /// that aett did not create). [`PersistenceManagement::initialize`] makes it usable again.
     async fn drop_all(&self) -> Result<(), StoreError>;
 
     /// Removes every commit and snapshot of one tenant and nothing else.
     async fn purge(&self, tenant_id: &str) -> Result<(), StoreError>;
-
-    /// Every commit of every tenant with a checkpoint greater than `checkpoint`, in checkpoint
-    /// order (`0` reads everything). A reader that resumes from the last checkpoint it saw never
-    /// skips a commit and never sees one twice.
-    fn get_from(&self, checkpoint: u64) -> CommitStream<'_>;
 }
 
-/// A backend that is all three: what [`crate::connect`] hands out.
-pub trait EventStore: CommitStore + SnapshotStore + PersistenceManagement {}
+/// A backend in every role: what [`crate::connect`] hands out as `Arc<dyn EventStore>`.
+///
+/// Implemented for every type that implements the four role traits. An `Arc<dyn EventStore>`
+/// coerces to an `Arc` of any one role.
+pub trait EventStore: CommitStore + SnapshotStore + CommitLog + PersistenceManagement {}
 
-impl<T: CommitStore + SnapshotStore + PersistenceManagement + ?Sized> EventStore for T {}
+impl<T: CommitStore + SnapshotStore + CommitLog + PersistenceManagement + ?Sized> EventStore for T {}
 
-/// One backend seen through each of its three roles.
-#[derive(Clone)]
-pub struct Stores {
-    /// The commit store.
-    pub commits: Arc<dyn CommitStore>,
-    /// The snapshot store.
-    pub snapshots: Arc<dyn SnapshotStore>,
-    /// Persistence management.
-    pub management: Arc<dyn PersistenceManagement>,
+/// A shared handle to a whole store, from which repositories take the roles they use:
+/// `Arc<dyn EventStore>` (what [`crate::connect`] returns) or an `Arc` of a backend type.
+pub trait SharedStore {
+    /// The store as a commit store.
+    fn commit_store(&self) -> Arc<dyn CommitStore>;
+    /// The store as a snapshot store.
+    fn snapshot_store(&self) -> Arc<dyn SnapshotStore>;
+    /// The store as a reader of the log.
+    fn commit_log(&self) -> Arc<dyn CommitLog>;
 }
 
-impl Stores {
-    /// The three roles of one backend.
-    pub fn from_backend<S: EventStore + 'static>(backend: Arc<S>) -> Self {
-        Self {
-            commits: backend.clone(),
-            snapshots: backend.clone(),
-            management: backend,
-        }
+impl SharedStore for Arc<dyn EventStore> {
+    fn commit_store(&self) -> Arc<dyn CommitStore> {
+        self.clone()
+    }
+
+    fn snapshot_store(&self) -> Arc<dyn SnapshotStore> {
+        self.clone()
+    }
+
+    fn commit_log(&self) -> Arc<dyn CommitLog> {
+        self.clone()
     }
 }
 
-impl std::fmt::Debug for Stores {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stores").finish_non_exhaustive()
+impl<S: EventStore + 'static> SharedStore for Arc<S> {
+    fn commit_store(&self) -> Arc<dyn CommitStore> {
+        self.clone()
+    }
+
+    fn snapshot_store(&self) -> Arc<dyn SnapshotStore> {
+        self.clone()
+    }
+
+    fn commit_log(&self) -> Arc<dyn CommitLog> {
+        self.clone()
     }
 }

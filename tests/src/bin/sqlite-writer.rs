@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let repo = AggregateRepository::new("tenant", store.clone(), store);
+    let repo = AggregateRepository::new("tenant", &store);
     for n in 0..commits {
         let result = repo
             .update(

@@ -5,7 +5,7 @@
 //! the README for why `bytea` rather than `jsonb`).
 //!
 //! **Reading from a checkpoint never skips a commit.** A commit's checkpoint is the id of the
-//! transaction that wrote it. [`PersistenceManagement::get_from`] hands out a commit only once
+//! transaction that wrote it. [`CommitLog::get_from`] hands out a commit only once
 //! every transaction with a lower id has finished (`pg_snapshot_xmin`), so a commit that
 //! becomes visible later can never have a checkpoint below one already handed out. While an
 //! older transaction is still writing, `get_from` waits for it (up to
@@ -13,35 +13,43 @@
 //! can hand out without a gap; reading again from there continues. A long-running write
 //! transaction elsewhere in the same cluster holds readers back the same way.
 
+//! **No operation hangs forever.** Opening a connection, waiting for a pooled one, and every
+//! statement have their own limit ([`PostgresConfig`]), and each that runs out is a typed
+//! [`StoreError::Timeout`]. A connection that failed or timed out is taken out of the pool, never
+//! handed to the next caller.
+
 mod config;
 mod schema;
 #[cfg(feature = "postgres-tls")]
 mod tls;
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use futures::stream::{self, StreamExt};
 use futures::FutureExt;
 use sha2::{Digest, Sha256};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
-use uuid::Uuid;
 
 pub use config::{PostgresConfig, PostgresTls};
 
 use self::schema::{Statements, SCHEMA_VERSION};
-use crate::backends::sql::{clamp, encode_payload, validate_identifier, RawCommit};
-use crate::backends::sql::{decode_snapshot, replay_commit, why_refused, Refused};
-use crate::commit::{Commit, CommitAttempt};
-use crate::error::{Scope, StoreError};
-use crate::snapshot::Snapshot;
+use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
+use crate::backends::kit::sql::{decode_snapshot, replay_commit, why_refused, Refused};
+use crate::backends::kit::sql::{StoredId, StoredStamp};
+use crate::backends::kit::{paged, resolve_taken_sequence, Page, Resume};
+use crate::error::{Operation, Scope, StoreError};
+use crate::model::{Commit, CommitAttempt, Snapshot};
 use crate::store::{
-    paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream, Page,
-    PersistenceManagement, ReplayStream, Resume, SnapshotStore,
+    CommitLog, CommitStore, CommitStream, PersistenceManagement, ReplayStream, SnapshotStore,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -80,6 +88,30 @@ fn tenant_key(tenant_id: &str) -> Vec<u8> {
     Sha256::digest(tenant_id.as_bytes()).to_vec()
 }
 
+/// The latest time `timestamptz` holds (294276 AD).
+fn latest_timestamp() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(294_276, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
+}
+
+/// The earliest time `timestamptz` holds (4713 BC).
+fn earliest_timestamp() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(-4712, 11, 24)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(DateTime::<Utc>::MIN_UTC, |t| t.and_utc())
+}
+
+/// A "stamped at or before" bound the server accepts: `None` when it lies before any time the
+/// server can hold (nothing can be stamped before it), the latest time it holds when beyond it.
+fn time_bound(max_time: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if max_time < earliest_timestamp() {
+        None
+    } else {
+        Some(max_time.min(latest_timestamp()))
+    }
+}
+
 impl PostgresStore {
     /// Connects as `config` says and checks that the server accepts the credentials, so a wrong
     /// address or password fails here. Call [`PersistenceManagement::initialize`] before first use.
@@ -95,23 +127,42 @@ impl PostgresStore {
         let mut pg_config: tokio_postgres::Config = config.url.parse().map_err(|e| {
             StoreError::Configuration(format!("invalid PostgreSQL connection string: {e}"))
         })?;
+        pg_config.connect_timeout(config.connect_timeout);
+        pg_config.keepalives(true);
+        let statement_timeout = format!(
+            "-c statement_timeout={}",
+            config.statement_timeout.as_millis().max(1)
+        );
+        let options = match pg_config.get_options() {
+            Some(given) => format!("{given} {statement_timeout}"),
+            None => statement_timeout,
+        };
+        pg_config.options(options);
+        let tls = match (&config.tls, pg_config.get_ssl_mode()) {
+            (Some(tls), _) => tls.clone(),
+            (None, SslMode::Require) => PostgresTls::required(None),
+            (None, _) => PostgresTls::Disabled,
+        };
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match &config.tls {
+        let manager = match &tls {
             PostgresTls::Disabled => {
                 Manager::from_config(pg_config, tokio_postgres::NoTls, manager_config)
             }
-            PostgresTls::Required { ca_file } => {
-                pg_config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                Self::tls_manager(pg_config, ca_file.as_deref(), manager_config)?
+            PostgresTls::Required {
+                ca_file,
+                system_roots,
+            } => {
+                pg_config.ssl_mode(SslMode::Require);
+                Self::tls_manager(pg_config, ca_file.as_deref(), *system_roots, manager_config)?
             }
         };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(60)))
-            .create_timeout(Some(Duration::from_secs(15)))
+            .wait_timeout(Some(config.pool_wait_timeout))
+            .create_timeout(Some(config.connect_timeout))
             .build()
             .map_err(|e| {
                 StoreError::Configuration(format!("cannot build the connection pool: {e}"))
@@ -125,7 +176,12 @@ impl PostgresStore {
             inner: Arc::new(Inner { config, sql, pool }),
         };
         // Fail now on a wrong address or password; the connection goes back to the pool.
-        drop(store.client("connect", Scope::Store).await?);
+        drop(
+            store
+                .inner
+                .session(Operation::Connect, Scope::Store)
+                .await?,
+        );
         Ok(store)
     }
 
@@ -143,11 +199,12 @@ impl PostgresStore {
     fn tls_manager(
         pg_config: tokio_postgres::Config,
         ca_file: Option<&std::path::Path>,
+        system_roots: bool,
         manager_config: ManagerConfig,
     ) -> Result<Manager, StoreError> {
         Ok(Manager::from_config(
             pg_config,
-            tls::connector(ca_file)?,
+            tls::connector(ca_file, system_roots)?,
             manager_config,
         ))
     }
@@ -156,6 +213,7 @@ impl PostgresStore {
     fn tls_manager(
         _: tokio_postgres::Config,
         _: Option<&std::path::Path>,
+        _: bool,
         _: ManagerConfig,
     ) -> Result<Manager, StoreError> {
         Err(StoreError::FeatureDisabled {
@@ -164,11 +222,7 @@ impl PostgresStore {
         })
     }
 
-    async fn client(&self, operation: &'static str, scope: Scope) -> Result<Object, StoreError> {
-        self.inner.client(operation, scope).await
-    }
-
-    fn paged_query<'a>(&self, query: Query) -> CommitStream<'a> {
+    fn paged_query(&self, query: Query) -> CommitStream {
         let inner = self.inner.clone();
         paged(move |last, limit| {
             let inner = inner.clone();
@@ -182,9 +236,25 @@ impl PostgresStore {
             async move { inner.page(query, after, limit).await }.boxed()
         })
     }
+
+    /// The log from `checkpoint`, of every tenant or of the tenant whose key is given.
+    fn log(&self, checkpoint: u64, tenant: Option<(String, Vec<u8>)>) -> CommitStream {
+        let inner = self.inner.clone();
+        paged(move |last, page_limit| {
+            let inner = inner.clone();
+            let tenant = tenant.clone();
+            let after = last.map_or(clamp(checkpoint), |r| clamp(r.checkpoint));
+            async move {
+                inner
+                    .page_from_checkpoint(after, page_limit, tenant.as_ref())
+                    .await
+            }
+            .boxed()
+        })
+    }
 }
 
-/// The paged reads other than `get_from`.
+/// The paged reads other than the log's.
 #[derive(Clone)]
 enum Query {
     Stream {
@@ -205,129 +275,285 @@ enum Query {
     },
 }
 
-impl Inner {
-    async fn client(&self, operation: &'static str, scope: Scope) -> Result<Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::storage(operation, scope, pool_error(e)))
+/// One pooled connection used by one operation. Every statement runs under the statement
+/// timeout; a connection on which a statement failed or timed out is taken out of the pool when
+/// the session ends (a backend the server terminated still looks open for a moment, and a
+/// statement cut off by the client timeout may still be running), never handed to the next
+/// caller.
+struct Session<'a> {
+    inner: &'a Inner,
+    client: Option<Object>,
+    broken: AtomicBool,
+    operation: Operation,
+    scope: Scope,
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if self.broken.load(Ordering::Relaxed) {
+            if let Some(client) = self.client.take() {
+                drop(Object::take(client));
+            }
+        }
+    }
+}
+
+impl Session<'_> {
+    fn client(&self) -> &Object {
+        self.client
+            .as_ref()
+            .expect("a session holds its connection until it ends")
+    }
+
+    fn driver_error(&self, error: tokio_postgres::Error) -> StoreError {
+        if error.code() == Some(&SqlState::QUERY_CANCELED) {
+            return StoreError::Timeout {
+                operation: self.operation,
+                scope: self.scope.clone(),
+                after: self.inner.config.statement_timeout,
+            };
+        }
+        StoreError::storage(self.operation, self.scope.clone(), DriverError::from(error))
+    }
+
+    /// Runs `work` under the statement timeout; the inner result is the driver's, for the caller
+    /// to judge (a unique violation is an answer, not a failure).
+    async fn try_run<T>(
+        &self,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<Result<T, tokio_postgres::Error>, StoreError> {
+        match tokio::time::timeout(self.inner.config.statement_timeout, work).await {
+            Ok(result) => Ok(result),
+            Err(_) => {
+                self.broken.store(true, Ordering::Relaxed);
+                Err(StoreError::Timeout {
+                    operation: self.operation,
+                    scope: self.scope.clone(),
+                    after: self.inner.config.statement_timeout,
+                })
+            }
+        }
+    }
+
+    /// Runs `work` under the statement timeout; any failure marks the connection broken.
+    async fn run<T>(
+        &self,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        self.try_run(work).await?.map_err(|error| self.fail(error))
+    }
+
+    fn fail(&self, error: tokio_postgres::Error) -> StoreError {
+        self.broken.store(true, Ordering::Relaxed);
+        self.driver_error(error)
     }
 
     async fn query(
         &self,
-        operation: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client();
+        self.run(async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
+        })
+        .await
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let client = self.client();
+        self.run(async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query_opt(&statement, params).await
+        })
+        .await
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let client = self.client();
+        self.run(async { client.execute(sql, params).await }).await
+    }
+
+    async fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        let client = self.client();
+        self.run(async { client.batch_execute(sql).await }).await
+    }
+
+    /// Reads a column of a row this session read; a value that does not read back is damage.
+    fn column<'r, T: tokio_postgres::types::FromSql<'r>>(
+        &self,
+        row: &'r Row,
+        index: usize,
+    ) -> Result<T, StoreError> {
+        row.try_get(index).map_err(|e| StoreError::Corrupt {
+            scope: self.scope.clone(),
+            commit_sequence: None,
+            checkpoint: None,
+            reason: format!("a row does not read back: {e}"),
+        })
+    }
+}
+
+impl Inner {
+    async fn session(&self, operation: Operation, scope: Scope) -> Result<Session<'_>, StoreError> {
+        let client = self.pool.get().await.map_err(|error| match error {
+            deadpool_postgres::PoolError::Timeout(kind) => StoreError::Timeout {
+                operation,
+                scope: scope.clone(),
+                after: match kind {
+                    deadpool_postgres::TimeoutType::Wait => self.config.pool_wait_timeout,
+                    _ => self.config.connect_timeout,
+                },
+            },
+            deadpool_postgres::PoolError::Backend(driver) => {
+                StoreError::storage(operation, scope.clone(), DriverError::from(driver))
+            }
+            other => StoreError::storage(operation, scope.clone(), other),
+        })?;
+        Ok(Session {
+            inner: self,
+            client: Some(client),
+            broken: AtomicBool::new(false),
+            operation,
+            scope,
+        })
+    }
+
+    async fn query(
+        &self,
+        operation: Operation,
         scope: &Scope,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
-        let fail = |e| StoreError::storage(operation, scope.clone(), DriverError::from(e));
-        let client = self.client(operation, scope.clone()).await?;
-        let result = match client.prepare_cached(sql).await {
-            Ok(statement) => client.query(&statement, params).await,
-            Err(error) => Err(error),
-        };
-        result.map_err(|error| {
-            discard(client);
-            fail(error)
-        })
+        self.session(operation, scope.clone())
+            .await?
+            .query(sql, params)
+            .await
     }
 
     async fn page(&self, query: Query, after: i64, page_limit: usize) -> Result<Page, StoreError> {
         let limit = page_limit as i64;
-        let (operation, sql, scope, mut params): (_, _, _, Vec<&(dyn ToSql + Sync)>) = match &query
-        {
-            Query::Stream {
-                scope,
-                key,
-                min,
-                max,
-            } => (
-                "read stream",
-                &self.sql.by_revision,
-                scope,
-                vec![key, min, max],
-            ),
-            Query::StreamToTime {
-                scope,
-                key,
-                max_time,
-            } => (
-                "read stream to time",
-                &self.sql.by_time,
-                scope,
-                vec![key, max_time],
-            ),
-            Query::TenantToTime {
-                scope,
-                key,
-                max_time,
-            } => (
-                "read tenant to time",
-                &self.sql.tenant_by_time,
-                scope,
-                vec![key, max_time],
-            ),
-        };
+        let (operation, sql, scope, max_time, mut params): (_, _, _, _, Vec<&(dyn ToSql + Sync)>) =
+            match &query {
+                Query::Stream {
+                    scope,
+                    key,
+                    min,
+                    max,
+                } => (
+                    Operation::ReadStream,
+                    &self.sql.by_revision,
+                    scope,
+                    None,
+                    vec![key, min, max],
+                ),
+                Query::StreamToTime {
+                    scope,
+                    key,
+                    max_time,
+                } => (
+                    Operation::ReadStreamToTime,
+                    &self.sql.by_time,
+                    scope,
+                    Some(max_time),
+                    vec![key, max_time],
+                ),
+                Query::TenantToTime {
+                    scope,
+                    key,
+                    max_time,
+                } => (
+                    Operation::ReadTenantToTime,
+                    &self.sql.tenant_by_time,
+                    scope,
+                    Some(max_time),
+                    vec![key, max_time],
+                ),
+            };
+        let _ = max_time;
         params.extend([&after as &(dyn ToSql + Sync), &limit]);
         let rows = self.query(operation, scope, sql, &params).await?;
-        let commits = rows
-            .iter()
-            .map(|row| raw_commit(row, scope).and_then(RawCommit::decode))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::new(commits, page_limit))
+        Ok(Page::decode(&rows, page_limit, |row| {
+            raw_commit(row, scope).and_then(RawCommit::decode)
+        }))
     }
 
-    /// One page of `get_from`: the commits after `after` whose transactions are below the
-    /// horizon. Waits while only commits above it are visible.
+    /// One page of the log: the commits after `after` (of one tenant, if given) whose
+    /// transactions are below the horizon. Waits while only commits above it are visible.
     async fn page_from_checkpoint(
         &self,
         after: i64,
         page_limit: usize,
+        tenant: Option<&(String, Vec<u8>)>,
     ) -> Result<Page, StoreError> {
         let limit = page_limit as i64;
         let deadline = Instant::now() + self.config.checkpoint_wait;
         let mut pause = Duration::from_millis(1);
+        let (operation, scope) = match tenant {
+            Some((tenant, _)) => (Operation::ReadTenantLog, Scope::tenant(tenant)),
+            None => (Operation::ReadLog, Scope::Store),
+        };
         loop {
-            let rows = self
-                .query(
-                    "read from checkpoint",
-                    &Scope::Store,
-                    &self.sql.from_checkpoint,
-                    &[&after, &limit],
-                )
-                .await?;
+            let rows = match tenant {
+                Some((_, key)) => {
+                    self.query(
+                        operation,
+                        &scope,
+                        &self.sql.tenant_from_checkpoint,
+                        &[key, &after, &limit],
+                    )
+                    .await?
+                }
+                None => {
+                    self.query(
+                        operation,
+                        &scope,
+                        &self.sql.from_checkpoint,
+                        &[&after, &limit],
+                    )
+                    .await?
+                }
+            };
             let full = rows.len() >= page_limit;
-            let mut commits = Vec::with_capacity(rows.len());
+            let mut final_rows = Vec::with_capacity(rows.len());
             let mut held_back = false;
             for row in &rows {
                 let horizon: i64 = row.try_get("horizon").map_err(|e| {
-                    StoreError::storage("read from checkpoint", Scope::Store, DriverError::from(e))
+                    StoreError::storage(operation, scope.clone(), DriverError::from(e))
                 })?;
-                let raw = raw_commit(row, &Scope::Store)?;
-                if raw.checkpoint >= horizon {
+                let checkpoint: i64 = row.try_get(0).map_err(|e| {
+                    StoreError::storage(operation, scope.clone(), DriverError::from(e))
+                })?;
+                if checkpoint >= horizon {
                     held_back = true;
                     break;
                 }
-                commits.push(raw.decode()?);
+                final_rows.push(row);
             }
+            let decode = |rows: Vec<&Row>, limit| {
+                Page::decode(rows, limit, |row| {
+                    raw_commit(row, &scope).and_then(RawCommit::decode)
+                })
+            };
             if !held_back {
-                return Ok(Page {
-                    commits,
-                    more: full,
-                });
+                let mut page = decode(final_rows, 0);
+                page.more = full && page.error.is_none();
+                return Ok(page);
             }
-            if !commits.is_empty() {
-                return Ok(Page {
-                    commits,
-                    more: true,
-                });
+            if !final_rows.is_empty() {
+                let mut page = decode(final_rows, 0);
+                page.more = page.error.is_none();
+                return Ok(page);
             }
             if Instant::now() >= deadline {
                 // End at the horizon: what follows is handed out by a later read.
-                return Ok(Page {
-                    commits,
-                    more: false,
-                });
+                return Ok(Page::new(Vec::new(), 1));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
@@ -336,22 +562,21 @@ impl Inner {
 }
 
 fn raw_commit(row: &Row, scope: &Scope) -> Result<RawCommit, StoreError> {
+    let checkpoint: Option<i64> = row.try_get(0).ok();
     let corrupt = |e: tokio_postgres::Error| StoreError::Corrupt {
         scope: scope.clone(),
         commit_sequence: None,
-        checkpoint: None,
+        checkpoint: checkpoint.and_then(|c| u64::try_from(c).ok()),
         reason: format!("a commit row does not read back: {e}"),
     };
-    let commit_id: Uuid = row.try_get(4).map_err(corrupt)?;
-    let stamp: DateTime<Utc> = row.try_get(6).map_err(corrupt)?;
     Ok(RawCommit {
         checkpoint: row.try_get(0).map_err(corrupt)?,
         tenant_id: row.try_get(1).map_err(corrupt)?,
         stream_id: row.try_get(2).map_err(corrupt)?,
         stream_revision: row.try_get(3).map_err(corrupt)?,
-        commit_id: commit_id.as_bytes().to_vec(),
+        commit_id: StoredId::Uuid(row.try_get(4).map_err(corrupt)?),
         commit_sequence: row.try_get(5).map_err(corrupt)?,
-        commit_stamp_micros: stamp.timestamp_micros(),
+        commit_stamp: StoredStamp::Time(row.try_get(6).map_err(corrupt)?),
         headers: row.try_get(7).map_err(corrupt)?,
         events: row.try_get(8).map_err(corrupt)?,
     })
@@ -380,32 +605,19 @@ impl From<tokio_postgres::Error> for DriverError {
     }
 }
 
-fn pool_error(error: deadpool_postgres::PoolError) -> crate::error::BoxError {
-    match error {
-        deadpool_postgres::PoolError::Backend(driver) => Box::new(DriverError::from(driver)),
-        other => Box::new(other),
-    }
-}
-
-/// Takes a connection out of the pool after an error that may have left it broken: a backend
-/// the server terminated still looks open for a moment, and must not serve the next caller.
-fn discard(client: Object) {
-    drop(Object::take(client));
-}
-
 fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
 #[async_trait]
 impl CommitStore for PostgresStore {
-    fn get<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
+    fn get(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
         min_revision: u64,
         max_revision: u64,
-    ) -> CommitStream<'a> {
+    ) -> CommitStream {
         self.paged_query(Query::Stream {
             scope: Scope::stream(tenant_id, stream_id),
             key: stream_key(tenant_id, stream_id),
@@ -414,12 +626,10 @@ impl CommitStore for PostgresStore {
         })
     }
 
-    fn get_to<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
-        max_time: DateTime<Utc>,
-    ) -> CommitStream<'a> {
+    fn get_to(&self, tenant_id: &str, stream_id: &str, max_time: DateTime<Utc>) -> CommitStream {
+        let Some(max_time) = time_bound(max_time) else {
+            return stream::empty().boxed();
+        };
         self.paged_query(Query::StreamToTime {
             scope: Scope::stream(tenant_id, stream_id),
             key: stream_key(tenant_id, stream_id),
@@ -427,56 +637,39 @@ impl CommitStore for PostgresStore {
         })
     }
 
-    fn get_all_to<'a>(&'a self, tenant_id: &'a str, max_time: DateTime<Utc>) -> CommitStream<'a> {
-        self.paged_query(Query::TenantToTime {
-            scope: Scope::tenant(tenant_id),
-            key: tenant_key(tenant_id),
-            max_time,
-        })
-    }
-
-    fn get_for_replay<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
+    fn get_for_replay(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
         min_revision: u64,
         max_revision: u64,
-    ) -> ReplayStream<'a> {
+    ) -> ReplayStream {
         let inner = self.inner.clone();
         let scope = Scope::stream(tenant_id, stream_id);
         let key = stream_key(tenant_id, stream_id);
         let (min, max) = (clamp(min_revision), clamp(max_revision));
-        paged_items(move |last: Option<Resume>, page_limit| {
+        paged(move |last: Option<Resume>, page_limit| {
             let after = last.map_or(0, |r| clamp(r.commit_sequence));
             let (inner, scope, key) = (inner.clone(), scope.clone(), key.clone());
             async move {
                 let limit = page_limit as i64;
-                let rows = inner
+                let session = inner.session(Operation::ReadStream, scope.clone()).await?;
+                let rows = session
                     .query(
-                        "read stream",
-                        &scope,
                         &inner.sql.replay_by_revision,
                         &[&key, &min, &max, &after, &limit],
                     )
                     .await?;
-                let column = |e: tokio_postgres::Error| StoreError::Corrupt {
-                    scope: scope.clone(),
-                    commit_sequence: None,
-                    checkpoint: None,
-                    reason: format!("a commit row does not read back: {e}"),
-                };
-                let mut commits = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let items: i32 = row.try_get(2).map_err(column)?;
-                    commits.push(replay_commit(
+                Ok(Page::decode(&rows, page_limit, |row| {
+                    let items: i32 = session.column(row, 2)?;
+                    replay_commit(
                         &scope,
-                        row.try_get(0).map_err(column)?,
-                        row.try_get(1).map_err(column)?,
+                        session.column(row, 0)?,
+                        session.column(row, 1)?,
                         i64::from(items),
-                        row.try_get(3).map_err(column)?,
-                    )?);
-                }
-                Ok(Page::new(commits, page_limit))
+                        session.column(row, 3)?,
+                    )
+                }))
             }
             .boxed()
         })
@@ -485,10 +678,10 @@ impl CommitStore for PostgresStore {
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         attempt.validate()?;
         let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
-        let fail = |e| StoreError::storage("commit", scope.clone(), DriverError::from(e));
         let items = i32::try_from(attempt.events.len()).map_err(|_| StoreError::InvalidCommit {
             tenant: attempt.tenant_id.clone(),
             stream: attempt.stream_id.clone(),
+            commit_sequence: attempt.commit_sequence,
             reason: "more than i32::MAX events in one commit".to_owned(),
         })?;
         let (headers, events) = encode_payload(
@@ -504,32 +697,34 @@ impl CommitStore for PostgresStore {
             clamp(attempt.commit_sequence),
         );
         let stamp = attempt.commit_stamp.trunc_subsecs(6);
-        let client = self.client("commit", scope.clone()).await?;
-        let insert = client
-            .prepare_cached(&self.inner.sql.insert_commit)
-            .await
-            .map_err(fail)?;
-        let inserted = client
-            .query_opt(
-                &insert,
-                &[
-                    &key,
-                    &tenant,
-                    &attempt.tenant_id,
-                    &attempt.stream_id,
-                    &revision,
-                    &items,
-                    &attempt.commit_id,
-                    &sequence,
-                    &stamp,
-                    &headers,
-                    &events,
-                ],
-            )
-            .await;
+        let session = self.inner.session(Operation::Commit, scope).await?;
+        let client = session.client();
+        let inserted = session
+            .try_run(async {
+                let insert = client.prepare_cached(&self.inner.sql.insert_commit).await?;
+                client
+                    .query_opt(
+                        &insert,
+                        &[
+                            &key,
+                            &tenant,
+                            &attempt.tenant_id,
+                            &attempt.stream_id,
+                            &revision,
+                            &items,
+                            &attempt.commit_id,
+                            &sequence,
+                            &stamp,
+                            &headers,
+                            &events,
+                        ],
+                    )
+                    .await
+            })
+            .await?;
         match inserted {
             Ok(Some(row)) => {
-                let checkpoint: i64 = row.try_get(0).map_err(fail)?;
+                let checkpoint: i64 = row.try_get(0).map_err(|e| session.fail(e))?;
                 return Ok(Commit::from_attempt(
                     attempt,
                     u64::try_from(checkpoint).unwrap_or_default(),
@@ -537,53 +732,26 @@ impl CommitStore for PostgresStore {
             }
             Ok(None) => {}
             Err(error) if is_unique_violation(&error) => {}
-            Err(error) => {
-                discard(client);
-                return Err(fail(error));
-            }
+            Err(error) => return Err(session.fail(error)),
         }
         // Nothing went in: find out why.
-        let duplicate = client
-            .query_opt(
-                &client
-                    .prepare_cached(&self.inner.sql.has_commit_id)
-                    .await
-                    .map_err(fail)?,
-                &[&key, &attempt.commit_id],
-            )
-            .await
-            .map_err(fail)?
+        let duplicate = session
+            .query_opt(&self.inner.sql.has_commit_id, &[&key, &attempt.commit_id])
+            .await?
             .is_some();
-        let head = match client
-            .query_opt(
-                &client
-                    .prepare_cached(&self.inner.sql.head)
-                    .await
-                    .map_err(fail)?,
-                &[&key],
-            )
-            .await
-            .map_err(fail)?
-        {
-            Some(row) => (row.try_get(0).map_err(fail)?, row.try_get(1).map_err(fail)?),
+        let head = match session.query_opt(&self.inner.sql.head, &[&key]).await? {
+            Some(row) => (session.column(&row, 0)?, session.column(&row, 1)?),
             None => (0, 0),
         };
         match why_refused(&attempt, duplicate, head) {
             Refused::Answer(error) => Err(error),
             Refused::SequenceTaken => {
-                let rows = client
-                    .query(
-                        &client
-                            .prepare_cached(&self.inner.sql.later_commits)
-                            .await
-                            .map_err(fail)?,
-                        &[&key, &sequence],
-                    )
-                    .await
-                    .map_err(fail)?;
+                let rows = session
+                    .query(&self.inner.sql.later_commits, &[&key, &sequence])
+                    .await?;
                 let later = rows
                     .iter()
-                    .map(|row| raw_commit(row, &scope).and_then(RawCommit::decode))
+                    .map(|row| raw_commit(row, &session.scope).and_then(RawCommit::decode))
                     .collect::<Result<Vec<_>, _>>()?;
                 Err(resolve_taken_sequence(
                     &attempt,
@@ -595,6 +763,30 @@ impl CommitStore for PostgresStore {
     }
 }
 
+impl CommitLog for PostgresStore {
+    fn get_from(&self, checkpoint: u64) -> CommitStream {
+        self.log(checkpoint, None)
+    }
+
+    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> CommitStream {
+        self.log(
+            checkpoint,
+            Some((tenant_id.to_owned(), tenant_key(tenant_id))),
+        )
+    }
+
+    fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> CommitStream {
+        let Some(max_time) = time_bound(max_time) else {
+            return stream::empty().boxed();
+        };
+        self.paged_query(Query::TenantToTime {
+            scope: Scope::tenant(tenant_id),
+            key: tenant_key(tenant_id),
+            max_time,
+        })
+    }
+}
+
 #[async_trait]
 impl SnapshotStore for PostgresStore {
     async fn get_snapshot(
@@ -603,32 +795,26 @@ impl SnapshotStore for PostgresStore {
         stream_id: &str,
         max_revision: u64,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let scope = Scope::stream(tenant_id, stream_id);
-        let rows = self
+        let session = self
             .inner
-            .query(
-                "get snapshot",
-                &scope,
+            .session(Operation::GetSnapshot, Scope::stream(tenant_id, stream_id))
+            .await?;
+        let row = session
+            .query_opt(
                 &self.inner.sql.get_snapshot,
                 &[&stream_key(tenant_id, stream_id), &clamp(max_revision)],
             )
             .await?;
-        let Some(row) = rows.first() else {
+        let Some(row) = row else {
             return Ok(None);
-        };
-        let column = |e: tokio_postgres::Error| StoreError::Corrupt {
-            scope: scope.clone(),
-            commit_sequence: None,
-            checkpoint: None,
-            reason: format!("a snapshot row does not read back: {e}"),
         };
         decode_snapshot(
             tenant_id.to_owned(),
             stream_id.to_owned(),
-            row.try_get(0).map_err(column)?,
-            row.try_get(1).map_err(column)?,
-            row.try_get(2).map_err(column)?,
-            row.try_get(3).map_err(column)?,
+            session.column(&row, 0)?,
+            session.column(&row, 1)?,
+            session.column(&row, 2)?,
+            session.column(&row, 3)?,
         )
         .map(Some)
     }
@@ -643,7 +829,7 @@ impl SnapshotStore for PostgresStore {
             })?;
         self.inner
             .query(
-                "add snapshot",
+                Operation::AddSnapshot,
                 &scope,
                 &self.inner.sql.add_snapshot,
                 &[
@@ -665,94 +851,132 @@ impl SnapshotStore for PostgresStore {
 #[async_trait]
 impl PersistenceManagement for PostgresStore {
     async fn initialize(&self) -> Result<(), StoreError> {
-        let fail = |e| StoreError::storage("initialize", Scope::Store, DriverError::from(e));
-        let mut client = self.client("initialize", Scope::Store).await?;
-        let tx = client.transaction().await.map_err(fail)?;
+        let session = self
+            .inner
+            .session(Operation::Initialize, Scope::Store)
+            .await?;
+        session.batch("BEGIN").await?;
         // Concurrent initialisations of one schema would race on CREATE ... IF NOT EXISTS.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&self.inner.sql.object],
-        )
-        .await
-        .map_err(fail)?;
-        tx.batch_execute(&self.inner.sql.create)
-            .await
-            .map_err(fail)?;
-        let version: Option<i32> = tx
+        session
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                &[&self.inner.sql.object],
+            )
+            .await?;
+        self.check_shapes(&session).await?;
+        session.batch(&self.inner.sql.create).await?;
+        let version: Option<i32> = match session
             .query_opt(&self.inner.sql.read_version, &[&self.inner.sql.object])
-            .await
-            .map_err(fail)?
-            .map(|row| row.try_get(0))
-            .transpose()
-            .map_err(fail)?;
+            .await?
+        {
+            Some(row) => Some(session.column(&row, 0)?),
+            None => None,
+        };
         match version {
             None => {
-                tx.execute(
-                    &self.inner.sql.write_version,
-                    &[&self.inner.sql.object, &SCHEMA_VERSION],
-                )
-                .await
-                .map_err(fail)?;
+                session
+                    .execute(
+                        &self.inner.sql.write_version,
+                        &[&self.inner.sql.object, &SCHEMA_VERSION],
+                    )
+                    .await?;
             }
             Some(version) if version == SCHEMA_VERSION => {}
             Some(version) => {
+                session.batch("ROLLBACK").await?;
                 return Err(StoreError::Configuration(format!(
                     "`{}` has schema version {version}; this aett reads version {SCHEMA_VERSION}",
                     self.inner.sql.object
-                )))
+                )));
             }
         }
-        tx.commit().await.map_err(fail)
+        session.batch("COMMIT").await
     }
 
     async fn drop_all(&self) -> Result<(), StoreError> {
-        let fail = |e| StoreError::storage("drop", Scope::Store, DriverError::from(e));
-        let mut client = self.client("drop", Scope::Store).await?;
-        let tx = client.transaction().await.map_err(fail)?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&self.inner.sql.object],
-        )
-        .await
-        .map_err(fail)?;
-        tx.batch_execute(&self.inner.sql.drop).await.map_err(fail)?;
-        let versions = format!("\"{}\".aett_schema_version", self.inner.config.schema);
-        let has_versions: bool = tx
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&versions])
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(fail)?;
-        if has_versions {
-            tx.execute(
-                &format!("DELETE FROM {versions} WHERE object = $1"),
+        let session = self.inner.session(Operation::Drop, Scope::Store).await?;
+        session.batch("BEGIN").await?;
+        session
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
                 &[&self.inner.sql.object],
             )
-            .await
-            .map_err(fail)?;
+            .await?;
+        // Refuses, dropping nothing, when either table is not aett's.
+        self.check_shapes(&session).await?;
+        session.batch(&self.inner.sql.drop).await?;
+        let versions = format!("\"{}\".aett_schema_version", self.inner.config.schema);
+        let row = session
+            .query_opt("SELECT to_regclass($1) IS NOT NULL", &[&versions])
+            .await?;
+        let has_versions: bool = match row {
+            Some(row) => session.column(&row, 0)?,
+            None => false,
+        };
+        if has_versions {
+            session
+                .execute(
+                    &format!("DELETE FROM {versions} WHERE object = $1"),
+                    &[&self.inner.sql.object],
+                )
+                .await?;
         }
-        tx.commit().await.map_err(fail)
+        session.batch("COMMIT").await
     }
 
     async fn purge(&self, tenant_id: &str) -> Result<(), StoreError> {
-        let fail = |e| StoreError::storage("purge", Scope::tenant(tenant_id), DriverError::from(e));
         let key = tenant_key(tenant_id);
-        let mut client = self.client("purge", Scope::tenant(tenant_id)).await?;
-        let tx = client.transaction().await.map_err(fail)?;
-        tx.execute(&self.inner.sql.purge_commits, &[&key])
-            .await
-            .map_err(fail)?;
-        tx.execute(&self.inner.sql.purge_snapshots, &[&key])
-            .await
-            .map_err(fail)?;
-        tx.commit().await.map_err(fail)
+        let session = self
+            .inner
+            .session(Operation::Purge, Scope::tenant(tenant_id))
+            .await?;
+        session.batch("BEGIN").await?;
+        session
+            .execute(&self.inner.sql.purge_commits, &[&key])
+            .await?;
+        session
+            .execute(&self.inner.sql.purge_snapshots, &[&key])
+            .await?;
+        session.batch("COMMIT").await
     }
+}
 
-    fn get_from(&self, checkpoint: u64) -> CommitStream<'_> {
-        let inner = self.inner.clone();
-        paged(move |last, page_limit| {
-            let inner = inner.clone();
-            let after = last.map_or(clamp(checkpoint), |r| clamp(r.checkpoint));
-            async move { inner.page_from_checkpoint(after, page_limit).await }.boxed()
-        })
+impl PostgresStore {
+    /// Refuses (rolling back) when a table of the configured names exists with columns other
+    /// than aett's: aett neither writes into nor drops a table it did not create.
+    async fn check_shapes(&self, session: &Session<'_>) -> Result<(), StoreError> {
+        for (table, what, shape) in [
+            (
+                &self.inner.config.commits_table,
+                "commits",
+                schema::COMMITS_SHAPE,
+            ),
+            (
+                &self.inner.config.snapshots_table,
+                "snapshots",
+                schema::SNAPSHOTS_SHAPE,
+            ),
+        ] {
+            let rows = session
+                .query(
+                    "SELECT column_name::text FROM information_schema.columns
+                     WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                    &[&self.inner.config.schema, table],
+                )
+                .await?;
+            let found = rows
+                .iter()
+                .map(|row| session.column::<String>(row, 0))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !found.is_empty() && found.iter().map(String::as_str).ne(shape.iter().copied()) {
+                session.batch("ROLLBACK").await?;
+                return Err(StoreError::Configuration(format!(
+                    "table `{}.{table}` exists but is not an aett {what} table (its columns are {}); choose another table name",
+                    self.inner.config.schema,
+                    found.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 }

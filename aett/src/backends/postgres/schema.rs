@@ -3,6 +3,34 @@
 /// The schema version this release writes and reads.
 pub(crate) const SCHEMA_VERSION: i32 = 1;
 
+/// The columns of aett's commits table, in order.
+pub(crate) const COMMITS_SHAPE: &[&str] = &[
+    "checkpoint",
+    "stream_key",
+    "tenant_key",
+    "tenant_id",
+    "stream_id",
+    "stream_revision",
+    "items",
+    "commit_id",
+    "commit_sequence",
+    "commit_stamp",
+    "headers",
+    "events",
+];
+
+/// The columns of aett's snapshots table, in order.
+pub(crate) const SNAPSHOTS_SHAPE: &[&str] = &[
+    "stream_key",
+    "tenant_key",
+    "tenant_id",
+    "stream_id",
+    "stream_revision",
+    "commit_sequence",
+    "payload",
+    "headers",
+];
+
 const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision, commit_id, commit_sequence, commit_stamp, headers, events";
 
 /// Every SQL text the store runs.
@@ -22,6 +50,7 @@ pub(crate) struct Statements {
     pub by_time: String,
     pub tenant_by_time: String,
     pub from_checkpoint: String,
+    pub tenant_from_checkpoint: String,
     pub get_snapshot: String,
     pub add_snapshot: String,
     pub purge_commits: String,
@@ -125,6 +154,10 @@ impl Statements {
             from_checkpoint: format!(
                 "SELECT {COMMIT_COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
                  FROM {c} WHERE checkpoint > $1 ORDER BY checkpoint LIMIT $2"
+            ),
+            tenant_from_checkpoint: format!(
+                "SELECT {COMMIT_COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+                 FROM {c} WHERE tenant_key = $1 AND checkpoint > $2 ORDER BY checkpoint LIMIT $3"
             ),
             get_snapshot: format!(
                 "SELECT stream_revision, commit_sequence, payload, headers FROM {s}

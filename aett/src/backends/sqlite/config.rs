@@ -24,13 +24,17 @@ pub struct SqliteConfig {
     pub(crate) snapshots_table: String,
     pub(crate) busy_timeout: Duration,
     pub(crate) synchronous_full: bool,
-    pub(crate) max_idle_readers: usize,
+    pub(crate) max_readers: usize,
     pub(crate) detector: Arc<ConflictDetector>,
 }
 
 impl SqliteConfig {
     /// Defaults for the database file at `path`: tables `commits` and `snapshots`, a 30 s busy
-    /// timeout, `synchronous = FULL`, the default conflict detector.
+    /// timeout, `synchronous = FULL`, at most 8 reader connections, the default conflict
+    /// detector.
+    ///
+    /// The path is a file: SQLite's `:memory:` databases are refused when the store opens
+    /// (each connection would see a database of its own); use [`crate::InMemoryStore`].
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
@@ -38,7 +42,7 @@ impl SqliteConfig {
             snapshots_table: "snapshots".to_owned(),
             busy_timeout: Duration::from_secs(30),
             synchronous_full: true,
-            max_idle_readers: 4,
+            max_readers: 8,
             detector: Arc::default(),
         }
     }
@@ -55,7 +59,8 @@ impl SqliteConfig {
         self
     }
 
-    /// How long a writer waits for another process's write lock before failing.
+    /// How long a writer (or a connection being opened) waits for another process's lock
+    /// before failing.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
@@ -67,6 +72,13 @@ impl SqliteConfig {
     /// loss may lose the latest commits (never corrupts the file).
     pub fn synchronous_full(mut self, full: bool) -> Self {
         self.synchronous_full = full;
+        self
+    }
+
+    /// The most reader connections open at once (at least 1). Reads beyond it wait for a
+    /// connection to come free.
+    pub fn max_readers(mut self, readers: usize) -> Self {
+        self.max_readers = readers.max(1);
         self
     }
 

@@ -12,24 +12,26 @@ mod config;
 mod schema;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use tokio::sync::Semaphore;
 
 pub use config::SqliteConfig;
 
-use self::schema::{Statements, SCHEMA_VERSION, VERSION_TABLE};
-use crate::backends::sql::{clamp, encode_payload, validate_identifier, RawCommit};
-use crate::backends::sql::{decode_snapshot, replay_commit, why_refused, Refused};
-use crate::commit::{stamp_to_micros, Commit, CommitAttempt};
-use crate::error::{Scope, StoreError};
-use crate::snapshot::Snapshot;
+use self::schema::{Statements, COMMITS_SHAPE, SCHEMA_VERSION, SNAPSHOTS_SHAPE, VERSION_TABLE};
+use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
+use crate::backends::kit::sql::{decode_snapshot, replay_commit, why_refused, Refused};
+use crate::backends::kit::sql::{StoredId, StoredStamp};
+use crate::backends::kit::{paged, resolve_taken_sequence, stamp_to_micros, Page, Resume};
+use crate::error::{Operation, Scope, StoreError};
+use crate::model::{Commit, CommitAttempt, Snapshot};
 use crate::store::{
-    paged, paged_items, resolve_taken_sequence, CommitStore, CommitStream, Page,
-    PersistenceManagement, ReplayStream, Resume, SnapshotStore,
+    CommitLog, CommitStore, CommitStream, PersistenceManagement, ReplayStream, SnapshotStore,
 };
 
 /// An event store in a SQLite database file.
@@ -45,7 +47,10 @@ struct Inner {
     config: SqliteConfig,
     sql: Statements,
     writer: Mutex<Connection>,
+    /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
+    /// One permit per reader connection that may be open.
+    reader_permits: Arc<Semaphore>,
 }
 
 impl SqliteStore {
@@ -65,14 +70,24 @@ impl SqliteStore {
                 "the commits and snapshots tables must have different names".to_owned(),
             ));
         }
+        for table in [&config.commits_table, &config.snapshots_table] {
+            if table.eq_ignore_ascii_case(VERSION_TABLE) {
+                return Err(StoreError::Configuration(format!(
+                    "`{VERSION_TABLE}` is aett's schema-version table and cannot hold commits or snapshots"
+                )));
+            }
+        }
+        refuse_in_memory(&config.path)?;
         let writer = open_connection(&config)?;
         let sql = Statements::new(&config.commits_table, &config.snapshots_table);
+        let reader_permits = Arc::new(Semaphore::new(config.max_readers));
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 sql,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                reader_permits,
             }),
         })
     }
@@ -95,41 +110,54 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `work` with a reader connection on the blocking pool.
-    fn read<'a, T: Send + 'static>(
+    /// Runs `work` with a reader connection on the blocking pool, once one of the bounded
+    /// number of reader connections is free.
+    fn read<T: Send + 'static>(
         inner: Arc<Inner>,
         work: impl FnOnce(&Inner, &Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> BoxFuture<'a, Result<T, StoreError>> {
-        blocking(move || {
-            let pooled = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
-            let connection = match pooled {
-                Some(connection) => connection,
-                None => open_connection(&inner.config)?,
-            };
-            let result = work(&inner, &connection);
-            let mut readers = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
-            if readers.len() < inner.config.max_idle_readers {
-                readers.push(connection);
-            }
-            result
-        })
+    ) -> BoxFuture<'static, Result<T, StoreError>> {
+        async move {
+            let permit = inner
+                .reader_permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| StoreError::storage(Operation::Connect, Scope::Store, e))?;
+            blocking(move || {
+                let pooled = inner
+                    .readers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop();
+                let connection = match pooled {
+                    Some(connection) => connection,
+                    None => open_connection(&inner.config)?,
+                };
+                let result = work(&inner, &connection);
+                inner
+                    .readers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(connection);
+                drop(permit);
+                result
+            })
+            .await
+        }
         .boxed()
     }
 
     /// A stream of commits read a page at a time with `query`, whose last two parameters are the
-    /// resume position (from `resume`) and the page size.
-    fn paged_query<'a>(
+    /// resume position (from `resume`) and the page size. A damaged row ends the stream after
+    /// the intact rows before it.
+    fn paged_query(
         &self,
-        operation: &'static str,
+        operation: Operation,
         scope: Scope,
         query: fn(&Statements) -> &str,
         params: Vec<rusqlite::types::Value>,
         resume: ResumeAfter,
-    ) -> CommitStream<'a> {
+    ) -> CommitStream {
         let inner = self.inner.clone();
         paged(move |last, limit| {
             let mut params = params.clone();
@@ -137,46 +165,114 @@ impl SqliteStore {
             params.push(rusqlite::types::Value::Integer(limit as i64));
             let scope = scope.clone();
             Self::read(inner.clone(), move |inner, connection| {
-                let mut statement = connection
-                    .prepare_cached(query(&inner.sql))
-                    .map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
+                let fail = |e| StoreError::storage(operation, scope.clone(), e);
+                let mut statement = connection.prepare_cached(query(&inner.sql)).map_err(fail)?;
                 let rows = statement
                     .query_map(rusqlite::params_from_iter(params), raw_commit)
-                    .map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
-                let mut commits = Vec::new();
-                for row in rows {
-                    let raw = row.map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
-                    commits.push(raw.decode()?);
-                }
-                Ok(Page::new(commits, limit))
+                    .map_err(fail)?;
+                Ok(Page::decode(rows, limit, |row| row.map_err(fail)?.decode()))
             })
         })
     }
 }
 
+/// SQLite's in-memory databases are private to one connection: the writer and each reader would
+/// see a database of their own, and commits would vanish from reads.
+fn refuse_in_memory(path: &std::path::Path) -> Result<(), StoreError> {
+    let text = path.to_string_lossy();
+    let in_memory = text.is_empty()
+        || text == ":memory:"
+        || (text.starts_with("file:")
+            && (text.contains(":memory:") || text.contains("mode=memory")));
+    if in_memory {
+        return Err(StoreError::Configuration(format!(
+            "`{text}` is an SQLite in-memory database, which each connection of the store would see as a database of its own; use `memory://` (aett::InMemoryStore) for a store in memory, or a file path"
+        )));
+    }
+    Ok(())
+}
+
+/// Opens one connection. Several processes opening a new file at once race to switch it to WAL,
+/// which SQLite answers with "database is locked" without consulting the busy timeout, so
+/// opening retries until the busy timeout has passed.
 fn open_connection(config: &SqliteConfig) -> Result<Connection, StoreError> {
-    let fail = |e: rusqlite::Error| StoreError::storage("open", Scope::Store, e);
+    let fail = |e: rusqlite::Error| StoreError::storage(Operation::Open, Scope::Store, e);
+    let deadline = Instant::now() + config.busy_timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match try_open(config) {
+            Ok(connection) => return Ok(connection),
+            Err(error) if is_busy(&error) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(error) => return Err(fail(error)),
+        }
+    }
+}
+
+fn try_open(config: &SqliteConfig) -> rusqlite::Result<Connection> {
     let connection = Connection::open_with_flags(
         &config.path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(fail)?;
-    connection.busy_timeout(config.busy_timeout).map_err(fail)?;
-    connection
-        .pragma_update(None, "journal_mode", "WAL")
-        .map_err(fail)?;
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    connection.busy_timeout(config.busy_timeout)?;
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the database refused WAL mode (journal mode `{mode}`)"
+        )));
+    }
     let synchronous = if config.synchronous_full {
         "FULL"
     } else {
         "NORMAL"
     };
-    connection
-        .pragma_update(None, "synchronous", synchronous)
-        .map_err(fail)?;
+    connection.pragma_update(None, "synchronous", synchronous)?;
     connection.set_prepared_statement_cache_capacity(32);
     Ok(connection)
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The column names of `table`, in order; empty when there is no such table.
+fn columns(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut statement =
+        connection.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+    let names = statement.query_map([table], |r| r.get(0))?;
+    names.collect()
+}
+
+/// Checks that `table`, if it exists, has aett's `shape`: aett neither writes into nor drops a
+/// table it did not create. Returns whether the table exists.
+fn check_shape(
+    connection: &Connection,
+    table: &str,
+    what: &str,
+    shape: &[&str],
+    operation: Operation,
+) -> Result<bool, StoreError> {
+    let found =
+        columns(connection, table).map_err(|e| StoreError::storage(operation, Scope::Store, e))?;
+    if found.is_empty() {
+        return Ok(false);
+    }
+    if found.iter().map(String::as_str).ne(shape.iter().copied()) {
+        return Err(StoreError::Configuration(format!(
+            "table `{table}` exists but is not an aett {what} table (its columns are {}); choose another table name",
+            found.join(", ")
+        )));
+    }
+    Ok(true)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -186,7 +282,7 @@ async fn blocking<T: Send + 'static>(
         .await
         .unwrap_or_else(|join_error| {
             Err(StoreError::storage(
-                "blocking task",
+                Operation::Connect,
                 Scope::Store,
                 join_error,
             ))
@@ -199,9 +295,9 @@ fn raw_commit(row: &Row<'_>) -> rusqlite::Result<RawCommit> {
         tenant_id: row.get(1)?,
         stream_id: row.get(2)?,
         stream_revision: row.get(3)?,
-        commit_id: row.get(4)?,
+        commit_id: StoredId::Bytes(row.get(4)?),
         commit_sequence: row.get(5)?,
-        commit_stamp_micros: row.get(6)?,
+        commit_stamp: StoredStamp::Micros(row.get(6)?),
         headers: row.get(7)?,
         events: row.get(8)?,
     })
@@ -242,7 +338,7 @@ fn commit_in(
     attempt: CommitAttempt,
 ) -> Result<Commit, StoreError> {
     let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
-    let fail = |e: rusqlite::Error| StoreError::storage("commit", scope.clone(), e);
+    let fail = |e: rusqlite::Error| StoreError::storage(Operation::Commit, scope.clone(), e);
     let (headers, events) = encode_payload(
         &attempt.tenant_id,
         &attempt.stream_id,
@@ -330,15 +426,15 @@ fn commit_in(
 
 #[async_trait]
 impl CommitStore for SqliteStore {
-    fn get<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
+    fn get(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
         min_revision: u64,
         max_revision: u64,
-    ) -> CommitStream<'a> {
+    ) -> CommitStream {
         self.paged_query(
-            "read stream",
+            Operation::ReadStream,
             Scope::stream(tenant_id, stream_id),
             |sql| &sql.by_revision,
             vec![
@@ -351,14 +447,9 @@ impl CommitStore for SqliteStore {
         )
     }
 
-    fn get_to<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
-        max_time: DateTime<Utc>,
-    ) -> CommitStream<'a> {
+    fn get_to(&self, tenant_id: &str, stream_id: &str, max_time: DateTime<Utc>) -> CommitStream {
         self.paged_query(
-            "read stream to time",
+            Operation::ReadStreamToTime,
             Scope::stream(tenant_id, stream_id),
             |sql| &sql.by_time,
             vec![
@@ -370,53 +461,44 @@ impl CommitStore for SqliteStore {
         )
     }
 
-    fn get_all_to<'a>(&'a self, tenant_id: &'a str, max_time: DateTime<Utc>) -> CommitStream<'a> {
-        self.paged_query(
-            "read tenant to time",
-            Scope::tenant(tenant_id),
-            |sql| &sql.tenant_by_time,
-            vec![text(tenant_id), integer(stamp_to_micros(max_time))],
-            ResumeAfter::Checkpoint(0),
-        )
-    }
-
-    fn get_for_replay<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        stream_id: &'a str,
+    fn get_for_replay(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
         min_revision: u64,
         max_revision: u64,
-    ) -> ReplayStream<'a> {
+    ) -> ReplayStream {
         let inner = self.inner.clone();
+        let scope = Scope::stream(tenant_id, stream_id);
         let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
-        paged_items(move |last: Option<Resume>, limit| {
+        paged(move |last: Option<Resume>, limit| {
             let after = last.map_or(0, |r| clamp(r.commit_sequence));
-            let (tenant_id, stream_id) = (tenant_id.clone(), stream_id.clone());
+            let (tenant_id, stream_id, scope) =
+                (tenant_id.clone(), stream_id.clone(), scope.clone());
             Self::read(inner.clone(), move |inner, connection| {
-                let scope = Scope::stream(&tenant_id, &stream_id);
-                let fail = |e| StoreError::storage("read stream", scope.clone(), e);
+                let fail = |e| StoreError::storage(Operation::ReadStream, scope.clone(), e);
                 let mut statement = connection
                     .prepare_cached(&inner.sql.replay_by_revision)
                     .map_err(fail)?;
-                let mut rows = statement
-                    .query(params![
-                        tenant_id,
-                        stream_id,
-                        clamp(min_revision),
-                        clamp(max_revision),
-                        after,
-                        limit as i64
-                    ])
+                let rows = statement
+                    .query_map(
+                        params![
+                            tenant_id,
+                            stream_id,
+                            clamp(min_revision),
+                            clamp(max_revision),
+                            after,
+                            limit as i64
+                        ],
+                        |row| -> rusqlite::Result<(i64, i64, i64, Vec<u8>)> {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                        },
+                    )
                     .map_err(fail)?;
-                let mut commits = Vec::new();
-                while let Some(row) = rows.next().map_err(fail)? {
-                    let columns = (|| -> rusqlite::Result<(i64, i64, i64, Vec<u8>)> {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                    })();
-                    let (sequence, revision, items, events) = columns.map_err(fail)?;
-                    commits.push(replay_commit(&scope, sequence, revision, items, events)?);
-                }
-                Ok(Page::new(commits, limit))
+                Ok(Page::decode(rows, limit, |row| {
+                    let (sequence, revision, items, events) = row.map_err(fail)?;
+                    replay_commit(&scope, sequence, revision, items, events)
+                }))
             })
         })
     }
@@ -425,6 +507,38 @@ impl CommitStore for SqliteStore {
         attempt.validate()?;
         self.write(move |inner, connection| commit_in(inner, connection, attempt))
             .await
+    }
+}
+
+impl CommitLog for SqliteStore {
+    fn get_from(&self, checkpoint: u64) -> CommitStream {
+        self.paged_query(
+            Operation::ReadLog,
+            Scope::Store,
+            |sql| &sql.from_checkpoint,
+            Vec::new(),
+            ResumeAfter::Checkpoint(checkpoint),
+        )
+    }
+
+    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> CommitStream {
+        self.paged_query(
+            Operation::ReadTenantLog,
+            Scope::tenant(tenant_id),
+            |sql| &sql.tenant_from_checkpoint,
+            vec![text(tenant_id)],
+            ResumeAfter::Checkpoint(checkpoint),
+        )
+    }
+
+    fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> CommitStream {
+        self.paged_query(
+            Operation::ReadTenantToTime,
+            Scope::tenant(tenant_id),
+            |sql| &sql.tenant_by_time,
+            vec![text(tenant_id), integer(stamp_to_micros(max_time))],
+            ResumeAfter::Checkpoint(0),
+        )
     }
 }
 
@@ -439,7 +553,7 @@ impl SnapshotStore for SqliteStore {
         let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
         Self::read(self.inner.clone(), move |inner, connection| {
             let scope = Scope::stream(&tenant_id, &stream_id);
-            let fail = |e| StoreError::storage("get snapshot", scope.clone(), e);
+            let fail = |e| StoreError::storage(Operation::GetSnapshot, scope.clone(), e);
             let row: Option<(i64, i64, Vec<u8>, Vec<u8>)> = connection
                 .prepare_cached(&inner.sql.get_snapshot)
                 .and_then(|mut s| {
@@ -478,7 +592,7 @@ impl SnapshotStore for SqliteStore {
                         headers,
                     ])
                 })
-                .map_err(|e| StoreError::storage("add snapshot", scope, e))?;
+                .map_err(|e| StoreError::storage(Operation::AddSnapshot, scope, e))?;
             Ok(())
         })
         .await
@@ -489,10 +603,11 @@ impl SnapshotStore for SqliteStore {
 impl PersistenceManagement for SqliteStore {
     async fn initialize(&self) -> Result<(), StoreError> {
         self.write(|inner, connection| {
-            let fail = |e| StoreError::storage("initialize", Scope::Store, e);
+            let fail = |e| StoreError::storage(Operation::Initialize, Scope::Store, e);
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
+            check_shapes(&tx, &inner.sql, Operation::Initialize)?;
             tx.execute_batch(&inner.sql.create).map_err(fail)?;
             let version: Option<i64> = tx
                 .query_row(
@@ -525,25 +640,21 @@ impl PersistenceManagement for SqliteStore {
 
     async fn drop_all(&self) -> Result<(), StoreError> {
         self.write(|inner, connection| {
-            let fail = |e| StoreError::storage("drop", Scope::Store, e);
+            let fail = |e| StoreError::storage(Operation::Drop, Scope::Store, e);
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
+            // Refuses, dropping nothing, when either table is not aett's.
+            check_shapes(&tx, &inner.sql, Operation::Drop)?;
             tx.execute_batch(&inner.sql.drop).map_err(fail)?;
-            tx.execute(
-                &format!("DELETE FROM {VERSION_TABLE} WHERE object = ?1"),
-                params![inner.sql.commits_table],
-            )
-            .or_else(|e| match e {
-                // Nothing was ever initialised here: nothing to forget.
-                rusqlite::Error::SqliteFailure(_, Some(ref message))
-                    if message.contains("no such table") =>
-                {
-                    Ok(0)
-                }
-                other => Err(other),
-            })
-            .map_err(fail)?;
+            let versions_exist = !columns(&tx, VERSION_TABLE).map_err(fail)?.is_empty();
+            if versions_exist {
+                tx.execute(
+                    &format!("DELETE FROM {VERSION_TABLE} WHERE object = ?1"),
+                    params![inner.sql.commits_table],
+                )
+                .map_err(fail)?;
+            }
             tx.commit().map_err(fail)
         })
         .await
@@ -552,7 +663,7 @@ impl PersistenceManagement for SqliteStore {
     async fn purge(&self, tenant_id: &str) -> Result<(), StoreError> {
         let tenant_id = tenant_id.to_owned();
         self.write(move |inner, connection| {
-            let fail = |e| StoreError::storage("purge", Scope::tenant(&tenant_id), e);
+            let fail = |e| StoreError::storage(Operation::Purge, Scope::tenant(&tenant_id), e);
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
@@ -564,14 +675,27 @@ impl PersistenceManagement for SqliteStore {
         })
         .await
     }
+}
 
-    fn get_from(&self, checkpoint: u64) -> CommitStream<'_> {
-        self.paged_query(
-            "read from checkpoint",
-            Scope::Store,
-            |sql| &sql.from_checkpoint,
-            Vec::new(),
-            ResumeAfter::Checkpoint(checkpoint),
-        )
-    }
+/// Both tables, if they exist, are aett's.
+fn check_shapes(
+    connection: &Connection,
+    sql: &Statements,
+    operation: Operation,
+) -> Result<(), StoreError> {
+    check_shape(
+        connection,
+        &sql.commits_table,
+        "commits",
+        COMMITS_SHAPE,
+        operation,
+    )?;
+    check_shape(
+        connection,
+        &sql.snapshots_table,
+        "snapshots",
+        SNAPSHOTS_SHAPE,
+        operation,
+    )?;
+    Ok(())
 }

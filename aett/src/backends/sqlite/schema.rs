@@ -6,12 +6,38 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 /// The table that records each store's schema version.
 pub(crate) const VERSION_TABLE: &str = "aett_schema_version";
 
+/// The columns of aett's commits table, in order: `initialize` refuses a table of this name
+/// with other columns.
+pub(crate) const COMMITS_SHAPE: &[&str] = &[
+    "checkpoint",
+    "tenant_id",
+    "stream_id",
+    "stream_revision",
+    "items",
+    "commit_id",
+    "commit_sequence",
+    "commit_stamp",
+    "headers",
+    "events",
+];
+
+/// The columns of aett's snapshots table, in order.
+pub(crate) const SNAPSHOTS_SHAPE: &[&str] = &[
+    "tenant_id",
+    "stream_id",
+    "stream_revision",
+    "commit_sequence",
+    "payload",
+    "headers",
+];
+
 const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision, commit_id, commit_sequence, commit_stamp, headers, events";
 
 /// Every SQL text the store runs.
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub commits_table: String,
+    pub snapshots_table: String,
     pub create: String,
     pub drop: String,
     pub head: String,
@@ -23,6 +49,7 @@ pub(crate) struct Statements {
     pub by_time: String,
     pub tenant_by_time: String,
     pub from_checkpoint: String,
+    pub tenant_from_checkpoint: String,
     pub get_snapshot: String,
     pub add_snapshot: String,
     pub purge_commits: String,
@@ -35,6 +62,7 @@ impl Statements {
         let s = format!("\"{snapshots}\"");
         Self {
             commits_table: commits.to_owned(),
+            snapshots_table: snapshots.to_owned(),
             // `checkpoint` is an AUTOINCREMENT rowid: strictly increasing, never reused even
             // after a purge. `items` (events in the commit) lets revision ranges be filtered in
             // SQL: the first revision of a commit is stream_revision - items + 1.
@@ -111,6 +139,10 @@ impl Statements {
             ),
             from_checkpoint: format!(
                 "SELECT {COMMIT_COLUMNS} FROM {c} WHERE checkpoint > ?1 ORDER BY checkpoint LIMIT ?2"
+            ),
+            tenant_from_checkpoint: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c} WHERE tenant_id = ?1 AND checkpoint > ?2
+                 ORDER BY checkpoint LIMIT ?3"
             ),
             get_snapshot: format!(
                 "SELECT stream_revision, commit_sequence, payload, headers FROM {s}

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::message::{EventMessage, Headers};
+use crate::model::{EventMessage, Headers};
 
 /// What a writer asks the store to append: one atomic batch of events on one stream.
 ///
@@ -66,6 +66,7 @@ impl CommitAttempt {
             Err(StoreError::InvalidCommit {
                 tenant: self.tenant_id.clone(),
                 stream: self.stream_id.clone(),
+                commit_sequence: self.commit_sequence,
                 reason: reason.to_owned(),
             })
         };
@@ -112,14 +113,15 @@ pub struct Commit {
     pub headers: Headers,
     /// The events, in order.
     pub events: Vec<EventMessage>,
-    /// Position in the store's global order: strictly increasing across all tenants and streams.
-    pub checkpoint_token: u64,
+    /// Position in the store's global order (the log): strictly increasing across all tenants
+    /// and streams, never reused.
+    pub checkpoint: u64,
 }
 
 impl Commit {
-    /// The stored form of `attempt` at `checkpoint_token`, with the stamp cut to microseconds
+    /// The stored form of `attempt` at `checkpoint`, with the stamp cut to microseconds
     /// (the precision every backend keeps) so that what is returned equals what is read back.
-    pub fn from_attempt(attempt: CommitAttempt, checkpoint_token: u64) -> Self {
+    pub fn from_attempt(attempt: CommitAttempt, checkpoint: u64) -> Self {
         Self {
             tenant_id: attempt.tenant_id,
             stream_id: attempt.stream_id,
@@ -129,7 +131,7 @@ impl Commit {
             commit_stamp: attempt.commit_stamp.trunc_subsecs(6),
             headers: attempt.headers,
             events: attempt.events,
-            checkpoint_token,
+            checkpoint,
         }
     }
 
@@ -150,16 +152,6 @@ impl Commit {
 
 fn first_revision(last: u64, count: usize) -> u64 {
     (last + 1).saturating_sub(count as u64)
-}
-
-/// Microseconds since the Unix epoch, the form in which backends store commit stamps.
-pub fn stamp_to_micros(stamp: DateTime<Utc>) -> i64 {
-    stamp.timestamp_micros()
-}
-
-/// The inverse of [`stamp_to_micros`]; `None` for a value outside chrono's range.
-pub fn stamp_from_micros(micros: i64) -> Option<DateTime<Utc>> {
-    DateTime::<Utc>::from_timestamp_micros(micros)
 }
 
 #[cfg(test)]
@@ -184,16 +176,11 @@ mod tests {
     }
 
     #[test]
-    fn stamps_are_cut_to_microseconds_and_round_trip_through_micros() {
+    fn stamps_are_cut_to_microseconds() {
         let mut attempt = CommitAttempt::new("t", "s", 1, 1, Headers::new(), events(1));
         attempt.commit_stamp = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
         let commit = Commit::from_attempt(attempt, 1);
         assert_eq!(commit.commit_stamp.timestamp_subsec_nanos(), 123_456_000);
-        assert_eq!(
-            stamp_from_micros(stamp_to_micros(commit.commit_stamp)),
-            Some(commit.commit_stamp)
-        );
-        assert_eq!(stamp_from_micros(i64::MAX), None);
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::commit::{stamp_from_micros, Commit};
+use super::stamp_from_micros;
 use crate::error::{Scope, StoreError};
-use crate::message::{EventMessage, Headers};
+use crate::model::{Commit, CommitAttempt, EventMessage, Headers, Snapshot};
+use crate::store::ReplayCommit;
 
 /// Checks that a configured table or schema name is a plain SQL identifier, so it can be placed in
 /// SQL text (quoted as well) without any chance of injection.
@@ -23,15 +24,33 @@ pub(crate) fn validate_identifier(kind: &str, name: &str) -> Result<(), StoreErr
     }
 }
 
+/// A commit id as a backend's driver reads it: already a UUID (PostgreSQL) or its bytes
+/// (SQLite). Either way it is turned into the final type once.
+pub(crate) enum StoredId {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Uuid(Uuid),
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Bytes(Vec<u8>),
+}
+
+/// A commit stamp as a backend's driver reads it: already a time (PostgreSQL) or microseconds
+/// since the epoch (SQLite).
+pub(crate) enum StoredStamp {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Time(DateTime<Utc>),
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Micros(i64),
+}
+
 /// A commit row as read from a SQL backend, before its columns are checked.
 pub(crate) struct RawCommit {
     pub checkpoint: i64,
     pub tenant_id: String,
     pub stream_id: String,
     pub stream_revision: i64,
-    pub commit_id: Vec<u8>,
+    pub commit_id: StoredId,
     pub commit_sequence: i64,
-    pub commit_stamp_micros: i64,
+    pub commit_stamp: StoredStamp,
     pub headers: Vec<u8>,
     pub events: Vec<u8>,
 }
@@ -54,15 +73,16 @@ impl RawCommit {
             .ok_or_else(|| corrupt(format!("negative commit sequence {}", self.commit_sequence)))?;
         let stream_revision = u64::try_from(self.stream_revision)
             .map_err(|_| corrupt(format!("negative stream revision {}", self.stream_revision)))?;
-        let commit_id = Uuid::from_slice(&self.commit_id)
-            .map_err(|error| corrupt(format!("commit id is not a UUID: {error}")))?;
-        let commit_stamp: DateTime<Utc> =
-            stamp_from_micros(self.commit_stamp_micros).ok_or_else(|| {
-                corrupt(format!(
-                    "commit stamp {} is out of range",
-                    self.commit_stamp_micros
-                ))
-            })?;
+        let commit_id = match self.commit_id {
+            StoredId::Uuid(id) => id,
+            StoredId::Bytes(bytes) => Uuid::from_slice(&bytes)
+                .map_err(|error| corrupt(format!("commit id is not a UUID: {error}")))?,
+        };
+        let commit_stamp = match self.commit_stamp {
+            StoredStamp::Time(stamp) => stamp,
+            StoredStamp::Micros(micros) => stamp_from_micros(micros)
+                .ok_or_else(|| corrupt(format!("commit stamp {micros} is out of range")))?,
+        };
         let headers: Headers = serde_json::from_slice(&self.headers)
             .map_err(|error| corrupt(format!("headers are not valid JSON: {error}")))?;
         let events: Vec<EventMessage> = serde_json::from_slice(&self.events)
@@ -82,7 +102,7 @@ impl RawCommit {
             commit_stamp,
             headers,
             events,
-            checkpoint_token,
+            checkpoint: checkpoint_token,
         })
     }
 }
@@ -120,7 +140,7 @@ pub(crate) fn replay_commit(
     revision: i64,
     items: i64,
     events: Vec<u8>,
-) -> Result<crate::store::ReplayCommit, StoreError> {
+) -> Result<ReplayCommit, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         scope: scope.clone(),
         commit_sequence: u64::try_from(sequence).ok(),
@@ -139,12 +159,12 @@ pub(crate) fn replay_commit(
                 "{items} events do not fit stream revision {revision}"
             ))
         })?;
-    Ok(crate::store::ReplayCommit {
+    Ok(ReplayCommit::from_json(
         commit_sequence,
         stream_revision,
         event_count,
-        events: crate::store::ReplayEvents::Json(events),
-    })
+        events,
+    ))
 }
 
 /// What a backend learns after its insert put nothing in.
@@ -157,23 +177,20 @@ pub(crate) enum Refused {
 
 /// Why an attempt did not go in, from whether its commit id is stored and the stream's head
 /// (`(0, 0)` for an empty stream) as read afterwards.
-pub(crate) fn why_refused(
-    attempt: &crate::commit::CommitAttempt,
-    duplicate: bool,
-    head: (i64, i64),
-) -> Refused {
+pub(crate) fn why_refused(attempt: &CommitAttempt, duplicate: bool, head: (i64, i64)) -> Refused {
     if duplicate {
         return Refused::Answer(StoreError::DuplicateCommit {
             tenant: attempt.tenant_id.clone(),
             stream: attempt.stream_id.clone(),
             commit_id: attempt.commit_id,
+            commit_sequence: attempt.commit_sequence,
         });
     }
     let head = (
         u64::try_from(head.0).unwrap_or_default(),
         u64::try_from(head.1).unwrap_or_default(),
     );
-    if let Err(invalid) = crate::store::check_follows_head(attempt, head) {
+    if let Err(invalid) = super::check_follows_head(attempt, head) {
         return Refused::Answer(invalid);
     }
     if attempt.commit_sequence <= head.0 {
@@ -196,7 +213,7 @@ pub(crate) fn decode_snapshot(
     sequence: i64,
     payload: Vec<u8>,
     headers: Vec<u8>,
-) -> Result<crate::snapshot::Snapshot, StoreError> {
+) -> Result<Snapshot, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         scope: Scope::stream(&tenant_id, &stream_id),
         commit_sequence: u64::try_from(sequence).ok(),
@@ -215,7 +232,7 @@ pub(crate) fn decode_snapshot(
         .map_err(|_| corrupt(format!("negative snapshot revision {revision}")))?;
     let commit_sequence = u64::try_from(sequence)
         .map_err(|_| corrupt(format!("negative commit sequence {sequence}")))?;
-    Ok(crate::snapshot::Snapshot {
+    Ok(Snapshot {
         tenant_id,
         stream_id,
         stream_revision,

@@ -1,8 +1,9 @@
-//! What a backend reports when a commit's sequence is already taken.
+//! The commit rules every backend enforces the same way: when an attempt is invalid, and what
+//! an attempt whose sequence another writer took gets back.
 
-use crate::commit::{Commit, CommitAttempt};
 use crate::conflict::ConflictDetector;
 use crate::error::StoreError;
+use crate::model::{Commit, CommitAttempt};
 
 /// The error for `attempt` whose sequence is taken, once the backend knows the commit id is not
 /// already stored: `later` are the stream's commits from the attempt's sequence on (the ones the
@@ -36,14 +37,12 @@ pub fn resolve_taken_sequence(
 /// Checks that `attempt` follows the stream head `(sequence, revision)` exactly.
 /// A sequence at or below the head is a race (handled by the caller); one beyond it, or a
 /// revision that does not continue the head, is an invalid commit.
-pub(crate) fn check_follows_head(
-    attempt: &CommitAttempt,
-    head: (u64, u64),
-) -> Result<(), StoreError> {
+pub fn check_follows_head(attempt: &CommitAttempt, head: (u64, u64)) -> Result<(), StoreError> {
     let (head_sequence, head_revision) = head;
     let invalid = |reason: String| StoreError::InvalidCommit {
         tenant: attempt.tenant_id.clone(),
         stream: attempt.stream_id.clone(),
+        commit_sequence: attempt.commit_sequence,
         reason,
     };
     if attempt.commit_sequence > head_sequence + 1 {

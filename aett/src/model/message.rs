@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::event::Event;
+use crate::model::Event;
 
 /// Headers of a commit, an event message or a snapshot: string keys, JSON values.
 ///

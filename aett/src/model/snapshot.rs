@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::message::Headers;
+use crate::model::Headers;
 
 /// The state of one stream at one revision, as its aggregate's memento (JSON text).
 #[derive(Debug, Clone, Serialize, Deserialize)]

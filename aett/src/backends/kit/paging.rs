@@ -1,12 +1,11 @@
 //! Turning page-at-a-time reads into one stream of commits.
 
 use futures::future::BoxFuture;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::commit::Commit;
 use crate::error::StoreError;
-
-use super::{CommitStream, ReplayCommit, ReplayEvents};
+use crate::model::{Commit, EventMessage};
+use crate::store::{ReplayCommit, ReplayEvents};
 
 /// The most commits a backend reads per round trip.
 pub const PAGE_SIZE: usize = 1024;
@@ -18,25 +17,59 @@ pub const FIRST_PAGE: usize = 128;
 /// judged by the commits read so far, so memory stays bounded whatever the size of a commit.
 pub const PAGE_BYTES: usize = 4 << 20;
 
-/// One page of commits (or of another item read a page at a time), and whether more may follow.
+/// One page of commits (or of another item read a page at a time): the items decoded in order,
+/// whether more may follow, and the error that stopped decoding, if one did.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Page<T = Commit> {
-    /// The items of this page, in order.
-    pub commits: Vec<T>,
-    /// Whether the backend may hold more after the last item of this page.
+    /// The intact items of this page, in order, up to the first that failed.
+    pub items: Vec<T>,
+    /// Whether the backend may hold more after the last row of this page.
     pub more: bool,
+    /// Why the row after `items` could not be decoded; the stream yields it after `items` and
+    /// then ends.
+    pub error: Option<StoreError>,
 }
 
 impl<T> Page<T> {
-    /// A page that is the last one when it holds fewer items than the `limit` asked for.
-    pub fn new(commits: Vec<T>, limit: usize) -> Self {
-        let more = commits.len() >= limit;
-        Self { commits, more }
+    /// A page of decoded items that is the last one when it holds fewer than the `limit` asked
+    /// for.
+    pub fn new(items: Vec<T>, limit: usize) -> Self {
+        let more = items.len() >= limit;
+        Self {
+            items,
+            more,
+            error: None,
+        }
+    }
+
+    /// Decodes `rows` in order with `decode`, stopping at the first failure: the rows before it
+    /// are kept, so a reader receives every intact commit before a damaged one.
+    pub fn decode<R>(
+        rows: impl IntoIterator<Item = R>,
+        limit: usize,
+        mut decode: impl FnMut(R) -> Result<T, StoreError>,
+    ) -> Self {
+        let mut items = Vec::new();
+        for row in rows {
+            match decode(row) {
+                Ok(item) => items.push(item),
+                Err(error) => {
+                    return Self {
+                        items,
+                        more: false,
+                        error: Some(error),
+                    }
+                }
+            }
+        }
+        Self::new(items, limit)
     }
 }
 
-/// Where the previous page ended: a backend resumes after this commit.
+/// Where the previous page ended: a backend resumes after this item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Resume {
     /// The last commit's sequence (for reads of one stream).
     pub commit_sequence: u64,
@@ -45,7 +78,7 @@ pub struct Resume {
 }
 
 /// An item read a page at a time.
-pub trait PageItem: Send {
+pub trait PageItem: Send + 'static {
     /// Where a read resumes after this item.
     fn resume(&self) -> Resume;
     /// About how many bytes the item holds, for sizing the next page.
@@ -56,7 +89,7 @@ impl PageItem for Commit {
     fn resume(&self) -> Resume {
         Resume {
             commit_sequence: self.commit_sequence,
-            checkpoint: self.checkpoint_token,
+            checkpoint: self.checkpoint,
         }
     }
 
@@ -81,7 +114,7 @@ impl PageItem for ReplayCommit {
     }
 }
 
-fn messages_bytes(messages: &[crate::EventMessage]) -> usize {
+fn messages_bytes(messages: &[EventMessage]) -> usize {
     messages
         .iter()
         .map(|m| m.body.get().len() + m.topic.len() + 32)
@@ -89,20 +122,15 @@ fn messages_bytes(messages: &[crate::EventMessage]) -> usize {
         + 128
 }
 
-/// A stream that calls `fetch` with where the previous page ended (`None` first) and how many
-/// commits to read, until a page says there is no more.
-pub fn paged<'a, F>(fetch: F) -> CommitStream<'a>
+/// A `'static` stream that calls `fetch` with where the previous page ended (`None` first) and
+/// how many items to read, until a page says there is no more. A page's error is yielded after
+/// its intact items, and ends the stream.
+pub fn paged<T, F>(fetch: F) -> BoxStream<'static, Result<T, StoreError>>
 where
-    F: FnMut(Option<Resume>, usize) -> BoxFuture<'a, Result<Page, StoreError>> + Send + 'a,
-{
-    paged_items(fetch)
-}
-
-/// [`paged`] for any item type.
-pub fn paged_items<'a, T, F>(fetch: F) -> BoxStream<'a, Result<T, StoreError>>
-where
-    T: PageItem + 'a,
-    F: FnMut(Option<Resume>, usize) -> BoxFuture<'a, Result<Page<T>, StoreError>> + Send + 'a,
+    T: PageItem,
+    F: FnMut(Option<Resume>, usize) -> BoxFuture<'static, Result<Page<T>, StoreError>>
+        + Send
+        + 'static,
 {
     struct State<F> {
         fetch: F,
@@ -116,24 +144,29 @@ where
         limit: FIRST_PAGE,
         done: false,
     };
-    stream::try_unfold(state, |mut state| async move {
+    stream::unfold(state, |mut state| async move {
         if state.done {
-            return Ok(None);
+            return None;
         }
-        let page = (state.fetch)(state.resume, state.limit).await?;
-        state.done = !page.more || page.commits.is_empty();
-        if let Some(last) = page.commits.last() {
+        let page = match (state.fetch)(state.resume, state.limit).await {
+            Ok(page) => page,
+            Err(error) => {
+                state.done = true;
+                return Some((stream::iter(vec![Err(error)]), state));
+            }
+        };
+        state.done = !page.more || page.items.is_empty() || page.error.is_some();
+        if let Some(last) = page.items.last() {
             state.resume = Some(last.resume());
-            let bytes: usize = page.commits.iter().map(PageItem::stored_bytes).sum();
-            let average = (bytes / page.commits.len()).max(1);
+            let bytes: usize = page.items.iter().map(PageItem::stored_bytes).sum();
+            let average = (bytes / page.items.len()).max(1);
             state.limit = (PAGE_BYTES / average).clamp(1, PAGE_SIZE);
         }
-        Ok(Some((
-            stream::iter(page.commits.into_iter().map(Ok)),
-            state,
-        )))
+        let mut results: Vec<Result<T, StoreError>> = page.items.into_iter().map(Ok).collect();
+        results.extend(page.error.map(Err));
+        Some((stream::iter(results), state))
     })
-    .try_flatten()
+    .flatten()
     .boxed()
 }
 
@@ -142,11 +175,12 @@ mod tests {
     use futures::FutureExt;
 
     use super::*;
-    use crate::commit::CommitAttempt;
+    use crate::model::CommitAttempt;
+    use futures::TryStreamExt;
 
     fn commit(sequence: u64, body_bytes: usize) -> Commit {
         let body = serde_json::value::to_raw_value(&"x".repeat(body_bytes)).unwrap();
-        let event = crate::EventMessage::from_raw("t", body);
+        let event = crate::model::EventMessage::from_raw("t", body);
         Commit::from_attempt(
             CommitAttempt::new(
                 "t",
@@ -162,10 +196,11 @@ mod tests {
 
     /// Serves commits 1..=total of `body_bytes` each, recording (resume point, limit) per call.
     async fn read(total: u64, body_bytes: usize) -> (Vec<u64>, Vec<(u64, usize)>) {
-        let mut calls = Vec::new();
-        let all: Vec<Commit> = paged(|resume, limit| {
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = calls.clone();
+        let all: Vec<Commit> = paged(move |resume, limit| {
             let after = resume.map_or(0, |r| r.commit_sequence);
-            calls.push((after, limit));
+            record.lock().unwrap().push((after, limit));
             let page = (after + 1..=(after + limit as u64).min(total))
                 .map(|n| commit(n, body_bytes))
                 .collect();
@@ -174,6 +209,7 @@ mod tests {
         .try_collect()
         .await
         .unwrap();
+        let calls = calls.lock().unwrap().clone();
         (all.iter().map(|c| c.commit_sequence).collect(), calls)
     }
 
@@ -199,6 +235,28 @@ mod tests {
                 .all(|&(_, limit)| (60..64).contains(&limit)),
             "{calls:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_damaged_row_comes_after_the_intact_rows_before_it_and_ends_the_stream() {
+        let rows = vec![Ok(commit(1, 1)), Ok(commit(2, 1)), Err(3), Ok(commit(4, 1))];
+        let read: Vec<Result<Commit, StoreError>> = paged(move |_, limit| {
+            let page = Page::decode(rows.clone(), limit, |row| {
+                row.map_err(|n| StoreError::Corrupt {
+                    scope: crate::error::Scope::Store,
+                    commit_sequence: Some(n),
+                    checkpoint: Some(n),
+                    reason: "damaged".into(),
+                })
+            });
+            async move { Ok(page) }.boxed()
+        })
+        .collect()
+        .await;
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0].as_ref().unwrap().commit_sequence, 1);
+        assert_eq!(read[1].as_ref().unwrap().commit_sequence, 2);
+        assert_eq!(read[2].as_ref().unwrap_err().checkpoint(), Some(3));
     }
 
     #[tokio::test]

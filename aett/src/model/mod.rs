@@ -1,0 +1,12 @@
+//! The plain data of an event store: commits, event messages, snapshots, and events with their
+//! topics. Nothing here does I/O.
+
+mod commit;
+mod event;
+mod message;
+mod snapshot;
+
+pub use commit::{Commit, CommitAttempt};
+pub use event::{DuplicateTopic, Event, TopicEntry, TopicMap};
+pub use message::{EventMessage, Headers};
+pub use snapshot::Snapshot;
