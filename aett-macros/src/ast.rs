@@ -104,8 +104,6 @@ pub struct Domain<'a> {
     /// The named fields, or `None` for an enum, union, tuple or unit struct.
     pub fields: Option<Vec<&'a Field>>,
     pub args: attr::DomainArgs,
-    /// Whether a `#[derive(Serialize)]` or `#[derive(Deserialize)]` is visible on the type.
-    pub derives_serde: bool,
 }
 
 impl<'a> Domain<'a> {
@@ -124,7 +122,6 @@ impl<'a> Domain<'a> {
             generics: &input.generics,
             fields,
             args,
-            derives_serde: attr::derives_serde(&input.attrs),
         })
     }
 

@@ -132,15 +132,3 @@ pub fn has_serde_skip(attrs: &[Attribute]) -> bool {
         })
 }
 
-/// Whether the type derives serde's `Serialize` or `Deserialize` in a `#[derive]` still on it.
-pub fn derives_serde(attrs: &[Attribute]) -> bool {
-    attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("derive"))
-        .filter_map(|attr| attr.meta.require_list().ok())
-        .any(|list| {
-            list.tokens.clone().into_iter().any(|token| {
-                matches!(token, proc_macro2::TokenTree::Ident(ident) if ident == "Serialize" || ident == "Deserialize")
-            })
-        })
-}

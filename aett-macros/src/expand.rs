@@ -279,12 +279,17 @@ pub fn domain_fallback(
             }
         }
     });
-    let declares = events.iter().map(|event| {
-        quote! {
-            #[automatically_derived]
-            impl #impl_generics #krate::Declares<#event> for #ident #ty_generics #where_clause {}
-        }
-    });
+    // Listed once each: a list with a repeated event is one of the mistakes this stands in for.
+    let mut seen = std::collections::HashSet::new();
+    let declares = events
+        .iter()
+        .filter(|event| seen.insert(event.to_token_stream().to_string()))
+        .map(|event| {
+            quote! {
+                #[automatically_derived]
+                impl #impl_generics #krate::Declares<#event> for #ident #ty_generics #where_clause {}
+            }
+        });
     quote! {
         #[doc(hidden)]
         const _: () = {

@@ -102,16 +102,16 @@ pub fn domain(domain: &Domain) -> syn::Result<()> {
             format!("{what} needs one field of type `aett::{state_type}` for its id, version and uncommitted events"),
         ),
         [field] => {
-            // Only a type whose serde form is its memento needs the bookkeeping kept out of it.
+            // A derive cannot see the derives listed beside it, so whether the type derives
+            // serde is unknown here: the message covers both ways to give it a memento.
             if domain.kind == Kind::Aggregate
                 && domain.args.memento.is_none()
-                && domain.derives_serde
                 && !attr::has_serde_skip(&field.attrs)
             {
                 let name = field.ident.as_ref().map_or_else(|| field.ty.to_token_stream(), ToTokens::to_token_stream);
                 errors.push(
                     name,
-                    "mark this field `#[serde(skip)]`: the aggregate's serde form is its snapshot memento, and the bookkeeping does not belong in it (or name a memento type with `#[aggregate(memento = Type)]`)",
+                    "the aggregate's snapshot memento is its serde form, and the bookkeeping does not belong in it: derive `Serialize` and `Deserialize` with this field marked `#[serde(skip)]`, or name a memento type with `#[aggregate(memento = Type)]`",
                 );
             }
         }
