@@ -10,7 +10,7 @@ use aett::{
     RepositoryError, Saga, SagaRepository, Scope, Snapshot, SnapshotStore, StoreError,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -1262,4 +1262,262 @@ pub async fn event_stream_round_trip<H: Harness>(harness: &H) {
     assert_eq!(part.committed_headers().get("who"), Some(&json!("me")));
     let _: &Counter = &Counter::create("unused");
     let _ = Fulfilment::TOPICS;
+}
+
+/// A damaged commit in the log: a reader receives every intact commit before it (even from the
+/// same page), then the typed error naming tenant, stream, commit and checkpoint; reading again
+/// from that checkpoint continues right after it.
+pub async fn a_damaged_commit_ends_a_read_after_every_intact_commit_before_it<H: Harness>(
+    harness: &H,
+) {
+    let store = store(harness).await;
+    let first = append(&*store, TENANT, "a", increments(0..1)).await;
+    let second = append(&*store, "tenant-b", "b", increments(0..1)).await;
+    let damaged = append(&*store, TENANT, "c", increments(0..1)).await;
+    let fourth = append(&*store, TENANT, "a", increments(1..2)).await;
+    if !harness.corrupt_events(&store, TENANT, "c", 1).await {
+        return; // This backend holds no bytes that could be damaged.
+    }
+    let read: Vec<Result<Commit, StoreError>> = store.get_from(0).collect().await;
+    assert_eq!(read.len(), 3, "two intact commits, then the error: {read:?}");
+    assert_eq!(read[0].as_ref().unwrap(), &first);
+    assert_eq!(read[1].as_ref().unwrap(), &second);
+    let error = read[2].as_ref().unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert_eq!(
+        (error.tenant(), error.stream(), error.commit_sequence(), error.checkpoint()),
+        (Some(TENANT), Some("c"), Some(1), Some(damaged.checkpoint)),
+        "the error names the damaged commit: {error}"
+    );
+    assert_eq!(
+        collect(store.get_from(error.checkpoint().unwrap())).await,
+        vec![fourth.clone()],
+        "reading from the damaged commit's checkpoint continues right after it"
+    );
+    let tenant: Vec<Result<Commit, StoreError>> =
+        store.get_tenant_from(TENANT, 0).collect().await;
+    assert_eq!(tenant.len(), 2, "{tenant:?}");
+    assert_eq!(tenant[0].as_ref().unwrap(), &first);
+    assert_eq!(tenant[1].as_ref().unwrap_err().checkpoint(), Some(damaged.checkpoint));
+}
+
+/// Reading one tenant's log from a checkpoint: only that tenant, in checkpoint order, resuming
+/// after the checkpoint given.
+pub async fn reading_one_tenants_log_from_a_checkpoint<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let mut mine = Vec::new();
+    for n in 0..6 {
+        let tenant = if n % 2 == 0 { TENANT } else { "tenant-b" };
+        let commit = append(&*store, tenant, &format!("s{}", n % 3), increments(n..n + 1)).await;
+        if tenant == TENANT {
+            mine.push(commit);
+        }
+    }
+    assert_eq!(collect(store.get_tenant_from(TENANT, 0)).await, mine);
+    assert_eq!(
+        collect(store.get_tenant_from(TENANT, mine[0].checkpoint)).await,
+        mine[1..].to_vec()
+    );
+    assert!(collect(store.get_tenant_from("nobody", 0)).await.is_empty());
+    // A reader that may read but not destroy: the log role alone.
+    let log: Arc<dyn CommitLog> = store.clone();
+    assert_eq!(collect(log.get_tenant_from(TENANT, 0)).await.len(), 3);
+}
+
+/// "Stamped at or before" a time before any commit is empty on every backend, even at the
+/// earliest time chrono holds; the latest time reads everything.
+pub async fn time_bounds_at_the_ends_of_time<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let written = append(&*store, TENANT, "t", increments(0..1)).await;
+    assert!(collect(store.get_to(TENANT, "t", DateTime::<Utc>::MIN_UTC))
+        .await
+        .is_empty());
+    assert!(collect(store.get_all_to(TENANT, DateTime::<Utc>::MIN_UTC))
+        .await
+        .is_empty());
+    assert_eq!(
+        collect(store.get_to(TENANT, "t", DateTime::<Utc>::MAX_UTC)).await,
+        vec![written.clone()]
+    );
+    assert_eq!(
+        collect(store.get_all_to(TENANT, DateTime::<Utc>::MAX_UTC)).await,
+        vec![written]
+    );
+}
+
+/// Read streams own what they need: they move into spawned tasks, outliving the arguments.
+pub async fn read_streams_move_into_spawned_tasks<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    append(&*store, TENANT, "moved", increments(0..3)).await;
+    let stream = {
+        let tenant = TENANT.to_owned();
+        let id = String::from("moved");
+        store.get(&tenant, &id, 0, u64::MAX)
+    };
+    let log = store.get_from(0);
+    let (commits, logged) = tokio::spawn(async move {
+        let commits: Vec<Commit> = stream.try_collect().await.unwrap();
+        let logged: Vec<Commit> = log.try_collect().await.unwrap();
+        (commits, logged)
+    })
+    .await
+    .unwrap();
+    assert_eq!((commits.len(), logged.len()), (1, 1));
+}
+
+/// An aggregate loaded at a version inside a commit of several events has not seen the rest of
+/// that commit: saving it is a concurrency error, so `update`-style retry logic retries.
+pub async fn saving_an_aggregate_loaded_inside_a_commit_is_a_concurrency_conflict<H: Harness>(
+    harness: &H,
+) {
+    let store = store(harness).await;
+    append(&*store, TENANT, "mid", increments(1..4)).await; // revisions 1-3 in one commit
+    let repo = AggregateRepository::new(TENANT, &store);
+    let mut inside: Counter = repo.get_version("mid", 2).await.expect("load at 2");
+    assert_eq!((inside.version(), inside.total), (2, 3));
+    inside.add(10).unwrap();
+    match repo.save(&mut inside, Headers::new()).await {
+        Err(error) if error.is_concurrency_conflict() => {}
+        other => panic!("expected a concurrency conflict, got {other:?}"),
+    }
+    let mut latest: Counter = repo.get("mid").await.unwrap();
+    latest.add(10).unwrap();
+    repo.save(&mut latest, Headers::new())
+        .await
+        .expect("the latest version saves");
+    // Loaded at the end of that commit from a snapshot, the aggregate is current.
+    repo.snapshot::<Counter>("mid", 4, Headers::new())
+        .await
+        .unwrap();
+    let mut at_head: Counter = repo.get_version("mid", 4).await.unwrap();
+    at_head.add(1).unwrap();
+    repo.save(&mut at_head, Headers::new())
+        .await
+        .expect("an aggregate loaded at the head from a snapshot saves");
+}
+
+/// A saga fed a message from the store records the event with the commands it dispatched, so
+/// saving stores both; commands dispatched without an event are saved too, and loading skips
+/// what carried them.
+pub async fn saga_fed_messages_saves_its_events_and_every_command<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let sagas = SagaRepository::new(TENANT, &store);
+    let placed = message(&OrderPlaced {
+        order: "o-1".into(),
+        amount: 5,
+    });
+    let mut saga: Fulfilment = sagas.get("o-1").await.unwrap();
+    saga.handle_message(&placed).expect("a listed topic");
+    let commands = sagas.save(&mut saga, Headers::new()).await.expect("save");
+    assert_eq!(commands.len(), 1);
+    let stored = read_stream(&*store, TENANT, "o-1").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].events, vec![placed.clone()], "the event is stored");
+    assert!(stored[0].headers.keys().any(|k| k.starts_with("UndispatchedMessage.")));
+
+    match saga.handle_message(&message(&Incremented { by: 1 })) {
+        Err(aett::ApplyError::UnknownTopic { .. }) => {}
+        other => panic!("an unlisted topic: {other:?}"),
+    }
+    saga.dispatch(ShipOrder {
+        order: "o-1".into(),
+    });
+    let commands = sagas.save(&mut saga, Headers::new()).await.expect("save");
+    assert_eq!(commands.len(), 1, "a command without an event is saved");
+    let stored = read_stream(&*store, TENANT, "o-1").await;
+    assert_eq!(stored.len(), 2);
+    assert!(stored[1].headers.contains_key("UndispatchedMessage.0"));
+    let reloaded: Fulfilment = sagas.get("o-1").await.expect("loading skips the marker");
+    assert!(reloaded.placed && !reloaded.paid);
+    assert_eq!(reloaded.version(), saga.version());
+    let mut reloaded = reloaded;
+    reloaded.handle(PaymentReceived {
+        order: "o-1".into(),
+    });
+    sagas
+        .save(&mut reloaded, Headers::new())
+        .await
+        .expect("saving after a commands-only commit");
+}
+
+/// A commit store that stores a commit and then reports a failure, as a connection lost after
+/// the insert and before the acknowledgement does: the outcome is unknown to the writer.
+struct LoseAcknowledgements<S> {
+    inner: Arc<S>,
+    lose: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl<S: CommitStore> CommitStore for LoseAcknowledgements<S> {
+    fn get(&self, tenant: &str, stream: &str, min: u64, max: u64) -> CommitStream {
+        self.inner.get(tenant, stream, min, max)
+    }
+
+    fn get_to(&self, tenant: &str, stream: &str, max_time: DateTime<Utc>) -> CommitStream {
+        self.inner.get_to(tenant, stream, max_time)
+    }
+
+    async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
+        let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
+        let stored = self.inner.commit(attempt).await?;
+        let lost = self
+            .lose
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if lost {
+            Err(StoreError::storage(
+                Operation::Commit,
+                scope,
+                "connection lost before the acknowledgement",
+            ))
+        } else {
+            Ok(stored)
+        }
+    }
+}
+
+/// An unknown outcome never stores twice: a save whose acknowledgement was lost, saved again,
+/// reuses its commit id, and finding its own earlier attempt stored is success.
+pub async fn a_save_whose_acknowledgement_was_lost_is_not_stored_twice<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let lossy = Arc::new(LoseAcknowledgements {
+        inner: store.clone(),
+        lose: std::sync::atomic::AtomicUsize::new(1),
+    });
+    let repo = AggregateRepository::from_roles(TENANT, lossy.clone(), store.clone());
+    let mut counter: Counter = repo.get("lossy").await.unwrap();
+    counter.add(5).unwrap();
+    counter.add(6).unwrap();
+    match repo.save(&mut counter, Headers::new()).await {
+        Err(RepositoryError::Store(StoreError::Storage { .. })) => {}
+        other => panic!("the lost acknowledgement is an error: {other:?}"),
+    }
+    let commit = repo
+        .save(&mut counter, Headers::new())
+        .await
+        .expect("the retry recognises its own stored attempt")
+        .expect("a commit");
+    assert_eq!(commit.commit_sequence, 1);
+    let stored = read_stream(&*store, TENANT, "lossy").await;
+    assert_eq!(stored, vec![commit], "stored once");
+    counter.add(7).unwrap();
+    let next = repo.save(&mut counter, Headers::new()).await.unwrap().unwrap();
+    assert_eq!(next.commit_sequence, 2, "the instance goes on after the retry");
+
+    // The same for a saga.
+    lossy.lose.store(1, std::sync::atomic::Ordering::SeqCst);
+    let sagas = SagaRepository::from_commit_store(TENANT, lossy.clone());
+    let mut saga: Fulfilment = sagas.get("lossy-saga").await.unwrap();
+    saga.handle(OrderPlaced {
+        order: "o".into(),
+        amount: 1,
+    });
+    assert!(sagas.save(&mut saga, Headers::new()).await.is_err());
+    let commands = sagas.save(&mut saga, Headers::new()).await.expect("retry");
+    assert_eq!(commands.len(), 1, "the commands are handed out once it is known stored");
+    assert_eq!(read_stream(&*store, TENANT, "lossy-saga").await.len(), 1);
 }

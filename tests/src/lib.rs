@@ -77,6 +77,13 @@ macro_rules! contract_suite {
             aggregate_update_retries_on_concurrency,
             saga_repository_round_trip,
             event_stream_round_trip,
+            a_damaged_commit_ends_a_read_after_every_intact_commit_before_it,
+            reading_one_tenants_log_from_a_checkpoint,
+            time_bounds_at_the_ends_of_time,
+            read_streams_move_into_spawned_tasks,
+            saving_an_aggregate_loaded_inside_a_commit_is_a_concurrency_conflict,
+            saga_fed_messages_saves_its_events_and_every_command,
+            a_save_whose_acknowledgement_was_lost_is_not_stored_twice,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
