@@ -14,4 +14,4 @@ if [ -z "${AETT_POSTGRES_URL:-}" ]; then
     export AETT_POSTGRES_CA_FILE="${AETT_PG_CA_FILE:-/tmp/aett-test-postgres-ca.pem}"
 fi
 
-cargo test --workspace --all-features
+cargo test --locked --workspace --all-features

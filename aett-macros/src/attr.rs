@@ -131,4 +131,3 @@ pub fn has_serde_skip(attrs: &[Attribute]) -> bool {
             )
         })
 }
-

@@ -1,8 +1,9 @@
 //! Procedural macros for aett. Use them through the `aett` crate, which re-exports them and
 //! documents them; the generated code refers to `::aett`.
 //!
-//! Each macro parses its input into an intermediate representation ([`ast`], [`attr`]),
-//! validates it with spanned errors ([`valid`]), then generates code ([`expand`]).
+//! Each macro parses its input into an intermediate representation (`ast`, `attr`),
+//! validates it with spanned errors (`valid`), then generates code (`expand`). After a
+//! validation error it still emits a fallback impl, so one mistake gives one error.
 
 mod ast;
 mod attr;
@@ -12,10 +13,35 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput, Item};
 
-/// Declares an event (or command) type with its topic: `#[aett::event(topic = "bank.deposited")]`.
+/// Declares an event (or command) type with its topic.
 ///
-/// Implements `aett::Event` with the topic as a constant and registers the type in
-/// `aett::TopicMap::global()`. Without `topic`, the type's name is the topic.
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[aett::event(topic = "bank.deposited")]
+/// #[derive(Serialize, Deserialize)]
+/// struct Deposited { amount: u64 }
+///
+/// // Enums are events too: the whole enum is one topic.
+/// #[aett::event(topic = "bank.limit_changed")]
+/// #[derive(Serialize, Deserialize)]
+/// enum LimitChanged { Raised(u64), Lowered(u64) }
+///
+/// assert_eq!(<Deposited as aett::Event>::TOPIC, "bank.deposited");
+/// ```
+///
+/// Implements `aett::Event` (the topic as a constant) and registers the type in
+/// `aett::TopicMap::global()`. Requirements: a struct or enum, not generic (a topic names
+/// exactly one type), with `Serialize` and `Deserialize`. Arguments:
+///
+/// - `topic = "..."`: the topic stored with every event of this type; it selects the type when
+///   reading, so it must be unique and stable (renaming the type keeps the topic). Without it
+///   the type's bare name is the topic, as in the original aett: two types of one name in
+///   different modules would then share a topic, which `TopicMap::global()` and an aggregate
+///   listing both report.
+/// - `crate = path`: where aett is, for crates that re-export it (default `::aett`).
+///
+/// Commands a saga dispatches are declared the same way.
 #[proc_macro_attribute]
 pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
     let item = parse_macro_input!(input as Item);
@@ -37,15 +63,95 @@ pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
     expanded.into()
 }
 
-/// Implements `aett::Aggregate`: `#[aggregate(events(A, B, C))]` lists the events, optionally
-/// `memento = M` names a custom memento type.
+/// Implements `aett::Aggregate` for a struct whose state is folded from its events.
+///
+/// ```
+/// use aett::{Aggregate, AggregateState, Apply};
+/// use serde::{Deserialize, Serialize};
+///
+/// mod events {
+///     #[aett::event(topic = "counter.incremented")]
+///     #[derive(serde::Serialize, serde::Deserialize)]
+///     pub struct Incremented { pub by: u64 }
+/// }
+///
+/// #[derive(Aggregate, Default, Serialize, Deserialize)]
+/// #[aggregate(events(events::Incremented))] // events from other modules by path
+/// struct Counter {
+///     #[serde(skip)]
+///     state: AggregateState,
+///     total: u64,
+/// }
+///
+/// impl Apply<events::Incremented> for Counter {
+///     fn apply(&mut self, e: &events::Incremented) { self.total += e.by; }
+/// }
+///
+/// let mut counter = Counter::create("c-1");
+/// counter.raise(events::Incremented { by: 2 });
+/// assert_eq!((counter.total, counter.version()), (2, 1));
+/// ```
+///
+/// Requirements, each a compile error pointing at the offending token when unmet:
+///
+/// - a struct with named fields, not generic, implementing `Default` (a fresh aggregate is
+///   `Default` with its id set);
+/// - exactly one field of type `aett::AggregateState` (id, version, commit sequence,
+///   uncommitted events);
+/// - an `impl aett::Apply<E>` for every listed event `E`; listed events are `#[aett::event]`
+///   types with distinct topics;
+/// - a memento for snapshots: by default the aggregate's own serde form, so it derives
+///   `Serialize` and `Deserialize` with the state field `#[serde(skip)]`; or
+///   `memento = M` with an `impl aett::Memento<M>`.
+///
+/// Arguments of `#[aggregate(...)]`:
+///
+/// - `events(A, B, ...)`: the events the aggregate applies, by path. `raise` accepts only
+///   these (raising another is a compile error saying it is not listed), and loading
+///   dispatches stored events to them by topic, each decoded straight from its stored JSON.
+/// - `memento = M`: snapshot through the type `M` instead of the aggregate's serde form.
+/// - `crate = path`: where aett is, for crates that re-export it (default `::aett`).
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive(&input, ast::Kind::Aggregate)
 }
 
-/// Implements `aett::Saga`: `#[saga(events(A, B, C))]` lists the events the saga handles.
+/// Implements `aett::Saga` for a process manager that reacts to events and dispatches commands.
+///
+/// ```
+/// use aett::{Saga, SagaState, Transition};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[aett::event(topic = "shop.order_placed")]
+/// #[derive(Serialize, Deserialize)]
+/// struct OrderPlaced { order: String }
+///
+/// #[aett::event(topic = "shop.command.ship")]
+/// #[derive(Serialize, Deserialize)]
+/// struct ShipOrder { order: String }
+///
+/// #[derive(Saga, Default)]
+/// #[saga(events(OrderPlaced))]
+/// struct Fulfilment { state: SagaState }
+///
+/// impl Transition<OrderPlaced> for Fulfilment {
+///     fn transition(&mut self, e: &OrderPlaced) {
+///         self.dispatch(ShipOrder { order: e.order.clone() });
+///     }
+/// }
+///
+/// let mut saga = Fulfilment::create("order-1");
+/// saga.handle(OrderPlaced { order: "order-1".into() });
+/// assert_eq!(saga.undispatched().len(), 1);
+/// ```
+///
+/// Requirements: a struct with named fields, not generic, implementing `Default`, with exactly
+/// one field of type `aett::SagaState`, and an `impl aett::Transition<E>` for every listed
+/// event. A saga is its event history, so it needs no memento and no serde.
+///
+/// Arguments of `#[saga(...)]`: `events(A, B, ...)`, the events the saga handles (by path), and
+/// `crate = path`, where aett is (default `::aett`).
 #[proc_macro_derive(Saga, attributes(saga))]
 pub fn derive_saga(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

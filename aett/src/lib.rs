@@ -1,4 +1,5 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 // Lets the derives' `::aett::...` paths resolve inside this crate's own tests.
@@ -18,14 +19,16 @@ pub use aett_macros::{event, Aggregate, Saga};
 
 pub use backends::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backends::postgres::{PostgresConfig, PostgresStore, PostgresTls};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backends::sqlite::{SqliteConfig, SqliteStore};
 pub use conflict::ConflictDetector;
 pub use connect::{connect, connect_with};
 pub use domain::{
     Aggregate, AggregateState, Apply, ApplyError, Declares, Memento, PendingEvent, Saga, SagaState,
-    Transition,
+    Transition, COMMANDS_ONLY_TOPIC,
 };
 pub use error::{BoxError, Operation, Scope, StoreError};
 pub use model::{

@@ -1279,13 +1279,22 @@ pub async fn a_damaged_commit_ends_a_read_after_every_intact_commit_before_it<H:
         return; // This backend holds no bytes that could be damaged.
     }
     let read: Vec<Result<Commit, StoreError>> = store.get_from(0).collect().await;
-    assert_eq!(read.len(), 3, "two intact commits, then the error: {read:?}");
+    assert_eq!(
+        read.len(),
+        3,
+        "two intact commits, then the error: {read:?}"
+    );
     assert_eq!(read[0].as_ref().unwrap(), &first);
     assert_eq!(read[1].as_ref().unwrap(), &second);
     let error = read[2].as_ref().unwrap_err();
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
     assert_eq!(
-        (error.tenant(), error.stream(), error.commit_sequence(), error.checkpoint()),
+        (
+            error.tenant(),
+            error.stream(),
+            error.commit_sequence(),
+            error.checkpoint()
+        ),
         (Some(TENANT), Some("c"), Some(1), Some(damaged.checkpoint)),
         "the error names the damaged commit: {error}"
     );
@@ -1294,11 +1303,13 @@ pub async fn a_damaged_commit_ends_a_read_after_every_intact_commit_before_it<H:
         vec![fourth.clone()],
         "reading from the damaged commit's checkpoint continues right after it"
     );
-    let tenant: Vec<Result<Commit, StoreError>> =
-        store.get_tenant_from(TENANT, 0).collect().await;
+    let tenant: Vec<Result<Commit, StoreError>> = store.get_tenant_from(TENANT, 0).collect().await;
     assert_eq!(tenant.len(), 2, "{tenant:?}");
     assert_eq!(tenant[0].as_ref().unwrap(), &first);
-    assert_eq!(tenant[1].as_ref().unwrap_err().checkpoint(), Some(damaged.checkpoint));
+    assert_eq!(
+        tenant[1].as_ref().unwrap_err().checkpoint(),
+        Some(damaged.checkpoint)
+    );
 }
 
 /// Reading one tenant's log from a checkpoint: only that tenant, in checkpoint order, resuming
@@ -1308,7 +1319,13 @@ pub async fn reading_one_tenants_log_from_a_checkpoint<H: Harness>(harness: &H) 
     let mut mine = Vec::new();
     for n in 0..6 {
         let tenant = if n % 2 == 0 { TENANT } else { "tenant-b" };
-        let commit = append(&*store, tenant, &format!("s{}", n % 3), increments(n..n + 1)).await;
+        let commit = append(
+            &*store,
+            tenant,
+            &format!("s{}", n % 3),
+            increments(n..n + 1),
+        )
+        .await;
         if tenant == TENANT {
             mine.push(commit);
         }
@@ -1412,8 +1429,15 @@ pub async fn saga_fed_messages_saves_its_events_and_every_command<H: Harness>(ha
     assert_eq!(commands.len(), 1);
     let stored = read_stream(&*store, TENANT, "o-1").await;
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].events, vec![placed.clone()], "the event is stored");
-    assert!(stored[0].headers.keys().any(|k| k.starts_with("UndispatchedMessage.")));
+    assert_eq!(
+        stored[0].events,
+        vec![placed.clone()],
+        "the event is stored"
+    );
+    assert!(stored[0]
+        .headers
+        .keys()
+        .any(|k| k.starts_with("UndispatchedMessage.")));
 
     match saga.handle_message(&message(&Incremented { by: 1 })) {
         Err(aett::ApplyError::UnknownTopic { .. }) => {}
@@ -1505,8 +1529,15 @@ pub async fn a_save_whose_acknowledgement_was_lost_is_not_stored_twice<H: Harnes
     let stored = read_stream(&*store, TENANT, "lossy").await;
     assert_eq!(stored, vec![commit], "stored once");
     counter.add(7).unwrap();
-    let next = repo.save(&mut counter, Headers::new()).await.unwrap().unwrap();
-    assert_eq!(next.commit_sequence, 2, "the instance goes on after the retry");
+    let next = repo
+        .save(&mut counter, Headers::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next.commit_sequence, 2,
+        "the instance goes on after the retry"
+    );
 
     // The same for a saga.
     lossy.lose.store(1, std::sync::atomic::Ordering::SeqCst);
@@ -1518,6 +1549,10 @@ pub async fn a_save_whose_acknowledgement_was_lost_is_not_stored_twice<H: Harnes
     });
     assert!(sagas.save(&mut saga, Headers::new()).await.is_err());
     let commands = sagas.save(&mut saga, Headers::new()).await.expect("retry");
-    assert_eq!(commands.len(), 1, "the commands are handed out once it is known stored");
+    assert_eq!(
+        commands.len(),
+        1,
+        "the commands are handed out once it is known stored"
+    );
     assert_eq!(read_stream(&*store, TENANT, "lossy-saga").await.len(), 1);
 }

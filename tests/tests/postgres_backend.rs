@@ -280,3 +280,82 @@ async fn tls_connections_verify_the_server_against_the_given_ca() {
         other => panic!("an untrusted certificate must be refused, got {other:?}"),
     }
 }
+
+/// A statement that waits longer than the statement timeout ends with a typed timeout, and the
+/// store goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_past_its_timeout_is_a_typed_timeout() {
+    let config = PostgresConfig::new(url())
+        .schema(unique_schema())
+        .pool_size(2)
+        .statement_timeout(Duration::from_millis(300));
+    let store = PostgresStore::connect(config).await.expect("connect");
+    store.initialize().await.expect("initialize");
+    store
+        .commit(CommitAttempt::new(
+            "t",
+            "s",
+            1,
+            1,
+            Headers::new(),
+            increment(1),
+        ))
+        .await
+        .expect("first commit");
+    // Another session holds the stream's next sequence, so the commit waits on the index.
+    let mut blocker = raw_client().await;
+    let blocking = blocker.transaction().await.unwrap();
+    let sql = format!("INSERT INTO \"{}\".\"{}\" SELECT 1, stream_key, tenant_key, tenant_id, stream_id, 2, 1, gen_random_uuid(), 2, now(), headers, events FROM \"{0}\".\"{1}\" WHERE commit_sequence = 1", store.schema(), store.commits_table());
+    blocking.execute(&sql, &[]).await.expect("hold sequence 2");
+    let started = std::time::Instant::now();
+    match store
+        .commit(CommitAttempt::new(
+            "t",
+            "s",
+            2,
+            2,
+            Headers::new(),
+            increment(2),
+        ))
+        .await
+    {
+        Err(StoreError::Timeout {
+            operation: Operation::Commit,
+            after,
+            ..
+        }) => assert_eq!(after, Duration::from_millis(300)),
+        other => panic!("expected a commit timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    blocking.rollback().await.unwrap();
+    store
+        .commit(CommitAttempt::new(
+            "t",
+            "s",
+            2,
+            2,
+            Headers::new(),
+            increment(2),
+        ))
+        .await
+        .expect("the store goes on after a timeout");
+}
+
+/// A server that accepts the connection and then never answers cannot hold `connect` forever.
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_typed_connect_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = PostgresConfig::new(format!("postgres://aett:aett@127.0.0.1:{port}/aett"))
+        .connect_timeout(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    match PostgresStore::connect(config).await {
+        Err(StoreError::Timeout {
+            operation: Operation::Connect,
+            ..
+        }) => {}
+        other => panic!("expected a connect timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(silent);
+}

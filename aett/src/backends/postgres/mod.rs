@@ -275,6 +275,9 @@ enum Query {
     },
 }
 
+/// How much longer than the statement timeout the client waits for an answer.
+const CLIENT_GRACE: Duration = Duration::from_secs(2);
+
 /// One pooled connection used by one operation. Every statement runs under the statement
 /// timeout; a connection on which a statement failed or timed out is taken out of the pool when
 /// the session ends (a backend the server terminated still looks open for a moment, and a
@@ -317,12 +320,15 @@ impl Session<'_> {
     }
 
     /// Runs `work` under the statement timeout; the inner result is the driver's, for the caller
-    /// to judge (a unique violation is an answer, not a failure).
+    /// to judge (a unique violation is an answer, not a failure). The server cancels a statement
+    /// at the timeout, so the outcome is known; the client gives it a grace period more before
+    /// giving up on a server that does not answer at all.
     async fn try_run<T>(
         &self,
         work: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<Result<T, tokio_postgres::Error>, StoreError> {
-        match tokio::time::timeout(self.inner.config.statement_timeout, work).await {
+        let limit = self.inner.config.statement_timeout + CLIENT_GRACE;
+        match tokio::time::timeout(limit, work).await {
             Ok(result) => Ok(result),
             Err(_) => {
                 self.broken.store(true, Ordering::Relaxed);
@@ -439,44 +445,40 @@ impl Inner {
 
     async fn page(&self, query: Query, after: i64, page_limit: usize) -> Result<Page, StoreError> {
         let limit = page_limit as i64;
-        let (operation, sql, scope, max_time, mut params): (_, _, _, _, Vec<&(dyn ToSql + Sync)>) =
-            match &query {
-                Query::Stream {
-                    scope,
-                    key,
-                    min,
-                    max,
-                } => (
-                    Operation::ReadStream,
-                    &self.sql.by_revision,
-                    scope,
-                    None,
-                    vec![key, min, max],
-                ),
-                Query::StreamToTime {
-                    scope,
-                    key,
-                    max_time,
-                } => (
-                    Operation::ReadStreamToTime,
-                    &self.sql.by_time,
-                    scope,
-                    Some(max_time),
-                    vec![key, max_time],
-                ),
-                Query::TenantToTime {
-                    scope,
-                    key,
-                    max_time,
-                } => (
-                    Operation::ReadTenantToTime,
-                    &self.sql.tenant_by_time,
-                    scope,
-                    Some(max_time),
-                    vec![key, max_time],
-                ),
-            };
-        let _ = max_time;
+        let (operation, sql, scope, mut params): (_, _, _, Vec<&(dyn ToSql + Sync)>) = match &query
+        {
+            Query::Stream {
+                scope,
+                key,
+                min,
+                max,
+            } => (
+                Operation::ReadStream,
+                &self.sql.by_revision,
+                scope,
+                vec![key, min, max],
+            ),
+            Query::StreamToTime {
+                scope,
+                key,
+                max_time,
+            } => (
+                Operation::ReadStreamToTime,
+                &self.sql.by_time,
+                scope,
+                vec![key, max_time],
+            ),
+            Query::TenantToTime {
+                scope,
+                key,
+                max_time,
+            } => (
+                Operation::ReadTenantToTime,
+                &self.sql.tenant_by_time,
+                scope,
+                vec![key, max_time],
+            ),
+        };
         params.extend([&after as &(dyn ToSql + Sync), &limit]);
         let rows = self.query(operation, scope, sql, &params).await?;
         Ok(Page::decode(&rows, page_limit, |row| {

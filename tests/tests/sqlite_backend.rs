@@ -1,0 +1,117 @@
+//! What SQLite needs beyond the contract suite: tables that are not aett's, many connections
+//! opening a new file at once, in-memory paths.
+
+use aett::{PersistenceManagement, SqliteConfig, SqliteStore, StoreError};
+
+/// An application's own table under a name aett is configured to use is refused by
+/// `initialize`, and `drop_all` leaves it alone.
+#[tokio::test]
+async fn a_table_that_is_not_aetts_is_refused_and_never_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let app = rusqlite::Connection::open(&path).unwrap();
+    app.execute_batch(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada');",
+    )
+    .unwrap();
+    let store =
+        SqliteStore::with_config(SqliteConfig::new(&path).snapshots_table("users")).unwrap();
+    match store.initialize().await {
+        Err(StoreError::Configuration(message)) => {
+            assert!(
+                message.contains("`users`") && message.contains("not an aett"),
+                "{message}"
+            )
+        }
+        other => panic!("expected the foreign table to be refused, got {other:?}"),
+    }
+    match store.drop_all().await {
+        Err(StoreError::Configuration(_)) => {}
+        other => panic!("expected drop_all to refuse, got {other:?}"),
+    }
+    let names: i64 = app
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .expect("the application's table is still there");
+    assert_eq!(names, 1);
+
+    for reserved in ["aett_schema_version", "AETT_SCHEMA_VERSION"] {
+        match SqliteStore::with_config(SqliteConfig::new(&path).commits_table(reserved)) {
+            Err(StoreError::Configuration(message)) => assert!(message.contains("schema-version")),
+            other => panic!("{reserved}: {other:?}"),
+        }
+    }
+
+    // aett's own tables are dropped, and only they.
+    let own = SqliteStore::open(&path).unwrap();
+    own.initialize().await.unwrap();
+    own.drop_all().await.unwrap();
+    let tables: Vec<String> = app
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('commits', 'snapshots', 'users')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, vec!["users".to_owned()]);
+}
+
+/// Many processes opening and initialising a new file at the same moment all succeed: the
+/// switch to WAL mode waits within the busy timeout instead of failing with "database is
+/// locked" (which SQLite answers without consulting the busy timeout).
+#[test]
+fn many_processes_opening_a_new_file_at_once_all_succeed() {
+    const PROCESSES: usize = 24;
+    let mut failures = Vec::new();
+    for round in 0..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("new-{round}.db")).display()
+        );
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            + 700;
+        let openers: Vec<_> = (0..PROCESSES)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_sqlite-opener"))
+                    .args([&url, &start.to_string()])
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("start an opener process")
+            })
+            .collect();
+        for opener in openers {
+            let output = opener.wait_with_output().unwrap();
+            if !output.status.success() {
+                failures.push(String::from_utf8_lossy(&output.stderr).trim().to_owned());
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} opens failed, e.g. {:?}",
+        failures.len(),
+        4 * PROCESSES,
+        failures.first()
+    );
+}
+
+/// SQLite's in-memory databases are refused: each connection would see its own.
+#[test]
+fn in_memory_paths_are_refused() {
+    for path in [
+        ":memory:",
+        "",
+        "file::memory:?cache=shared",
+        "file:x?mode=memory",
+    ] {
+        match SqliteStore::open(path) {
+            Err(StoreError::Configuration(message)) => {
+                assert!(message.contains("memory://"), "{message}")
+            }
+            other => panic!("{path:?}: {other:?}"),
+        }
+    }
+}
