@@ -23,6 +23,16 @@ async fn store(pool_size: usize) -> Arc<PostgresStore> {
     Arc::new(store)
 }
 
+/// SQL that takes sequence 2 of the store's only stream (after its commit 1) in a transaction of
+/// the caller's, so that the store's own commit of sequence 2 waits on the unique index.
+fn take_sequence_two(store: &PostgresStore) -> String {
+    format!(
+        "INSERT INTO \"{}\".\"{}\" SELECT 1, stream_key, tenant_key, tenant_id, stream_id, 2, 1, gen_random_uuid(), 2, now(), headers, events FROM \"{0}\".\"{1}\" WHERE commit_sequence = 1",
+        store.schema(),
+        store.commits_table()
+    )
+}
+
 fn increment(by: i64) -> Vec<EventMessage> {
     vec![EventMessage::from_event(&Incremented { by }).unwrap()]
 }
@@ -120,8 +130,10 @@ async fn a_commit_cut_off_by_a_dropped_connection_leaves_no_partial_commit() {
     // unique index; then that blocked backend is terminated.
     let mut blocker = raw_client().await;
     let blocking = blocker.transaction().await.unwrap();
-    let sql = format!("INSERT INTO \"{}\".\"{}\" SELECT 1, stream_key, tenant_key, tenant_id, stream_id, 2, 1, gen_random_uuid(), 2, now(), headers, events FROM \"{0}\".\"{1}\" WHERE commit_sequence = 1", store.schema(), store.commits_table());
-    blocking.execute(&sql, &[]).await.expect("hold sequence 2");
+    blocking
+        .execute(&take_sequence_two(&store), &[])
+        .await
+        .expect("hold sequence 2");
 
     let attempt = CommitAttempt::new("t", "s", 2, 2, Headers::new(), increment(2));
     let commit_id = attempt.commit_id;
@@ -305,8 +317,10 @@ async fn a_statement_past_its_timeout_is_a_typed_timeout() {
     // Another session holds the stream's next sequence, so the commit waits on the index.
     let mut blocker = raw_client().await;
     let blocking = blocker.transaction().await.unwrap();
-    let sql = format!("INSERT INTO \"{}\".\"{}\" SELECT 1, stream_key, tenant_key, tenant_id, stream_id, 2, 1, gen_random_uuid(), 2, now(), headers, events FROM \"{0}\".\"{1}\" WHERE commit_sequence = 1", store.schema(), store.commits_table());
-    blocking.execute(&sql, &[]).await.expect("hold sequence 2");
+    blocking
+        .execute(&take_sequence_two(&store), &[])
+        .await
+        .expect("hold sequence 2");
     let started = std::time::Instant::now();
     match store
         .commit(CommitAttempt::new(
