@@ -6,6 +6,7 @@
 extern crate self as aett;
 
 pub mod backends;
+pub mod blocking;
 mod conflict;
 mod connect;
 mod domain;

@@ -1,0 +1,96 @@
+//! The blocking facade on every backend, from plain (non-async) tests.
+
+use aett::{blocking, CommitAttempt, EventMessage, Headers, Saga, StoreError};
+use aett_tests::domain::{Counter, Fulfilment, Incremented, OrderPlaced};
+
+fn exercise(store: &blocking::Store) {
+    let stream = format!("blocking-{}", uuid::Uuid::new_v4());
+    let commit = store
+        .commit(CommitAttempt::new(
+            "t",
+            &stream,
+            1,
+            1,
+            Headers::new(),
+            vec![EventMessage::from_event(&Incremented { by: 4 }).unwrap()],
+        ))
+        .expect("commit");
+    let read: Vec<_> = store
+        .get("t", &stream, 0, u64::MAX)
+        .collect::<Result<_, StoreError>>()
+        .unwrap();
+    assert_eq!(read, vec![commit.clone()]);
+    let log: Vec<_> = store
+        .get_tenant_from("t", commit.checkpoint - 1)
+        .collect::<Result<_, StoreError>>()
+        .unwrap();
+    assert_eq!(log.first(), Some(&commit));
+
+    let counters = blocking::AggregateRepository::new("t", store);
+    let mut counter: Counter = counters.get(&stream).unwrap();
+    assert_eq!(counter.total, 4);
+    counter.add(6).unwrap();
+    counters.save(&mut counter, Headers::new()).unwrap();
+    counters
+        .snapshot::<Counter>(&stream, 2, Headers::new())
+        .unwrap();
+    let (total, _) = counters
+        .update(
+            &stream,
+            Headers::new(),
+            3,
+            |c: &mut Counter| -> Result<i64, aett::RepositoryError> {
+                c.add(1).unwrap();
+                Ok(c.total)
+            },
+        )
+        .unwrap();
+    assert_eq!(total, 11);
+    assert_eq!(
+        store
+            .get_snapshot("t", &stream, u64::MAX)
+            .unwrap()
+            .unwrap()
+            .stream_revision,
+        2
+    );
+
+    let sagas = blocking::SagaRepository::new("t", store);
+    let mut saga: Fulfilment = sagas.get(&format!("{stream}-saga")).unwrap();
+    saga.handle(OrderPlaced {
+        order: "o".into(),
+        amount: 1,
+    });
+    assert_eq!(sagas.save(&mut saga, Headers::new()).unwrap().len(), 1);
+    store.purge("t").unwrap();
+    assert_eq!(store.get_tenant_from("t", 0).count(), 0);
+}
+
+#[test]
+fn the_blocking_facade_on_memory() {
+    exercise(&blocking::connect("memory://").unwrap());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn the_blocking_facade_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("blocking.db").display());
+    exercise(&blocking::connect(&url).unwrap());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn the_blocking_facade_on_postgres() {
+    let url = format!(
+        "{}{}schema={}",
+        aett_tests::postgres::url(),
+        if aett_tests::postgres::url().contains('?') {
+            "&"
+        } else {
+            "?"
+        },
+        aett_tests::postgres::unique_schema()
+    );
+    exercise(&blocking::connect(&url).unwrap());
+}
