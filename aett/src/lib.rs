@@ -15,6 +15,7 @@ mod model;
 mod repository;
 pub mod store;
 mod stream;
+mod trace;
 
 pub use aett_macros::{event, Aggregate, Saga};
 

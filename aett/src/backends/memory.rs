@@ -105,6 +105,13 @@ impl CommitStore for InMemoryStore {
     }
 
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
+        let span = crate::trace::commit_span(&attempt);
+        crate::trace::in_span(span, async move { self.commit_now(attempt) }).await
+    }
+}
+
+impl InMemoryStore {
+    fn commit_now(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         attempt.validate()?;
         let mut state = self.state();
         let state = &mut *state;

@@ -13,6 +13,7 @@ use crate::model::{EventMessage, Headers};
 use crate::repository::replay::{replay_commit, Applied};
 use crate::repository::RepositoryError;
 use crate::store::{CommitStore, ReplayCommit, SharedStore, SnapshotStore};
+use crate::trace;
 
 /// Loads and saves the aggregates of one tenant.
 ///
@@ -77,6 +78,19 @@ impl AggregateRepository {
         id: &str,
         max_version: u64,
     ) -> Result<A, RepositoryError> {
+        let span = trace::replay_span(&self.tenant, id, A::NAME);
+        let loaded = trace::in_span(span.clone(), self.load_version(id, max_version)).await?;
+        trace::record_replayed(&span, loaded.1);
+        Ok(loaded.0)
+    }
+
+    /// Loads as [`AggregateRepository::get_version`] says; also returns how many events were
+    /// replayed after the snapshot.
+    async fn load_version<A: Aggregate>(
+        &self,
+        id: &str,
+        max_version: u64,
+    ) -> Result<(A, u64), RepositoryError> {
         let mut aggregate = A::create(id);
         let mut from_revision = 1;
         if let Some(snapshot) = self
@@ -96,7 +110,13 @@ impl AggregateRepository {
                 .state_mut()
                 .loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
             from_revision = snapshot.stream_revision + 1;
+        } else {
+            trace::debug!(
+                max_version,
+                "no snapshot at or below the version: replaying from the start"
+            );
         }
+        let restored = aggregate.version();
         // When the snapshot is at `max_version` itself, the commit holding it is still read
         // (nothing of it is applied) to learn whether it ends there.
         let mut commits = self.commits.get_for_replay(
@@ -108,7 +128,8 @@ impl AggregateRepository {
         while let Some(commit) = commits.try_next().await? {
             self.replay(&mut aggregate, &commit, max_version)?;
         }
-        Ok(aggregate)
+        let replayed = aggregate.version() - restored;
+        Ok((aggregate, replayed))
     }
 
     /// The aggregate `id` as it was at `max_time`: every commit stamped at or before it.
@@ -224,7 +245,8 @@ impl AggregateRepository {
             match self.save(&mut aggregate, headers.clone()).await {
                 Ok(commit) => return Ok((output, commit)),
                 Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => {
-                    continue
+                    trace::debug!(id, tries, %error, "concurrency conflict: reloading and running the command again");
+                    continue;
                 }
                 Err(error) => return Err(error.into()),
             }

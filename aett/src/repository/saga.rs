@@ -52,6 +52,13 @@ impl SagaRepository {
 
     /// The saga `id`, its whole history replayed; a fresh one if its stream does not exist.
     pub async fn get<S: Saga>(&self, id: &str) -> Result<S, RepositoryError> {
+        let span = crate::trace::replay_span(&self.tenant, id, S::NAME);
+        let saga: S = crate::trace::in_span(span.clone(), self.load(id)).await?;
+        crate::trace::record_replayed(&span, saga.version());
+        Ok(saga)
+    }
+
+    async fn load<S: Saga>(&self, id: &str) -> Result<S, RepositoryError> {
         let mut saga = S::create(id);
         let mut commits = self.commits.get_for_replay(&self.tenant, id, 1, u64::MAX);
         let mut version = 0;

@@ -224,7 +224,8 @@ impl PostgresStore {
 
     fn paged_query(&self, query: Query) -> CommitStream {
         let inner = self.inner.clone();
-        paged(move |last, limit| {
+        let (operation, scope) = query.traced();
+        let pages = paged(move |last, limit| {
             let inner = inner.clone();
             let query = query.clone();
             let after = match &query {
@@ -234,13 +235,18 @@ impl PostgresStore {
                 Query::TenantToTime { .. } => last.map_or(0, |r| clamp(r.checkpoint)),
             };
             async move { inner.page(query, after, limit).await }.boxed()
-        })
+        });
+        crate::trace::read(operation, &scope, pages)
     }
 
     /// The log from `checkpoint`, of every tenant or of the tenant whose key is given.
     fn log(&self, checkpoint: u64, tenant: Option<(String, Vec<u8>)>) -> CommitStream {
         let inner = self.inner.clone();
-        paged(move |last, page_limit| {
+        let (operation, scope) = match &tenant {
+            Some((tenant, _)) => (Operation::ReadTenantLog, Scope::tenant(tenant)),
+            None => (Operation::ReadLog, Scope::Store),
+        };
+        let pages = paged(move |last, page_limit| {
             let inner = inner.clone();
             let tenant = tenant.clone();
             let after = last.map_or(clamp(checkpoint), |r| clamp(r.checkpoint));
@@ -250,7 +256,8 @@ impl PostgresStore {
                     .await
             }
             .boxed()
-        })
+        });
+        crate::trace::read(operation, &scope, pages)
     }
 }
 
@@ -295,6 +302,11 @@ impl Drop for Session<'_> {
     fn drop(&mut self) {
         if self.broken.load(Ordering::Relaxed) {
             if let Some(client) = self.client.take() {
+                crate::trace::debug!(
+                    operation = %self.operation,
+                    scope = %self.scope,
+                    "discarding a PostgreSQL connection after a failed statement"
+                );
                 drop(Object::take(client));
             }
         }
@@ -402,6 +414,17 @@ impl Session<'_> {
             checkpoint: None,
             reason: format!("a row does not read back: {e}"),
         })
+    }
+}
+
+impl Query {
+    /// The operation and scope a read is traced under.
+    fn traced(&self) -> (Operation, Scope) {
+        match self {
+            Query::Stream { scope, .. } => (Operation::ReadStream, scope.clone()),
+            Query::StreamToTime { scope, .. } => (Operation::ReadStreamToTime, scope.clone()),
+            Query::TenantToTime { scope, .. } => (Operation::ReadTenantToTime, scope.clone()),
+        }
     }
 }
 
@@ -555,8 +578,17 @@ impl Inner {
             }
             if Instant::now() >= deadline {
                 // End at the horizon: what follows is handed out by a later read.
+                crate::trace::debug!(
+                    after,
+                    "the log ends at the horizon: a transaction still running holds back later commits"
+                );
                 return Ok(Page::new(Vec::new(), 1));
             }
+            crate::trace::debug!(
+                after,
+                ?pause,
+                "waiting for a running transaction below the horizon"
+            );
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
@@ -648,9 +680,10 @@ impl CommitStore for PostgresStore {
     ) -> ReplayStream {
         let inner = self.inner.clone();
         let scope = Scope::stream(tenant_id, stream_id);
+        let traced = scope.clone();
         let key = stream_key(tenant_id, stream_id);
         let (min, max) = (clamp(min_revision), clamp(max_revision));
-        paged(move |last: Option<Resume>, page_limit| {
+        let pages = paged(move |last: Option<Resume>, page_limit| {
             let after = last.map_or(0, |r| clamp(r.commit_sequence));
             let (inner, scope, key) = (inner.clone(), scope.clone(), key.clone());
             async move {
@@ -674,10 +707,18 @@ impl CommitStore for PostgresStore {
                 }))
             }
             .boxed()
-        })
+        });
+        crate::trace::read(Operation::ReadStream, &traced, pages)
     }
 
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
+        let span = crate::trace::commit_span(&attempt);
+        crate::trace::in_span(span, self.commit_now(attempt)).await
+    }
+}
+
+impl PostgresStore {
+    async fn commit_now(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         attempt.validate()?;
         let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
         let items = i32::try_from(attempt.events.len()).map_err(|_| StoreError::InvalidCommit {

@@ -159,7 +159,8 @@ impl SqliteStore {
         resume: ResumeAfter,
     ) -> CommitStream {
         let inner = self.inner.clone();
-        paged(move |last, limit| {
+        let traced = scope.clone();
+        let pages = paged(move |last, limit| {
             let mut params = params.clone();
             params.push(rusqlite::types::Value::Integer(resume.position(last)));
             params.push(rusqlite::types::Value::Integer(limit as i64));
@@ -172,7 +173,8 @@ impl SqliteStore {
                     .map_err(fail)?;
                 Ok(Page::decode(rows, limit, |row| row.map_err(fail)?.decode()))
             })
-        })
+        });
+        crate::trace::read(operation, &traced, pages)
     }
 }
 
@@ -470,8 +472,9 @@ impl CommitStore for SqliteStore {
     ) -> ReplayStream {
         let inner = self.inner.clone();
         let scope = Scope::stream(tenant_id, stream_id);
+        let traced = scope.clone();
         let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
-        paged(move |last: Option<Resume>, limit| {
+        let pages = paged(move |last: Option<Resume>, limit| {
             let after = last.map_or(0, |r| clamp(r.commit_sequence));
             let (tenant_id, stream_id, scope) =
                 (tenant_id.clone(), stream_id.clone(), scope.clone());
@@ -500,13 +503,18 @@ impl CommitStore for SqliteStore {
                     replay_commit(&scope, sequence, revision, items, events)
                 }))
             })
-        })
+        });
+        crate::trace::read(Operation::ReadStream, &traced, pages)
     }
 
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         attempt.validate()?;
-        self.write(move |inner, connection| commit_in(inner, connection, attempt))
-            .await
+        let span = crate::trace::commit_span(&attempt);
+        crate::trace::in_span(
+            span,
+            self.write(move |inner, connection| commit_in(inner, connection, attempt)),
+        )
+        .await
     }
 }
 
