@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aett::{
     Commit, CommitAttempt, CommitLog, CommitStore, EventMessage, Headers, Operation,
-    PersistenceManagement, PostgresConfig, PostgresStore, StoreError,
+    PersistenceManagement, PostgresConfig, PostgresStore, SnapshotStore, StoreError,
 };
 use aett_tests::domain::Incremented;
 use aett_tests::postgres::{raw_client, unique_schema, url};
@@ -372,4 +372,71 @@ async fn a_server_that_never_answers_is_a_typed_connect_timeout() {
     }
     assert!(started.elapsed() < Duration::from_secs(10));
     drop(silent);
+}
+
+/// A connection on which a statement failed leaves the pool: the next operation runs on a new
+/// server backend, never on the one that failed (whatever the operation; commits run their
+/// follow-up queries through the same guard).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_statement_failed_is_not_reused() {
+    let name = format!("aett-discard-{}", uuid::Uuid::new_v4().simple());
+    let separator = if url().contains('?') { '&' } else { '?' };
+    let config = PostgresConfig::new(format!("{}{separator}application_name={name}", url()))
+        .schema(unique_schema())
+        .pool_size(1);
+    let store = PostgresStore::connect(config).await.expect("connect");
+    store.initialize().await.expect("initialize");
+    let observer = raw_client().await;
+    let backends = || async {
+        observer
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, i32>(0))
+            .collect::<Vec<_>>()
+    };
+    store.get_snapshot("t", "s", u64::MAX).await.expect("read");
+    let before = backends().await;
+    assert_eq!(before.len(), 1, "one pooled connection: {before:?}");
+
+    // The snapshots table disappears under the store: its next statement fails.
+    observer
+        .batch_execute(&format!("DROP TABLE \"{}\".\"snapshots\"", store.schema()))
+        .await
+        .unwrap();
+    match store.get_snapshot("t", "s", u64::MAX).await {
+        Err(StoreError::Storage {
+            operation: Operation::GetSnapshot,
+            ..
+        }) => {}
+        other => panic!("expected the read to fail, got {other:?}"),
+    }
+    store
+        .commit(CommitAttempt::new(
+            "t",
+            "s",
+            1,
+            1,
+            Headers::new(),
+            increment(1),
+        ))
+        .await
+        .expect("the store goes on");
+    let mut after = backends().await;
+    for _ in 0..50 {
+        if !after.contains(&before[0]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = backends().await;
+    }
+    assert!(
+        !after.contains(&before[0]),
+        "the failed connection (backend {}) is still in use: {after:?}",
+        before[0]
+    );
 }
