@@ -222,8 +222,8 @@ fn memento(domain: &Domain, state: &syn::Ident, krate: &Path) -> TokenStream {
                 #json::value::to_raw_value(self)
             }
 
-            fn apply_memento_json(&mut self, memento: &#json::value::RawValue) -> ::core::result::Result<(), #json::Error> {
-                let mut restored: Self = #json::from_str(memento.get())?;
+            fn apply_memento_json(&mut self, memento: &[u8]) -> ::core::result::Result<(), #json::Error> {
+                let mut restored: Self = #json::from_slice(memento)?;
                 ::core::mem::swap(&mut restored.#state, &mut self.#state);
                 *self = restored;
                 ::core::result::Result::Ok(())
@@ -234,8 +234,8 @@ fn memento(domain: &Domain, state: &syn::Ident, krate: &Path) -> TokenStream {
                 #json::value::to_raw_value(&<Self as #krate::Memento<#memento>>::get_memento(self))
             }
 
-            fn apply_memento_json(&mut self, memento: &#json::value::RawValue) -> ::core::result::Result<(), #json::Error> {
-                let memento: #memento = #json::from_str(memento.get())?;
+            fn apply_memento_json(&mut self, memento: &[u8]) -> ::core::result::Result<(), #json::Error> {
+                let memento: #memento = #json::from_slice(memento)?;
                 <Self as #krate::Memento<#memento>>::apply_memento(self, memento);
                 ::core::result::Result::Ok(())
             }
@@ -274,7 +274,7 @@ pub fn domain_fallback(
                 ::core::unimplemented!()
             }
 
-            fn apply_memento_json(&mut self, _: &#json::value::RawValue) -> ::core::result::Result<(), #json::Error> {
+            fn apply_memento_json(&mut self, _: &[u8]) -> ::core::result::Result<(), #json::Error> {
                 ::core::unimplemented!()
             }
         }

@@ -42,7 +42,7 @@ pub use repository::{
 };
 pub use store::{
     CommitLog, CommitStore, CommitStream, EventStore, PersistenceManagement, ReplayCommit,
-    ReplayEvents, ReplayStream, SharedStore, SnapshotStore,
+    ReplayEvents, ReplaySnapshot, ReplayStream, SharedStore, SnapshotStore,
 };
 pub use stream::EventStream;
 

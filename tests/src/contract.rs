@@ -1556,3 +1556,34 @@ pub async fn a_save_whose_acknowledgement_was_lost_is_not_stored_twice<H: Harnes
     );
     assert_eq!(read_stream(&*store, TENANT, "lossy-saga").await.len(), 1);
 }
+
+/// The replay form of a snapshot is the stored snapshot: position and memento bytes alike.
+pub async fn snapshots_for_replay_are_the_stored_snapshots<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    assert!(store
+        .get_snapshot_for_replay(TENANT, "snap", u64::MAX)
+        .await
+        .unwrap()
+        .is_none());
+    let snapshot = Snapshot {
+        tenant_id: TENANT.to_owned(),
+        stream_id: "snap".to_owned(),
+        stream_revision: 7,
+        commit_sequence: 3,
+        payload: serde_json::value::to_raw_value(&json!({"total": 12, "ü": [1, 2]})).unwrap(),
+        headers: Headers::from([("h".to_owned(), json!(true))]),
+    };
+    store.add_snapshot(snapshot.clone()).await.unwrap();
+    let replay = store
+        .get_snapshot_for_replay(TENANT, "snap", 7)
+        .await
+        .unwrap()
+        .expect("the snapshot at 7");
+    assert_eq!((replay.stream_revision, replay.commit_sequence), (7, 3));
+    assert_eq!(replay.payload, snapshot.payload.get().as_bytes());
+    assert!(store
+        .get_snapshot_for_replay(TENANT, "snap", 6)
+        .await
+        .unwrap()
+        .is_none());
+}

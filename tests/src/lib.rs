@@ -84,6 +84,7 @@ macro_rules! contract_suite {
             saving_an_aggregate_loaded_inside_a_commit_is_a_concurrency_conflict,
             saga_fed_messages_saves_its_events_and_every_command,
             a_save_whose_acknowledgement_was_lost_is_not_stored_twice,
+            snapshots_for_replay_are_the_stored_snapshots,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

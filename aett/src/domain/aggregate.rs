@@ -198,9 +198,10 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn get_memento_json(&self) -> Result<Box<RawValue>, serde_json::Error>;
 
-    /// Restores the state from a memento, leaving the bookkeeping as it is.
+    /// Restores the state from a memento's stored JSON, parsed once straight into the type,
+    /// leaving the bookkeeping as it is.
     #[doc(hidden)]
-    fn apply_memento_json(&mut self, memento: &RawValue) -> Result<(), serde_json::Error>;
+    fn apply_memento_json(&mut self, memento: &[u8]) -> Result<(), serde_json::Error>;
 
     /// The aggregate's id.
     fn id(&self) -> &str {

@@ -95,7 +95,7 @@ impl AggregateRepository {
         let mut from_revision = 1;
         if let Some(snapshot) = self
             .snapshots
-            .get_snapshot(&self.tenant, id, max_version)
+            .get_snapshot_for_replay(&self.tenant, id, max_version)
             .await?
         {
             aggregate

@@ -132,6 +132,40 @@ pub trait CommitStore: Send + Sync {
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError>;
 }
 
+/// What loading an aggregate from a snapshot needs: its position and its memento as the stored
+/// JSON, which the aggregate parses once, straight into its type.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReplaySnapshot {
+    /// The revision of the last event folded into the memento.
+    pub stream_revision: u64,
+    /// The sequence of the commit that holds that event.
+    pub commit_sequence: u64,
+    /// The memento, as stored JSON.
+    pub payload: Vec<u8>,
+}
+
+impl ReplaySnapshot {
+    /// A snapshot for replay from its position and its stored JSON.
+    pub fn new(stream_revision: u64, commit_sequence: u64, payload: Vec<u8>) -> Self {
+        Self {
+            stream_revision,
+            commit_sequence,
+            payload,
+        }
+    }
+}
+
+impl From<Snapshot> for ReplaySnapshot {
+    fn from(snapshot: Snapshot) -> Self {
+        Self::new(
+            snapshot.stream_revision,
+            snapshot.commit_sequence,
+            snapshot.payload.get().as_bytes().to_vec(),
+        )
+    }
+}
+
 /// Reads and writes snapshots.
 #[async_trait]
 pub trait SnapshotStore: Send + Sync {
@@ -145,6 +179,21 @@ pub trait SnapshotStore: Send + Sync {
 
     /// Stores a snapshot; one at the same revision of the same stream is replaced.
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
+
+    /// The snapshot [`SnapshotStore::get_snapshot`] returns, in the form loading needs.
+    /// Backends that store the memento as JSON override it to hand the JSON over unparsed (and
+    /// skip the headers), so a load parses the memento once, straight into the aggregate.
+    async fn get_snapshot_for_replay(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        max_revision: u64,
+    ) -> Result<Option<ReplaySnapshot>, StoreError> {
+        Ok(self
+            .get_snapshot(tenant_id, stream_id, max_revision)
+            .await?
+            .map(ReplaySnapshot::from))
+    }
 }
 
 /// Reads the log: commits across streams in checkpoint order. It cannot change the store, so

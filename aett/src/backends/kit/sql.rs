@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::stamp_from_micros;
 use crate::error::{Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, EventMessage, Headers, Snapshot};
-use crate::store::ReplayCommit;
+use crate::store::{ReplayCommit, ReplaySnapshot};
 
 /// Checks that a configured table or schema name is a plain SQL identifier, so it can be placed in
 /// SQL text (quoted as well) without any chance of injection.
@@ -203,6 +203,30 @@ pub(crate) fn why_refused(attempt: &CommitAttempt, duplicate: bool, head: (i64, 
         commit_sequence: attempt.commit_sequence,
         committed: Vec::new(),
     })
+}
+
+/// A snapshot row read for loading: position checked, the memento left as the stored JSON.
+pub(crate) fn replay_snapshot(
+    scope: &Scope,
+    revision: i64,
+    sequence: i64,
+    payload: Vec<u8>,
+) -> Result<ReplaySnapshot, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        scope: scope.clone(),
+        commit_sequence: u64::try_from(sequence).ok(),
+        checkpoint: None,
+        reason,
+    };
+    let stream_revision = u64::try_from(revision)
+        .map_err(|_| corrupt(format!("negative snapshot revision {revision}")))?;
+    let commit_sequence = u64::try_from(sequence)
+        .map_err(|_| corrupt(format!("negative commit sequence {sequence}")))?;
+    Ok(ReplaySnapshot::new(
+        stream_revision,
+        commit_sequence,
+        payload,
+    ))
 }
 
 /// A snapshot row's columns checked and decoded; damaged data is [`StoreError::Corrupt`].

@@ -43,13 +43,16 @@ pub use config::{PostgresConfig, PostgresTls};
 
 use self::schema::{Statements, SCHEMA_VERSION};
 use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
-use crate::backends::kit::sql::{decode_snapshot, replay_commit, why_refused, Refused};
+use crate::backends::kit::sql::{
+    decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
+};
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{paged, resolve_taken_sequence, Page, Resume};
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, Snapshot};
 use crate::store::{
-    CommitLog, CommitStore, CommitStream, PersistenceManagement, ReplayStream, SnapshotStore,
+    CommitLog, CommitStore, CommitStream, PersistenceManagement, ReplaySnapshot, ReplayStream,
+    SnapshotStore,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -860,6 +863,34 @@ impl SnapshotStore for PostgresStore {
             session.column(&row, 3)?,
         )
         .map(Some)
+    }
+
+    async fn get_snapshot_for_replay(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        max_revision: u64,
+    ) -> Result<Option<ReplaySnapshot>, StoreError> {
+        let scope = Scope::stream(tenant_id, stream_id);
+        let session = self
+            .inner
+            .session(Operation::GetSnapshot, scope.clone())
+            .await?;
+        let row = session
+            .query_opt(
+                &self.inner.sql.replay_snapshot,
+                &[&stream_key(tenant_id, stream_id), &clamp(max_revision)],
+            )
+            .await?;
+        row.map(|row| {
+            replay_snapshot(
+                &scope,
+                session.column(&row, 0)?,
+                session.column(&row, 1)?,
+                session.column(&row, 2)?,
+            )
+        })
+        .transpose()
     }
 
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {

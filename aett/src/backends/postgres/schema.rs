@@ -52,6 +52,7 @@ pub(crate) struct Statements {
     pub from_checkpoint: String,
     pub tenant_from_checkpoint: String,
     pub get_snapshot: String,
+    pub replay_snapshot: String,
     pub add_snapshot: String,
     pub purge_commits: String,
     pub purge_snapshots: String,
@@ -161,6 +162,11 @@ impl Statements {
             ),
             get_snapshot: format!(
                 "SELECT stream_revision, commit_sequence, payload, headers FROM {s}
+                 WHERE stream_key = $1 AND stream_revision <= $2
+                 ORDER BY stream_revision DESC LIMIT 1"
+            ),
+            replay_snapshot: format!(
+                "SELECT stream_revision, commit_sequence, payload FROM {s}
                  WHERE stream_key = $1 AND stream_revision <= $2
                  ORDER BY stream_revision DESC LIMIT 1"
             ),

@@ -25,13 +25,16 @@ pub use config::SqliteConfig;
 
 use self::schema::{Statements, COMMITS_SHAPE, SCHEMA_VERSION, SNAPSHOTS_SHAPE, VERSION_TABLE};
 use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
-use crate::backends::kit::sql::{decode_snapshot, replay_commit, why_refused, Refused};
+use crate::backends::kit::sql::{
+    decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
+};
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{paged, resolve_taken_sequence, stamp_to_micros, Page, Resume};
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, Snapshot};
 use crate::store::{
-    CommitLog, CommitStore, CommitStream, PersistenceManagement, ReplayStream, SnapshotStore,
+    CommitLog, CommitStore, CommitStream, PersistenceManagement, ReplaySnapshot, ReplayStream,
+    SnapshotStore,
 };
 
 /// An event store in a SQLite database file.
@@ -575,6 +578,33 @@ impl SnapshotStore for SqliteStore {
                 return Ok(None);
             };
             decode_snapshot(tenant_id, stream_id, revision, sequence, payload, headers).map(Some)
+        })
+        .await
+    }
+
+    async fn get_snapshot_for_replay(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        max_revision: u64,
+    ) -> Result<Option<ReplaySnapshot>, StoreError> {
+        let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
+        Self::read(self.inner.clone(), move |inner, connection| {
+            let scope = Scope::stream(&tenant_id, &stream_id);
+            let fail = |e| StoreError::storage(Operation::GetSnapshot, scope.clone(), e);
+            let row: Option<(i64, i64, Vec<u8>)> = connection
+                .prepare_cached(&inner.sql.replay_snapshot)
+                .and_then(|mut s| {
+                    s.query_row(params![tenant_id, stream_id, clamp(max_revision)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
+                })
+                .map_err(fail)?;
+            row.map(|(revision, sequence, payload)| {
+                replay_snapshot(&scope, revision, sequence, payload)
+            })
+            .transpose()
         })
         .await
     }

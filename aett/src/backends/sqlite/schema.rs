@@ -51,6 +51,7 @@ pub(crate) struct Statements {
     pub from_checkpoint: String,
     pub tenant_from_checkpoint: String,
     pub get_snapshot: String,
+    pub replay_snapshot: String,
     pub add_snapshot: String,
     pub purge_commits: String,
     pub purge_snapshots: String,
@@ -146,6 +147,11 @@ impl Statements {
             ),
             get_snapshot: format!(
                 "SELECT stream_revision, commit_sequence, payload, headers FROM {s}
+                 WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision <= ?3
+                 ORDER BY stream_revision DESC LIMIT 1"
+            ),
+            replay_snapshot: format!(
+                "SELECT stream_revision, commit_sequence, payload FROM {s}
                  WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision <= ?3
                  ORDER BY stream_revision DESC LIMIT 1"
             ),
