@@ -10,7 +10,15 @@ use crate::model::EventMessage;
 trait ErasedEvent: Send + Sync {
     fn topic(&self) -> &'static str;
     fn to_message(&self) -> Result<EventMessage, serde_json::Error>;
+    fn to_message_value(&self) -> Result<serde_json::Value, serde_json::Error>;
     fn as_any(&self) -> &dyn Any;
+}
+
+/// A message in its serialised shape (`{"topic": …, "body": …}`), borrowing a typed body.
+#[derive(serde::Serialize)]
+struct MessageShape<'a, E> {
+    topic: &'a str,
+    body: &'a E,
 }
 
 impl<E: Event> ErasedEvent for E {
@@ -20,6 +28,13 @@ impl<E: Event> ErasedEvent for E {
 
     fn to_message(&self) -> Result<EventMessage, serde_json::Error> {
         EventMessage::from_event(self)
+    }
+
+    fn to_message_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(MessageShape {
+            topic: E::TOPIC,
+            body: self,
+        })
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -73,6 +88,15 @@ impl PendingEvent {
         match &self.0 {
             Pending::Typed(event) => Ok(event.as_any().downcast_ref::<E>().cloned()),
             Pending::Message(message) => message.decode_event(),
+        }
+    }
+
+    /// The event as the JSON value of its message (`{"topic": …, "body": …}`), serialised
+    /// straight from the typed event: how a saga's commands are stored in its commit's headers.
+    pub fn to_message_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match &self.0 {
+            Pending::Typed(event) => event.to_message_value(),
+            Pending::Message(message) => serde_json::to_value(&**message),
         }
     }
 

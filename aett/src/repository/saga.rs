@@ -125,12 +125,13 @@ impl SagaRepository {
             .map(|pending| encode("a command", pending))
             .collect::<Result<Vec<_>, _>>()?;
         let mut headers = headers;
-        for (index, command) in commands.iter().enumerate() {
-            let value = serde_json::to_value(command).map_err(|source| {
+        for (index, pending) in state.undispatched().iter().enumerate() {
+            // Straight from the typed command into the header's value, not through its text.
+            let value = pending.to_message_value().map_err(|source| {
                 RepositoryError::encode(
                     &self.tenant,
                     id,
-                    format!("a command of topic `{}`", command.topic),
+                    format!("a command of topic `{}`", pending.topic()),
                     source,
                 )
             })?;
