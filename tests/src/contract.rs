@@ -1434,10 +1434,11 @@ pub async fn saga_fed_messages_saves_its_events_and_every_command<H: Harness>(ha
         vec![placed.clone()],
         "the event is stored"
     );
-    assert!(stored[0]
-        .headers
-        .keys()
-        .any(|k| k.starts_with("UndispatchedMessage.")));
+    assert_eq!(
+        stored[0].headers.get("UndispatchedMessage.0"),
+        Some(&serde_json::to_value(&commands[0]).unwrap()),
+        "the header holds the command's message, as handed back"
+    );
 
     match saga.handle_message(&message(&Incremented { by: 1 })) {
         Err(aett::ApplyError::UnknownTopic { .. }) => {}
