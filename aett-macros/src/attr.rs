@@ -118,16 +118,3 @@ pub fn domain_args(
     }
     Ok(args)
 }
-
-/// Whether a field carries `#[serde(skip)]`, which keeps it out of the serialised form.
-pub fn has_serde_skip(attrs: &[Attribute]) -> bool {
-    attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("serde"))
-        .filter_map(|attr| attr.meta.require_list().ok())
-        .any(|list| {
-            list.tokens.clone().into_iter().any(
-                |token| matches!(token, proc_macro2::TokenTree::Ident(ident) if ident == "skip"),
-            )
-        })
-}

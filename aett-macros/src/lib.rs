@@ -101,8 +101,8 @@ pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
 /// - an `impl aett::Apply<E>` for every listed event `E`; listed events are `#[aett::event]`
 ///   types with distinct topics;
 /// - a memento for snapshots: by default the aggregate's own serde form, so it derives
-///   `Serialize` and `Deserialize` with the state field `#[serde(skip)]`; or
-///   `memento = M` with an `impl aett::Memento<M>`.
+///   `Serialize` and `Deserialize` (the state field is never part of it; `#[serde(skip)]` keeps
+///   even its `null` out); or `memento = M` with an `impl aett::Memento<M>`.
 ///
 /// Arguments of `#[aggregate(...)]`:
 ///

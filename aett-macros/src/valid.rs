@@ -3,7 +3,6 @@
 use quote::ToTokens;
 
 use crate::ast::{Domain, EventItem, Kind};
-use crate::attr;
 
 /// Collects every error of a pass, so one compile shows them all.
 #[derive(Default)]
@@ -101,20 +100,7 @@ pub fn domain(domain: &Domain) -> syn::Result<()> {
             domain.ident,
             format!("{what} needs one field of type `aett::{state_type}` for its id, version and uncommitted events"),
         ),
-        [field] => {
-            // A derive cannot see the derives listed beside it, so whether the type derives
-            // serde is unknown here: the message covers both ways to give it a memento.
-            if domain.kind == Kind::Aggregate
-                && domain.args.memento.is_none()
-                && !attr::has_serde_skip(&field.attrs)
-            {
-                let name = field.ident.as_ref().map_or_else(|| field.ty.to_token_stream(), ToTokens::to_token_stream);
-                errors.push(
-                    name,
-                    "the aggregate's snapshot memento is its serde form, and the bookkeeping does not belong in it: derive `Serialize` and `Deserialize` with this field marked `#[serde(skip)]`, or name a memento type with `#[aggregate(memento = Type)]`",
-                );
-            }
-        }
+        [_] => {}
         [_, rest @ ..] => {
             for field in rest {
                 errors.push(&field.ty, format!("only one field may be of type `{state_type}`"));

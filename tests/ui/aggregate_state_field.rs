@@ -18,15 +18,4 @@ struct TwoStates {
     other: AggregateState,
 }
 
-// Its serde form is its memento: the bookkeeping must stay out of it.
-#[derive(aett::Aggregate, Default, Serialize, Deserialize)]
-#[aggregate(events(Opened))]
-struct NotSkipped {
-    state: AggregateState,
-}
-
-impl aett::Apply<Opened> for NotSkipped {
-    fn apply(&mut self, _: &Opened) {}
-}
-
 fn main() {}

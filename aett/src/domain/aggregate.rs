@@ -10,8 +10,8 @@ use crate::model::Event;
 
 /// An aggregate's bookkeeping: id, version, commit sequence and uncommitted events.
 ///
-/// Every `#[derive(Aggregate)]` struct has exactly one field of this type, marked
-/// `#[serde(skip)]` so that it stays out of the aggregate's memento.
+/// Every `#[derive(Aggregate)]` struct has exactly one field of this type. It is never part of
+/// the aggregate's memento: mark it `#[serde(skip)]`, or leave it, and it serialises as `null`.
 #[derive(Default, Clone)]
 pub struct AggregateState {
     id: String,
@@ -90,6 +90,21 @@ impl AggregateState {
                 id
             }
         }
+    }
+}
+
+/// The bookkeeping never belongs in a memento: it serialises as `null` and deserialises from
+/// anything as empty, so an aggregate whose serde form is its memento works whether or not the
+/// field is marked `#[serde(skip)]` (which keeps even the `null` out).
+impl serde::Serialize for AggregateState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AggregateState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Self::default())
     }
 }
 
