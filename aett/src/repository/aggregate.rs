@@ -315,10 +315,11 @@ pub(crate) async fn commit_once(
     commits: &dyn CommitStore,
     attempt: CommitAttempt,
 ) -> Result<Commit, RepositoryError> {
-    let (first, last, commit_id) = (
+    let (first, last, commit_id, sequence) = (
         attempt.first_revision(),
         attempt.stream_revision,
         attempt.commit_id,
+        attempt.commit_sequence,
     );
     let (tenant, stream) = (attempt.tenant_id.clone(), attempt.stream_id.clone());
     match commits.commit(attempt).await {
@@ -334,7 +335,7 @@ pub(crate) async fn commit_once(
                 tenant,
                 stream,
                 commit_id,
-                commit_sequence: 0,
+                commit_sequence: sequence,
             }
             .into())
         }

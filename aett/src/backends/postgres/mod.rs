@@ -564,19 +564,12 @@ impl Inner {
                 }
                 final_rows.push(row);
             }
-            let decode = |rows: Vec<&Row>, limit| {
-                Page::decode(rows, limit, |row| {
+            if !held_back || !final_rows.is_empty() {
+                let mut page = Page::decode(final_rows, page_limit, |row| {
                     raw_commit(row, &scope).and_then(RawCommit::decode)
-                })
-            };
-            if !held_back {
-                let mut page = decode(final_rows, 0);
-                page.more = full && page.error.is_none();
-                return Ok(page);
-            }
-            if !final_rows.is_empty() {
-                let mut page = decode(final_rows, 0);
-                page.more = page.error.is_none();
+                });
+                // Commits held back at the horizon follow once the transactions below it end.
+                page.more = page.error.is_none() && (full || held_back);
                 return Ok(page);
             }
             if Instant::now() >= deadline {

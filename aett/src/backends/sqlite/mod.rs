@@ -258,26 +258,23 @@ fn columns(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>
 }
 
 /// Checks that `table`, if it exists, has aett's `shape`: aett neither writes into nor drops a
-/// table it did not create. Returns whether the table exists.
+/// table it did not create.
 fn check_shape(
     connection: &Connection,
     table: &str,
     what: &str,
     shape: &[&str],
     operation: Operation,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     let found =
         columns(connection, table).map_err(|e| StoreError::storage(operation, Scope::Store, e))?;
-    if found.is_empty() {
-        return Ok(false);
-    }
-    if found.iter().map(String::as_str).ne(shape.iter().copied()) {
+    if !found.is_empty() && found.iter().map(String::as_str).ne(shape.iter().copied()) {
         return Err(StoreError::Configuration(format!(
             "table `{table}` exists but is not an aett {what} table (its columns are {}); choose another table name",
             found.join(", ")
         )));
     }
-    Ok(true)
+    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(
