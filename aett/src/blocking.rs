@@ -16,8 +16,8 @@
 //! let mut sum: Sum = sums.get("s-1")?;
 //! sum.raise(Added { n: 2 });
 //! sums.save(&mut sum, aett::Headers::new())?;
-//! let commits: Vec<aett::Commit> = store.get_from(0).collect::<Result<_, _>>()?;
-//! assert_eq!(commits.len(), 1);
+//! let log: Vec<aett::LogEntry> = store.get_from(0).collect::<Result<_, _>>()?;
+//! assert_eq!(log.len(), 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -28,15 +28,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::stream::{BoxStream, StreamExt};
 use tokio::runtime::Runtime;
 
 use crate::conflict::ConflictDetector;
 use crate::domain::{Aggregate, Saga};
 use crate::error::{Operation, Scope, StoreError};
-use crate::model::{Commit, CommitAttempt, EventMessage, Headers, Snapshot};
+use crate::model::{Commit, CommitAttempt, EventMessage, Headers, LogEntry, Snapshot};
 use crate::repository::RepositoryError;
-use crate::store::{CommitStream, EventStore};
+use crate::store::EventStore;
 
 /// Opens the store a URL names (see [`crate::connect`]), initialised, for blocking use.
 pub fn connect(url: &str) -> Result<Store, StoreError> {
@@ -100,8 +100,8 @@ impl Store {
         &self.store
     }
 
-    fn iter(&self, stream: CommitStream) -> Commits {
-        Commits {
+    fn iter<T>(&self, stream: BoxStream<'static, Result<T, StoreError>>) -> Read<T> {
+        Read {
             stream,
             runtime: self.runtime.clone(),
         }
@@ -114,7 +114,7 @@ impl Store {
         stream_id: &str,
         min_revision: u64,
         max_revision: u64,
-    ) -> Commits {
+    ) -> Read<Commit> {
         self.iter(
             self.store
                 .get(tenant_id, stream_id, min_revision, max_revision),
@@ -122,7 +122,12 @@ impl Store {
     }
 
     /// See [`crate::CommitStore::get_to`].
-    pub fn get_to(&self, tenant_id: &str, stream_id: &str, max_time: DateTime<Utc>) -> Commits {
+    pub fn get_to(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        max_time: DateTime<Utc>,
+    ) -> Read<Commit> {
         self.iter(self.store.get_to(tenant_id, stream_id, max_time))
     }
 
@@ -148,17 +153,17 @@ impl Store {
     }
 
     /// See [`crate::CommitLog::get_from`].
-    pub fn get_from(&self, checkpoint: u64) -> Commits {
+    pub fn get_from(&self, checkpoint: u64) -> Read<LogEntry> {
         self.iter(self.store.get_from(checkpoint))
     }
 
     /// See [`crate::CommitLog::get_tenant_from`].
-    pub fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> Commits {
+    pub fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> Read<LogEntry> {
         self.iter(self.store.get_tenant_from(tenant_id, checkpoint))
     }
 
     /// See [`crate::CommitLog::get_all_to`].
-    pub fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> Commits {
+    pub fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> Read<Commit> {
         self.iter(self.store.get_all_to(tenant_id, max_time))
     }
 
@@ -176,23 +181,29 @@ impl Store {
     pub fn purge(&self, tenant_id: &str) -> Result<(), StoreError> {
         self.runtime.block_on(self.store.purge(tenant_id))
     }
-}
 
-/// The commits of a read, fetched a page at a time as the iterator advances. After an `Err`
-/// it ends, as the async stream does.
-pub struct Commits {
-    stream: CommitStream,
-    runtime: Arc<Runtime>,
-}
-
-impl fmt::Debug for Commits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("blocking::Commits").finish_non_exhaustive()
+    /// See [`crate::PersistenceManagement::delete_stream`].
+    pub fn delete_stream(&self, tenant_id: &str, stream_id: &str) -> Result<(), StoreError> {
+        self.runtime
+            .block_on(self.store.delete_stream(tenant_id, stream_id))
     }
 }
 
-impl Iterator for Commits {
-    type Item = Result<Commit, StoreError>;
+/// The commits (or log entries) of a read, fetched a page at a time as the iterator advances.
+/// After an `Err` it ends, as the async stream does.
+pub struct Read<T> {
+    stream: BoxStream<'static, Result<T, StoreError>>,
+    runtime: Arc<Runtime>,
+}
+
+impl<T> fmt::Debug for Read<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("blocking::Read").finish_non_exhaustive()
+    }
+}
+
+impl<T> Iterator for Read<T> {
+    type Item = Result<T, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.runtime.block_on(self.stream.next())

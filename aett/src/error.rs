@@ -87,6 +87,8 @@ pub enum Operation {
     Drop,
     /// [`crate::PersistenceManagement::purge`].
     Purge,
+    /// [`crate::PersistenceManagement::delete_stream`].
+    DeleteStream,
     /// [`crate::CommitStore::commit`].
     Commit,
     /// Reading one stream by revision ([`crate::CommitStore::get`], replay).
@@ -113,6 +115,7 @@ impl fmt::Display for Operation {
             Operation::Initialize => "initialize",
             Operation::Drop => "drop",
             Operation::Purge => "purge",
+            Operation::DeleteStream => "delete stream",
             Operation::Commit => "commit",
             Operation::ReadStream => "read stream",
             Operation::ReadStreamToTime => "read stream to time",

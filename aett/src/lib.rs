@@ -34,15 +34,15 @@ pub use domain::{
 };
 pub use error::{BoxError, Operation, Scope, StoreError};
 pub use model::{
-    Commit, CommitAttempt, DuplicateTopic, Event, EventMessage, Headers, Snapshot, TopicEntry,
-    TopicMap,
+    Commit, CommitAttempt, DuplicateTopic, Event, EventMessage, Headers, LogEntry, Snapshot,
+    StreamDeleted, TopicEntry, TopicMap,
 };
 pub use repository::{
     AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX,
 };
 pub use store::{
-    CommitLog, CommitStore, CommitStream, EventStore, PersistenceManagement, ReplayCommit,
-    ReplayEvents, ReplaySnapshot, ReplayStream, SharedStore, SnapshotStore,
+    CommitLog, CommitStore, CommitStream, EventStore, LogStream, PersistenceManagement,
+    ReplayCommit, ReplayEvents, ReplaySnapshot, ReplayStream, SharedStore, SnapshotStore,
 };
 pub use stream::EventStream;
 

@@ -223,7 +223,10 @@ pub async fn read_all(stores: &Stores) -> Measured {
     let start = Instant::now();
     let mut commits = stores.get_from(0);
     let (mut count, mut sum) = (0u64, 0u64);
-    while let Some(commit) = commits.try_next().await.expect("read") {
+    while let Some(entry) = commits.try_next().await.expect("read") {
+        let Some(commit) = entry.as_commit() else {
+            continue;
+        };
         for message in &commit.events {
             let event: Deposited = message.decode().expect("decode");
             sum = sum.wrapping_add(event.amount);

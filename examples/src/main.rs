@@ -248,8 +248,10 @@ async fn run() -> Result<(), Box<dyn Error>> {
     }
     let (commits, events) = log
         .get_from(0)
-        .try_fold((0, 0), |(c, e), commit| async move {
-            Ok((c + 1, e + commit.events.len()))
+        .try_fold((0, 0), |(c, e), entry| async move {
+            // A deleted stream's notice would hold no events; this example deletes none.
+            let events = entry.as_commit().map_or(0, |commit| commit.events.len());
+            Ok((c + 1, e + events))
         })
         .await?;
     println!("   the store holds {commits} commits with {events} events, in checkpoint order");

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use aett::{
     Aggregate, AggregateRepository, Commit, CommitAttempt, CommitLog, CommitStore, CommitStream,
-    ConflictDetector, Event, EventMessage, EventStream, Headers, Operation, PersistenceManagement,
-    RepositoryError, Saga, SagaRepository, Scope, Snapshot, SnapshotStore, StoreError,
+    ConflictDetector, Event, EventMessage, EventStream, Headers, LogEntry, LogStream, Operation,
+    PersistenceManagement, RepositoryError, Saga, SagaRepository, Scope, Snapshot, SnapshotStore,
+    StoreError,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -28,6 +29,27 @@ async fn store<H: Harness>(harness: &H) -> Arc<H::Store> {
 
 async fn collect(stream: CommitStream) -> Vec<Commit> {
     stream.try_collect().await.expect("reading commits failed")
+}
+
+/// The commits of a read of the log that holds no deleted-stream notice.
+async fn log_commits(stream: LogStream) -> Vec<Commit> {
+    log_entries(stream)
+        .await
+        .into_iter()
+        .map(|entry| entry.into_commit().expect("no stream was deleted here"))
+        .collect()
+}
+
+async fn log_entries(stream: LogStream) -> Vec<LogEntry> {
+    stream.try_collect().await.expect("reading the log failed")
+}
+
+/// Every result of a read of the log, as commits (no stream was deleted).
+async fn log_results(stream: LogStream) -> Vec<Result<Commit, StoreError>> {
+    stream
+        .map(|entry| entry.map(|e| e.into_commit().expect("no stream was deleted here")))
+        .collect()
+        .await
 }
 
 async fn read_stream(store: &dyn CommitStore, tenant: &str, stream: &str) -> Vec<Commit> {
@@ -146,7 +168,7 @@ pub async fn commit_round_trips_every_field<H: Harness>(harness: &H) {
         Some(&json!("abc"))
     );
     assert_eq!(read[0].commit_stamp.timezone(), Utc);
-    assert_eq!(collect(store.get_from(0)).await, vec![written.clone()]);
+    assert_eq!(log_commits(store.get_from(0)).await, vec![written.clone()]);
     assert_eq!(
         collect(store.get_all_to(TENANT, Utc::now())).await,
         vec![written]
@@ -288,20 +310,20 @@ pub async fn reading_from_a_checkpoint_returns_every_later_commit_once<H: Harnes
         );
     }
     assert_eq!(
-        collect(store.get_from(0)).await,
+        log_commits(store.get_from(0)).await,
         written,
         "from 0: everything, in order"
     );
     for from in [1, 7, 24] {
         let checkpoint = written[from - 1].checkpoint;
         assert_eq!(
-            collect(store.get_from(checkpoint)).await,
+            log_commits(store.get_from(checkpoint)).await,
             written[from..].to_vec(),
             "from checkpoint {checkpoint}"
         );
     }
     let last = written.last().unwrap().checkpoint;
-    assert!(collect(store.get_from(last)).await.is_empty());
+    assert!(log_commits(store.get_from(last)).await.is_empty());
 }
 
 /// The same commit id again is a duplicate, and changes nothing.
@@ -757,7 +779,7 @@ pub async fn purge_removes_one_tenant_only<H: Harness>(harness: &H) {
         .await
         .expect("get")
         .is_some());
-    assert_eq!(collect(store.get_from(0)).await, kept_before);
+    assert_eq!(log_commits(store.get_from(0)).await, kept_before);
     store
         .purge("never-existed")
         .await
@@ -777,7 +799,7 @@ pub async fn drop_removes_everything<H: Harness>(harness: &H) {
         .expect("snapshot");
     store.drop_all().await.expect("drop");
     store.initialize().await.expect("initialize after drop");
-    assert!(collect(store.get_from(0)).await.is_empty());
+    assert!(log_commits(store.get_from(0)).await.is_empty());
     assert_eq!(
         store
             .get_snapshot(TENANT, "s", u64::MAX)
@@ -1278,7 +1300,7 @@ pub async fn a_damaged_commit_ends_a_read_after_every_intact_commit_before_it<H:
     if !harness.corrupt_events(&store, TENANT, "c", 1).await {
         return; // This backend holds no bytes that could be damaged.
     }
-    let read: Vec<Result<Commit, StoreError>> = store.get_from(0).collect().await;
+    let read = log_results(store.get_from(0)).await;
     assert_eq!(
         read.len(),
         3,
@@ -1299,11 +1321,11 @@ pub async fn a_damaged_commit_ends_a_read_after_every_intact_commit_before_it<H:
         "the error names the damaged commit: {error}"
     );
     assert_eq!(
-        collect(store.get_from(error.checkpoint().unwrap())).await,
+        log_commits(store.get_from(error.checkpoint().unwrap())).await,
         vec![fourth.clone()],
         "reading from the damaged commit's checkpoint continues right after it"
     );
-    let tenant: Vec<Result<Commit, StoreError>> = store.get_tenant_from(TENANT, 0).collect().await;
+    let tenant = log_results(store.get_tenant_from(TENANT, 0)).await;
     assert_eq!(tenant.len(), 2, "{tenant:?}");
     assert_eq!(tenant[0].as_ref().unwrap(), &first);
     assert_eq!(
@@ -1330,15 +1352,17 @@ pub async fn reading_one_tenants_log_from_a_checkpoint<H: Harness>(harness: &H) 
             mine.push(commit);
         }
     }
-    assert_eq!(collect(store.get_tenant_from(TENANT, 0)).await, mine);
+    assert_eq!(log_commits(store.get_tenant_from(TENANT, 0)).await, mine);
     assert_eq!(
-        collect(store.get_tenant_from(TENANT, mine[0].checkpoint)).await,
+        log_commits(store.get_tenant_from(TENANT, mine[0].checkpoint)).await,
         mine[1..].to_vec()
     );
-    assert!(collect(store.get_tenant_from("nobody", 0)).await.is_empty());
+    assert!(log_commits(store.get_tenant_from("nobody", 0))
+        .await
+        .is_empty());
     // A reader that may read but not destroy: the log role alone.
     let log: Arc<dyn CommitLog> = store.clone();
-    assert_eq!(collect(log.get_tenant_from(TENANT, 0)).await.len(), 3);
+    assert_eq!(log_commits(log.get_tenant_from(TENANT, 0)).await.len(), 3);
 }
 
 /// "Stamped at or before" a time before any commit is empty on every backend, even at the
@@ -1374,7 +1398,7 @@ pub async fn read_streams_move_into_spawned_tasks<H: Harness>(harness: &H) {
     let log = store.get_from(0);
     let (commits, logged) = tokio::spawn(async move {
         let commits: Vec<Commit> = stream.try_collect().await.unwrap();
-        let logged: Vec<Commit> = log.try_collect().await.unwrap();
+        let logged: Vec<LogEntry> = log.try_collect().await.unwrap();
         (commits, logged)
     })
     .await
@@ -1587,4 +1611,117 @@ pub async fn snapshots_for_replay_are_the_stored_snapshots<H: Harness>(harness: 
         .await
         .unwrap()
         .is_none());
+}
+
+/// Deleting a stream removes its commits and snapshots and nothing else, writes a notice to
+/// the log where it happened, and lets the stream start afresh from sequence 1. Deleting a
+/// stream that holds nothing is not an error and writes no notice.
+pub async fn deleting_a_stream_removes_it_and_tells_the_log<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, &store);
+    append(&*store, TENANT, "gone", increments(1..3)).await;
+    append(&*store, TENANT, "gone", increments(3..4)).await;
+    repo.snapshot::<Counter>("gone", 3, Headers::new())
+        .await
+        .unwrap();
+    let kept = append(&*store, TENANT, "kept", increments(1..2)).await;
+    let other_tenant = append(&*store, "tenant-b", "gone", increments(1..2)).await;
+    let before = log_entries(store.get_from(0)).await;
+
+    store.delete_stream(TENANT, "gone").await.expect("delete");
+    assert!(read_stream(&*store, TENANT, "gone").await.is_empty());
+    assert!(store
+        .get_snapshot(TENANT, "gone", u64::MAX)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        read_stream(&*store, TENANT, "kept").await,
+        vec![kept.clone()]
+    );
+    assert_eq!(
+        read_stream(&*store, "tenant-b", "gone").await,
+        vec![other_tenant.clone()],
+        "the same stream id of another tenant is another stream"
+    );
+
+    let after = log_entries(store.get_from(0)).await;
+    assert_eq!(
+        after.len(),
+        3,
+        "kept, the other tenant's commit, and the notice: {after:?}"
+    );
+    let notice = match after.last() {
+        Some(LogEntry::StreamDeleted(notice)) => notice.clone(),
+        other => panic!("expected the deletion notice last, got {other:?}"),
+    };
+    assert_eq!(
+        (notice.tenant_id.as_str(), notice.stream_id.as_str()),
+        (TENANT, "gone")
+    );
+    let last_before = before.last().unwrap().checkpoint();
+    assert!(
+        notice.checkpoint > last_before,
+        "the notice comes after everything before the deletion"
+    );
+    assert_eq!(
+        log_entries(store.get_from(last_before)).await,
+        vec![LogEntry::StreamDeleted(notice.clone())],
+        "a reader that had seen everything learns of the deletion"
+    );
+    assert_eq!(
+        log_entries(store.get_tenant_from(TENANT, last_before))
+            .await
+            .len(),
+        1
+    );
+    assert!(log_entries(store.get_tenant_from("tenant-b", last_before))
+        .await
+        .is_empty());
+    assert!(
+        log_commits(store.get_tenant_from("tenant-b", 0)).await == vec![other_tenant],
+        "the other tenant's log holds no notice"
+    );
+    assert_eq!(
+        collect(store.get_all_to(TENANT, DateTime::<Utc>::MAX_UTC)).await,
+        vec![kept],
+        "reads of commits by time hold commits only"
+    );
+
+    // The stream starts afresh, from sequence 1, and loads as new.
+    let fresh: Counter = repo.get("gone").await.unwrap();
+    assert_eq!((fresh.version(), fresh.total), (0, 0));
+    let restarted = store
+        .commit(attempt(TENANT, "gone", 1, 1, increments(7..8)))
+        .await
+        .expect("sequence 1 again");
+    assert_eq!(restarted.commit_sequence, 1);
+    let mut counter: Counter = repo.get("gone").await.unwrap();
+    assert_eq!((counter.version(), counter.total), (1, 7));
+    counter.add(1).unwrap();
+    repo.save(&mut counter, Headers::new())
+        .await
+        .expect("the restarted stream goes on");
+
+    // Nothing to delete: no error, no notice.
+    let end = log_entries(store.get_from(0))
+        .await
+        .last()
+        .unwrap()
+        .checkpoint();
+    store.delete_stream(TENANT, "never-written").await.unwrap();
+    assert!(log_entries(store.get_from(end)).await.is_empty());
+
+    // Deleted again, the stream gets a second notice; a purge removes the notices too.
+    store.delete_stream(TENANT, "gone").await.unwrap();
+    let notices = log_entries(store.get_tenant_from(TENANT, 0))
+        .await
+        .into_iter()
+        .filter(|entry| matches!(entry, LogEntry::StreamDeleted(_)))
+        .count();
+    assert_eq!(notices, 2);
+    store.purge(TENANT).await.unwrap();
+    assert!(log_entries(store.get_tenant_from(TENANT, 0))
+        .await
+        .is_empty());
 }

@@ -85,6 +85,7 @@ macro_rules! contract_suite {
             saga_fed_messages_saves_its_events_and_every_command,
             a_save_whose_acknowledgement_was_lost_is_not_stored_twice,
             snapshots_for_replay_are_the_stored_snapshots,
+            deleting_a_stream_removes_it_and_tells_the_log,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

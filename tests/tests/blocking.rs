@@ -24,7 +24,10 @@ fn exercise(store: &blocking::Store) {
         .get_tenant_from("t", commit.checkpoint - 1)
         .collect::<Result<_, StoreError>>()
         .unwrap();
-    assert_eq!(log.first(), Some(&commit));
+    assert_eq!(
+        log.first().and_then(aett::LogEntry::as_commit),
+        Some(&commit)
+    );
 
     let counters = blocking::AggregateRepository::new("t", store);
     let mut counter: Counter = counters.get(&stream).unwrap();
@@ -62,6 +65,8 @@ fn exercise(store: &blocking::Store) {
         amount: 1,
     });
     assert_eq!(sagas.save(&mut saga, Headers::new()).unwrap().len(), 1);
+    store.delete_stream("t", &stream).unwrap();
+    assert_eq!(store.get("t", &stream, 0, u64::MAX).count(), 0);
     store.purge("t").unwrap();
     assert_eq!(store.get_tenant_from("t", 0).count(), 0);
 }

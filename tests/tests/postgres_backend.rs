@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aett::{
-    Commit, CommitAttempt, CommitLog, CommitStore, EventMessage, Headers, Operation,
+    Commit, CommitAttempt, CommitLog, CommitStore, EventMessage, Headers, LogEntry, Operation,
     PersistenceManagement, PostgresConfig, PostgresStore, SnapshotStore, StoreError,
 };
 use aett_tests::domain::Incremented;
@@ -72,12 +72,12 @@ async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
             while seen.len() < total && tokio::time::Instant::now() < deadline {
                 let from = seen.last().map_or(0, |c| c.checkpoint);
-                let batch: Vec<Commit> = store
+                let batch: Vec<LogEntry> = store
                     .get_from(from)
                     .try_collect()
                     .await
                     .expect("read from checkpoint");
-                seen.extend(batch);
+                seen.extend(batch.into_iter().filter_map(LogEntry::into_commit));
             }
             seen
         })
@@ -86,7 +86,12 @@ async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
         writer.await.expect("writer");
     }
     let seen = reader.await.expect("reader");
-    let all: Vec<Commit> = store.get_from(0).try_collect().await.expect("read all");
+    let all: Vec<Commit> = store
+        .get_from(0)
+        .map_ok(|entry| entry.into_commit().expect("no stream is deleted here"))
+        .try_collect()
+        .await
+        .expect("read all");
     assert_eq!(all.len(), (WRITERS * COMMITS) as usize);
     for pair in seen.windows(2) {
         assert!(
@@ -439,4 +444,95 @@ async fn a_connection_whose_statement_failed_is_not_reused() {
         "the failed connection (backend {}) is still in use: {after:?}",
         before[0]
     );
+}
+
+/// A store written by the first release (schema version 1) keeps working: `initialize`
+/// migrates it to version 2, its commits read back, and deletion notices can be written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
+    let schema = unique_schema();
+    let client = raw_client().await;
+    // The first release's schema, and a commit as it wrote it (keys: SHA-256 of the ids, the
+    // stream's prefixed with the tenant id's length).
+    client
+        .batch_execute(&format!(
+            r#"CREATE SCHEMA "{schema}";
+               CREATE TABLE "{schema}".aett_schema_version (object text PRIMARY KEY, version integer NOT NULL);
+               CREATE TABLE "{schema}"."commits" (
+                   checkpoint bigint PRIMARY KEY, stream_key bytea NOT NULL, tenant_key bytea NOT NULL,
+                   tenant_id text NOT NULL, stream_id text NOT NULL, stream_revision bigint NOT NULL,
+                   items integer NOT NULL, commit_id uuid NOT NULL, commit_sequence bigint NOT NULL,
+                   commit_stamp timestamptz NOT NULL, headers bytea NOT NULL, events bytea NOT NULL,
+                   CONSTRAINT "commits_sequence" UNIQUE (stream_key, commit_sequence),
+                   CONSTRAINT "commits_commit_id" UNIQUE (stream_key, commit_id));
+               CREATE INDEX "commits_by_revision" ON "{schema}"."commits" (stream_key, stream_revision);
+               CREATE INDEX "commits_by_tenant" ON "{schema}"."commits" (tenant_key, checkpoint);
+               CREATE TABLE "{schema}"."snapshots" (
+                   stream_key bytea NOT NULL, tenant_key bytea NOT NULL, tenant_id text NOT NULL,
+                   stream_id text NOT NULL, stream_revision bigint NOT NULL, commit_sequence bigint NOT NULL,
+                   payload bytea NOT NULL, headers bytea NOT NULL, PRIMARY KEY (stream_key, stream_revision));
+               CREATE INDEX "snapshots_by_tenant" ON "{schema}"."snapshots" (tenant_key);
+               INSERT INTO "{schema}".aett_schema_version VALUES ('{schema}.commits', 1);
+               INSERT INTO "{schema}"."commits" VALUES (
+                   pg_current_xact_id()::text::bigint, sha256(int8send(1) || 't'::bytea || 's'::bytea),
+                   sha256('t'::bytea), 't', 's', 1, 1, gen_random_uuid(), 1, now(), convert_to('{{}}', 'UTF8'),
+                   convert_to('[{{"topic":"test.counter.incremented","body":{{"by":5}}}}]', 'UTF8'));"#
+        ))
+        .await
+        .expect("write a version 1 store");
+
+    let store = PostgresStore::connect(PostgresConfig::new(url()).schema(&schema))
+        .await
+        .expect("connect");
+    store
+        .initialize()
+        .await
+        .expect("initialize migrates version 1");
+    let version: i32 = client
+        .query_one(
+            &format!(r#"SELECT version FROM "{schema}".aett_schema_version"#),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 2);
+    store.initialize().await.expect("initialize again");
+    let commits: Vec<Commit> = store
+        .get("t", "s", 0, u64::MAX)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].events[0].body.get(), r#"{"by":5}"#);
+    let next = store
+        .commit(CommitAttempt::new(
+            "t",
+            "s",
+            2,
+            2,
+            Headers::new(),
+            increment(1),
+        ))
+        .await
+        .expect("the migrated store takes commits");
+    assert_eq!(next.commit_sequence, 2);
+    store.delete_stream("t", "s").await.unwrap();
+    let log: Vec<LogEntry> = store.get_from(0).try_collect().await.unwrap();
+    assert!(
+        matches!(log.as_slice(), [LogEntry::StreamDeleted(_)]),
+        "{log:?}"
+    );
+
+    client
+        .execute(
+            &format!(r#"UPDATE "{schema}".aett_schema_version SET version = 3"#),
+            &[],
+        )
+        .await
+        .unwrap();
+    match store.initialize().await {
+        Err(StoreError::Configuration(message)) => assert!(message.contains("version 3")),
+        other => panic!("expected version 3 to be refused, got {other:?}"),
+    }
 }

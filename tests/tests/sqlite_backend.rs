@@ -119,3 +119,79 @@ fn in_memory_paths_are_refused() {
         }
     }
 }
+
+/// A store written by the first release (schema version 1) keeps working: `initialize`
+/// migrates it to version 2, its commits read back, and deletion notices can be written.
+#[tokio::test]
+async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
+    use aett::{CommitLog, CommitStore, LogEntry};
+    use futures::TryStreamExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    // The first release's schema and a commit as it wrote them.
+    let v1 = rusqlite::Connection::open(&path).unwrap();
+    v1.execute_batch(
+        r#"CREATE TABLE aett_schema_version (object TEXT PRIMARY KEY, version INTEGER NOT NULL);
+           CREATE TABLE "commits" (
+               checkpoint INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL,
+               stream_id TEXT NOT NULL, stream_revision INTEGER NOT NULL, items INTEGER NOT NULL,
+               commit_id BLOB NOT NULL, commit_sequence INTEGER NOT NULL,
+               commit_stamp INTEGER NOT NULL, headers BLOB NOT NULL, events BLOB NOT NULL,
+               UNIQUE (tenant_id, stream_id, commit_sequence),
+               UNIQUE (tenant_id, stream_id, commit_id));
+           CREATE INDEX "commits_by_revision" ON "commits" (tenant_id, stream_id, stream_revision);
+           CREATE INDEX "commits_by_tenant" ON "commits" (tenant_id, checkpoint);
+           CREATE TABLE "snapshots" (
+               tenant_id TEXT NOT NULL, stream_id TEXT NOT NULL, stream_revision INTEGER NOT NULL,
+               commit_sequence INTEGER NOT NULL, payload BLOB NOT NULL, headers BLOB NOT NULL,
+               PRIMARY KEY (tenant_id, stream_id, stream_revision));
+           INSERT INTO aett_schema_version (object, version) VALUES ('commits', 1);
+           INSERT INTO "commits" (tenant_id, stream_id, stream_revision, items, commit_id,
+               commit_sequence, commit_stamp, headers, events)
+           VALUES ('t', 's', 1, 1, x'0123456789abcdef0123456789abcdef', 1, 1700000000000000,
+               CAST('{}' AS BLOB),
+               CAST('[{"topic":"test.counter.incremented","body":{"by":5}}]' AS BLOB));"#,
+    )
+    .unwrap();
+    drop(v1);
+
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .initialize()
+        .await
+        .expect("initialize migrates version 1");
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT version FROM aett_schema_version WHERE object = 'commits'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 2);
+    store.initialize().await.expect("initialize again");
+    let commits: Vec<aett::Commit> = store
+        .get("t", "s", 0, u64::MAX)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].events[0].body.get(), r#"{"by":5}"#);
+    store.delete_stream("t", "s").await.unwrap();
+    let log: Vec<LogEntry> = store.get_from(0).try_collect().await.unwrap();
+    assert!(
+        matches!(log.as_slice(), [LogEntry::StreamDeleted(_)]),
+        "{log:?}"
+    );
+
+    // A version this release does not know is refused, not guessed at.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE aett_schema_version SET version = 3", [])
+        .unwrap();
+    match store.initialize().await {
+        Err(StoreError::Configuration(message)) => assert!(message.contains("version 3")),
+        other => panic!("expected version 3 to be refused, got {other:?}"),
+    }
+}

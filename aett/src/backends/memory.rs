@@ -10,8 +10,10 @@ use futures::stream::{self, StreamExt};
 use crate::backends::kit::{check_follows_head, resolve_taken_sequence};
 use crate::conflict::ConflictDetector;
 use crate::error::StoreError;
-use crate::model::{Commit, CommitAttempt, Snapshot};
-use crate::store::{CommitLog, CommitStore, CommitStream, PersistenceManagement, SnapshotStore};
+use crate::model::{Commit, CommitAttempt, LogEntry, Snapshot, StreamDeleted};
+use crate::store::{
+    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, SnapshotStore,
+};
 
 /// An event store held in memory, safe to share between threads and tasks.
 ///
@@ -26,8 +28,30 @@ pub struct InMemoryStore {
 struct State {
     last_checkpoint: u64,
     tenants: HashMap<String, Tenant>,
-    /// Every commit of every tenant, by checkpoint.
-    log: BTreeMap<u64, Arc<Commit>>,
+    /// Every commit of every tenant, and every deleted-stream notice, by checkpoint.
+    log: BTreeMap<u64, Logged>,
+}
+
+#[derive(Debug, Clone)]
+enum Logged {
+    Commit(Arc<Commit>),
+    Deleted(Arc<StreamDeleted>),
+}
+
+impl Logged {
+    fn tenant_id(&self) -> &str {
+        match self {
+            Logged::Commit(commit) => &commit.tenant_id,
+            Logged::Deleted(deleted) => &deleted.tenant_id,
+        }
+    }
+
+    fn entry(&self) -> LogEntry {
+        match self {
+            Logged::Commit(commit) => LogEntry::Commit(Commit::clone(commit)),
+            Logged::Deleted(deleted) => LogEntry::StreamDeleted(StreamDeleted::clone(deleted)),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -58,16 +82,14 @@ impl InMemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The commits of the log after `checkpoint` that `keep` selects.
-    fn log_after(&self, checkpoint: u64, keep: impl Fn(&Commit) -> bool) -> CommitStream {
-        let commits = self
-            .state()
+    /// The entries of the log after `checkpoint` that `keep` selects.
+    fn log_after(&self, checkpoint: u64, keep: impl Fn(&Logged) -> bool) -> Vec<Logged> {
+        self.state()
             .log
             .range(checkpoint.saturating_add(1)..)
-            .filter(|(_, c)| keep(c))
-            .map(|(_, c)| c.clone())
-            .collect();
-        owned(commits)
+            .filter(|(_, entry)| keep(entry))
+            .map(|(_, entry)| entry.clone())
+            .collect()
     }
 
     fn stream_commits(&self, tenant_id: &str, stream_id: &str) -> Vec<Arc<Commit>> {
@@ -140,7 +162,9 @@ impl InMemoryStore {
         state.last_checkpoint += 1;
         let commit = Arc::new(Commit::from_attempt(attempt, state.last_checkpoint));
         stream.push(commit.clone());
-        state.log.insert(commit.checkpoint, commit.clone());
+        state
+            .log
+            .insert(commit.checkpoint, Logged::Commit(commit.clone()));
         Ok(Commit::clone(&commit))
     }
 }
@@ -191,23 +215,62 @@ impl PersistenceManagement for InMemoryStore {
     async fn purge(&self, tenant_id: &str) -> Result<(), StoreError> {
         let mut state = self.state();
         state.tenants.remove(tenant_id);
-        state.log.retain(|_, c| c.tenant_id != tenant_id);
+        state.log.retain(|_, entry| entry.tenant_id() != tenant_id);
+        Ok(())
+    }
+
+    async fn delete_stream(&self, tenant_id: &str, stream_id: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let state = &mut *state;
+        let Some(tenant) = state.tenants.get_mut(tenant_id) else {
+            return Ok(());
+        };
+        let commits = tenant.streams.remove(stream_id).unwrap_or_default();
+        let snapshots = tenant.snapshots.remove(stream_id).unwrap_or_default();
+        if commits.is_empty() && snapshots.is_empty() {
+            return Ok(());
+        }
+        for commit in &commits {
+            state.log.remove(&commit.checkpoint);
+        }
+        state.last_checkpoint += 1;
+        let deleted = StreamDeleted::new(
+            tenant_id,
+            stream_id,
+            state.last_checkpoint,
+            chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
+        );
+        state
+            .log
+            .insert(deleted.checkpoint, Logged::Deleted(Arc::new(deleted)));
         Ok(())
     }
 }
 
 impl CommitLog for InMemoryStore {
-    fn get_from(&self, checkpoint: u64) -> CommitStream {
-        self.log_after(checkpoint, |_| true)
+    fn get_from(&self, checkpoint: u64) -> LogStream {
+        entries(self.log_after(checkpoint, |_| true))
     }
 
-    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> CommitStream {
-        self.log_after(checkpoint, |c| c.tenant_id == tenant_id)
+    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> LogStream {
+        entries(self.log_after(checkpoint, |entry| entry.tenant_id() == tenant_id))
     }
 
     fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> CommitStream {
-        self.log_after(0, |c| {
-            c.tenant_id == tenant_id && c.commit_stamp <= max_time
-        })
+        let commits = self
+            .log_after(0, |_| true)
+            .into_iter()
+            .filter_map(|entry| match entry {
+                Logged::Commit(c) if c.tenant_id == tenant_id && c.commit_stamp <= max_time => {
+                    Some(c)
+                }
+                _ => None,
+            })
+            .collect();
+        owned(commits)
     }
+}
+
+fn entries(logged: Vec<Logged>) -> LogStream {
+    stream::iter(logged.into_iter().map(|entry| Ok(entry.entry()))).boxed()
 }

@@ -3,10 +3,12 @@
 
 mod commit;
 mod event;
+mod log;
 mod message;
 mod snapshot;
 
 pub use commit::{Commit, CommitAttempt};
 pub use event::{DuplicateTopic, Event, TopicEntry, TopicMap};
+pub use log::{LogEntry, StreamDeleted};
 pub use message::{EventMessage, Headers};
 pub use snapshot::Snapshot;

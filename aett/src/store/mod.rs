@@ -23,11 +23,15 @@ use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::error::StoreError;
-use crate::model::{Commit, CommitAttempt, EventMessage, Snapshot};
+use crate::model::{Commit, CommitAttempt, EventMessage, LogEntry, Snapshot};
 
 /// A stream of commits read from a store, one page fetched at a time. It owns what it needs
 /// (`'static`). After an `Err` it ends; every intact commit before the failure was yielded.
 pub type CommitStream = BoxStream<'static, Result<Commit, StoreError>>;
+
+/// A stream of log entries (commits and deleted-stream notices) in checkpoint order, read from a
+/// store one page at a time; `'static`, and ends after an `Err` as [`CommitStream`] does.
+pub type LogStream = BoxStream<'static, Result<LogEntry, StoreError>>;
 
 /// A stream of commits for replay (see [`CommitStore::get_for_replay`]).
 pub type ReplayStream = BoxStream<'static, Result<ReplayCommit, StoreError>>;
@@ -196,21 +200,22 @@ pub trait SnapshotStore: Send + Sync {
     }
 }
 
-/// Reads the log: commits across streams in checkpoint order. It cannot change the store, so
-/// it is the handle to give a projection or a reporting tool.
+/// Reads the log: commits across streams in checkpoint order, and the notices of deleted
+/// streams where the deletions happened. It cannot change the store, so it is the handle to give
+/// a projection or a reporting tool.
 ///
-/// A reader that resumes from the last checkpoint it saw never skips a commit and never sees
-/// one twice. When a stored commit is damaged, the stream yields every intact commit before it,
+/// A reader that resumes from the last checkpoint it saw never skips an entry and never sees
+/// one twice. When a stored commit is damaged, the stream yields every intact entry before it,
 /// then [`StoreError::Corrupt`] with the damaged commit's checkpoint: reading again from that
 /// checkpoint continues right after it.
 pub trait CommitLog: Send + Sync {
-    /// Every commit of every tenant with a checkpoint greater than `checkpoint`, in checkpoint
+    /// Every entry of every tenant with a checkpoint greater than `checkpoint`, in checkpoint
     /// order (`0` reads everything).
-    fn get_from(&self, checkpoint: u64) -> CommitStream;
+    fn get_from(&self, checkpoint: u64) -> LogStream;
 
-    /// Every commit of one tenant with a checkpoint greater than `checkpoint`, in checkpoint
+    /// Every entry of one tenant with a checkpoint greater than `checkpoint`, in checkpoint
     /// order.
-    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> CommitStream;
+    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> LogStream;
 
     /// Every commit of one tenant stamped at or before `max_time`, in checkpoint order.
     fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> CommitStream;
@@ -227,8 +232,16 @@ pub trait PersistenceManagement: Send + Sync {
     /// that aett did not create). [`PersistenceManagement::initialize`] makes it usable again.
     async fn drop_all(&self) -> Result<(), StoreError>;
 
-    /// Removes every commit and snapshot of one tenant and nothing else.
+    /// Removes every commit and snapshot of one tenant and nothing else (its notices in the log
+    /// too).
     async fn purge(&self, tenant_id: &str) -> Result<(), StoreError>;
+
+    /// Deletes one stream: every commit and snapshot of it is physically removed, in one
+    /// transaction where the backend has them, and a [`crate::StreamDeleted`] notice is written
+    /// to the log at that point, so readers of the log learn of it. The stream can then start
+    /// afresh from sequence 1. Deleting a stream that holds nothing is not an error (and writes
+    /// no notice).
+    async fn delete_stream(&self, tenant_id: &str, stream_id: &str) -> Result<(), StoreError>;
 }
 
 /// A backend in every role: what [`crate::connect`] hands out as `Arc<dyn EventStore>`.

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::error::StoreError;
-use crate::model::{Commit, EventMessage};
+use crate::model::{Commit, EventMessage, LogEntry};
 use crate::store::{ReplayCommit, ReplayEvents};
 
 /// The most commits a backend reads per round trip.
@@ -95,6 +95,25 @@ impl PageItem for Commit {
 
     fn stored_bytes(&self) -> usize {
         messages_bytes(&self.events)
+    }
+}
+
+impl PageItem for LogEntry {
+    fn resume(&self) -> Resume {
+        match self {
+            LogEntry::Commit(commit) => commit.resume(),
+            LogEntry::StreamDeleted(deleted) => Resume {
+                commit_sequence: 0,
+                checkpoint: deleted.checkpoint,
+            },
+        }
+    }
+
+    fn stored_bytes(&self) -> usize {
+        match self {
+            LogEntry::Commit(commit) => commit.stored_bytes(),
+            LogEntry::StreamDeleted(_) => 128,
+        }
     }
 }
 

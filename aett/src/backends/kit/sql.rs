@@ -5,7 +5,9 @@ use uuid::Uuid;
 
 use super::stamp_from_micros;
 use crate::error::{Scope, StoreError};
-use crate::model::{Commit, CommitAttempt, EventMessage, Headers, Snapshot};
+use crate::model::{
+    Commit, CommitAttempt, EventMessage, Headers, LogEntry, Snapshot, StreamDeleted,
+};
 use crate::store::{ReplayCommit, ReplaySnapshot};
 
 /// Checks that a configured table or schema name is a plain SQL identifier, so it can be placed in
@@ -55,7 +57,42 @@ pub(crate) struct RawCommit {
     pub events: Vec<u8>,
 }
 
+/// A deleted stream's notice is a row of the commits table with a negative commit sequence (and
+/// no events): it takes its checkpoint from the same order as commits, and no read of a stream
+/// (which asks for sequences above 0) ever meets it.
+pub(crate) fn notice_sequence() -> i64 {
+    // Unique per stream among notices, so a stream deleted again gets a notice of its own.
+    -((Uuid::new_v4().as_u64_pair().0 >> 1) as i64) - 1
+}
+
 impl RawCommit {
+    /// A row of the log: a commit, or the notice that a stream was deleted.
+    pub fn decode_entry(self) -> Result<LogEntry, StoreError> {
+        if self.commit_sequence >= 0 {
+            return self.decode().map(LogEntry::Commit);
+        }
+        let scope = Scope::stream(&self.tenant_id, &self.stream_id);
+        let corrupt = |reason: String| StoreError::Corrupt {
+            scope: scope.clone(),
+            commit_sequence: None,
+            checkpoint: u64::try_from(self.checkpoint).ok(),
+            reason,
+        };
+        let checkpoint = u64::try_from(self.checkpoint)
+            .map_err(|_| corrupt(format!("negative checkpoint {}", self.checkpoint)))?;
+        let deleted_at = match self.commit_stamp {
+            StoredStamp::Time(stamp) => stamp,
+            StoredStamp::Micros(micros) => stamp_from_micros(micros)
+                .ok_or_else(|| corrupt(format!("deletion stamp {micros} is out of range")))?,
+        };
+        Ok(LogEntry::StreamDeleted(StreamDeleted::new(
+            self.tenant_id,
+            self.stream_id,
+            checkpoint,
+            deleted_at,
+        )))
+    }
+
     /// Checks and decodes every column; damaged data is [`StoreError::Corrupt`] naming the row.
     pub fn decode(self) -> Result<Commit, StoreError> {
         let scope = Scope::stream(&self.tenant_id, &self.stream_id);

@@ -46,13 +46,13 @@ use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawC
 use crate::backends::kit::sql::{
     decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
 };
-use crate::backends::kit::sql::{StoredId, StoredStamp};
+use crate::backends::kit::sql::{notice_sequence, StoredId, StoredStamp};
 use crate::backends::kit::{paged, resolve_taken_sequence, Page, Resume};
 use crate::error::{Operation, Scope, StoreError};
-use crate::model::{Commit, CommitAttempt, Snapshot};
+use crate::model::{Commit, CommitAttempt, LogEntry, Snapshot};
 use crate::store::{
-    CommitLog, CommitStore, CommitStream, PersistenceManagement, ReplaySnapshot, ReplayStream,
-    SnapshotStore,
+    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplaySnapshot,
+    ReplayStream, SnapshotStore,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -243,7 +243,7 @@ impl PostgresStore {
     }
 
     /// The log from `checkpoint`, of every tenant or of the tenant whose key is given.
-    fn log(&self, checkpoint: u64, tenant: Option<(String, Vec<u8>)>) -> CommitStream {
+    fn log(&self, checkpoint: u64, tenant: Option<(String, Vec<u8>)>) -> LogStream {
         let inner = self.inner.clone();
         let (operation, scope) = match &tenant {
             Some((tenant, _)) => (Operation::ReadTenantLog, Scope::tenant(tenant)),
@@ -519,7 +519,7 @@ impl Inner {
         after: i64,
         page_limit: usize,
         tenant: Option<&(String, Vec<u8>)>,
-    ) -> Result<Page, StoreError> {
+    ) -> Result<Page<LogEntry>, StoreError> {
         let limit = page_limit as i64;
         let deadline = Instant::now() + self.config.checkpoint_wait;
         let mut pause = Duration::from_millis(1);
@@ -566,7 +566,7 @@ impl Inner {
             }
             if !held_back || !final_rows.is_empty() {
                 let mut page = Page::decode(final_rows, page_limit, |row| {
-                    raw_commit(row, &scope).and_then(RawCommit::decode)
+                    raw_commit(row, &scope).and_then(RawCommit::decode_entry)
                 });
                 // Commits held back at the horizon follow once the transactions below it end.
                 page.more = page.error.is_none() && (full || held_back);
@@ -803,11 +803,11 @@ impl PostgresStore {
 }
 
 impl CommitLog for PostgresStore {
-    fn get_from(&self, checkpoint: u64) -> CommitStream {
+    fn get_from(&self, checkpoint: u64) -> LogStream {
         self.log(checkpoint, None)
     }
 
-    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> CommitStream {
+    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> LogStream {
         self.log(
             checkpoint,
             Some((tenant_id.to_owned(), tenant_key(tenant_id))),
@@ -949,10 +949,21 @@ impl PersistenceManagement for PostgresStore {
                     .await?;
             }
             Some(version) if version == SCHEMA_VERSION => {}
+            // Version 2 writes deleted-stream notices (rows with negative sequences), which
+            // version 1 cannot read: the tables stay as they are, the version tells older
+            // releases to keep away.
+            Some(1) => {
+                session
+                    .execute(
+                        &self.inner.sql.update_version,
+                        &[&self.inner.sql.object, &SCHEMA_VERSION],
+                    )
+                    .await?;
+            }
             Some(version) => {
                 session.batch("ROLLBACK").await?;
                 return Err(StoreError::Configuration(format!(
-                    "`{}` has schema version {version}; this aett reads version {SCHEMA_VERSION}",
+                    "`{}` has schema version {version}; this aett reads versions 1 and {SCHEMA_VERSION}",
                     self.inner.sql.object
                 )));
             }
@@ -1004,6 +1015,37 @@ impl PersistenceManagement for PostgresStore {
         session
             .execute(&self.inner.sql.purge_snapshots, &[&key])
             .await?;
+        session.batch("COMMIT").await
+    }
+
+    async fn delete_stream(&self, tenant_id: &str, stream_id: &str) -> Result<(), StoreError> {
+        let key = stream_key(tenant_id, stream_id);
+        let session = self
+            .inner
+            .session(Operation::DeleteStream, Scope::stream(tenant_id, stream_id))
+            .await?;
+        session.batch("BEGIN").await?;
+        let commits = session
+            .execute(&self.inner.sql.delete_stream_commits, &[&key])
+            .await?;
+        let snapshots = session
+            .execute(&self.inner.sql.delete_stream_snapshots, &[&key])
+            .await?;
+        if commits + snapshots > 0 {
+            // The notice takes this transaction's id as its checkpoint, like a commit.
+            session
+                .execute(
+                    &self.inner.sql.insert_deletion_notice,
+                    &[
+                        &key,
+                        &tenant_key(tenant_id),
+                        &tenant_id,
+                        &stream_id,
+                        &notice_sequence(),
+                    ],
+                )
+                .await?;
+        }
         session.batch("COMMIT").await
     }
 }

@@ -1,7 +1,7 @@
 //! The PostgreSQL schema and statements, built once per store from the validated names.
 
 /// The schema version this release writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 /// The columns of aett's commits table, in order.
 pub(crate) const COMMITS_SHAPE: &[&str] = &[
@@ -40,6 +40,7 @@ pub(crate) struct Statements {
     pub create: String,
     pub read_version: String,
     pub write_version: String,
+    pub update_version: String,
     pub drop: String,
     pub insert_commit: String,
     pub has_commit_id: String,
@@ -56,6 +57,9 @@ pub(crate) struct Statements {
     pub add_snapshot: String,
     pub purge_commits: String,
     pub purge_snapshots: String,
+    pub delete_stream_commits: String,
+    pub delete_stream_snapshots: String,
+    pub insert_deletion_notice: String,
 }
 
 impl Statements {
@@ -105,6 +109,7 @@ impl Statements {
             ),
             read_version: format!("SELECT version FROM {v} WHERE object = $1"),
             write_version: format!("INSERT INTO {v} (object, version) VALUES ($1, $2)"),
+            update_version: format!("UPDATE {v} SET version = $2 WHERE object = $1"),
             drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s};"),
             // One round trip: the row goes in only if the attempt follows the stream's head;
             // a taken sequence that another writer has not committed yet waits on the unique
@@ -114,15 +119,15 @@ impl Statements {
                                   commit_id, commit_sequence, commit_stamp, headers, events)
                  SELECT pg_current_xact_id()::text::bigint, $1::bytea, $2::bytea, $3::text, $4::text, $5::bigint,
                         $6::integer, $7::uuid, $8::bigint, $9::timestamptz, $10::bytea, $11::bytea
-                 WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE stream_key = $1::bytea
+                 WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE stream_key = $1::bytea AND commit_sequence > 0
                                  ORDER BY commit_sequence DESC LIMIT 1), 0) = $8::bigint - 1
-                   AND COALESCE((SELECT stream_revision FROM {c} WHERE stream_key = $1::bytea
+                   AND COALESCE((SELECT stream_revision FROM {c} WHERE stream_key = $1::bytea AND commit_sequence > 0
                                  ORDER BY commit_sequence DESC LIMIT 1), 0) = $5::bigint - $6::integer
                  RETURNING checkpoint"
             ),
             has_commit_id: format!("SELECT 1 FROM {c} WHERE stream_key = $1 AND commit_id = $2"),
             head: format!(
-                "SELECT commit_sequence, stream_revision FROM {c} WHERE stream_key = $1
+                "SELECT commit_sequence, stream_revision FROM {c} WHERE stream_key = $1 AND commit_sequence > 0
                  ORDER BY commit_sequence DESC LIMIT 1"
             ),
             later_commits: format!(
@@ -148,7 +153,7 @@ impl Statements {
             ),
             tenant_by_time: format!(
                 "SELECT {COMMIT_COLUMNS} FROM {c}
-                 WHERE tenant_key = $1 AND commit_stamp <= $2 AND checkpoint > $3
+                 WHERE tenant_key = $1 AND commit_stamp <= $2 AND checkpoint > $3 AND commit_sequence > 0
                  ORDER BY checkpoint LIMIT $4"
             ),
             // The horizon comes from the same statement snapshot as the rows.
@@ -178,6 +183,17 @@ impl Statements {
             ),
             purge_commits: format!("DELETE FROM {c} WHERE tenant_key = $1"),
             purge_snapshots: format!("DELETE FROM {s} WHERE tenant_key = $1"),
+            // The stream's commits; its earlier deletion notices stay in the log.
+            delete_stream_commits: format!(
+                "DELETE FROM {c} WHERE stream_key = $1 AND commit_sequence > 0"
+            ),
+            delete_stream_snapshots: format!("DELETE FROM {s} WHERE stream_key = $1"),
+            insert_deletion_notice: format!(
+                "INSERT INTO {c} (checkpoint, stream_key, tenant_key, tenant_id, stream_id, stream_revision, items,
+                                  commit_id, commit_sequence, commit_stamp, headers, events)
+                 VALUES (pg_current_xact_id()::text::bigint, $1, $2, $3, $4, 0, 0, gen_random_uuid(), $5,
+                         date_trunc('microseconds', now()), '\\x7b7d'::bytea, '\\x5b5d'::bytea)"
+            ),
         }
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::FutureExt;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::Semaphore;
@@ -24,17 +25,20 @@ use tokio::sync::Semaphore;
 pub use config::SqliteConfig;
 
 use self::schema::{Statements, COMMITS_SHAPE, SCHEMA_VERSION, SNAPSHOTS_SHAPE, VERSION_TABLE};
+use crate::backends::kit::sql::notice_sequence;
 use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
 use crate::backends::kit::sql::{
     decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
 };
 use crate::backends::kit::sql::{StoredId, StoredStamp};
-use crate::backends::kit::{paged, resolve_taken_sequence, stamp_to_micros, Page, Resume};
+use crate::backends::kit::{
+    paged, resolve_taken_sequence, stamp_to_micros, Page, PageItem, Resume,
+};
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, Snapshot};
 use crate::store::{
-    CommitLog, CommitStore, CommitStream, PersistenceManagement, ReplaySnapshot, ReplayStream,
-    SnapshotStore,
+    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplaySnapshot,
+    ReplayStream, SnapshotStore,
 };
 
 /// An event store in a SQLite database file.
@@ -153,14 +157,15 @@ impl SqliteStore {
     /// A stream of commits read a page at a time with `query`, whose last two parameters are the
     /// resume position (from `resume`) and the page size. A damaged row ends the stream after
     /// the intact rows before it.
-    fn paged_query(
+    fn paged_query<T: PageItem>(
         &self,
         operation: Operation,
         scope: Scope,
         query: fn(&Statements) -> &str,
         params: Vec<rusqlite::types::Value>,
         resume: ResumeAfter,
-    ) -> CommitStream {
+        decode: fn(RawCommit) -> Result<T, StoreError>,
+    ) -> BoxStream<'static, Result<T, StoreError>> {
         let inner = self.inner.clone();
         let traced = scope.clone();
         let pages = paged(move |last, limit| {
@@ -174,7 +179,7 @@ impl SqliteStore {
                 let rows = statement
                     .query_map(rusqlite::params_from_iter(params), raw_commit)
                     .map_err(fail)?;
-                Ok(Page::decode(rows, limit, |row| row.map_err(fail)?.decode()))
+                Ok(Page::decode(rows, limit, |row| decode(row.map_err(fail)?)))
             })
         });
         crate::trace::read(operation, &traced, pages)
@@ -446,6 +451,7 @@ impl CommitStore for SqliteStore {
                 integer(clamp(max_revision)),
             ],
             ResumeAfter::Sequence,
+            RawCommit::decode,
         )
     }
 
@@ -460,6 +466,7 @@ impl CommitStore for SqliteStore {
                 integer(stamp_to_micros(max_time)),
             ],
             ResumeAfter::Sequence,
+            RawCommit::decode,
         )
     }
 
@@ -519,23 +526,25 @@ impl CommitStore for SqliteStore {
 }
 
 impl CommitLog for SqliteStore {
-    fn get_from(&self, checkpoint: u64) -> CommitStream {
+    fn get_from(&self, checkpoint: u64) -> LogStream {
         self.paged_query(
             Operation::ReadLog,
             Scope::Store,
             |sql| &sql.from_checkpoint,
             Vec::new(),
             ResumeAfter::Checkpoint(checkpoint),
+            RawCommit::decode_entry,
         )
     }
 
-    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> CommitStream {
+    fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> LogStream {
         self.paged_query(
             Operation::ReadTenantLog,
             Scope::tenant(tenant_id),
             |sql| &sql.tenant_from_checkpoint,
             vec![text(tenant_id)],
             ResumeAfter::Checkpoint(checkpoint),
+            RawCommit::decode_entry,
         )
     }
 
@@ -546,6 +555,7 @@ impl CommitLog for SqliteStore {
             |sql| &sql.tenant_by_time,
             vec![text(tenant_id), integer(stamp_to_micros(max_time))],
             ResumeAfter::Checkpoint(0),
+            RawCommit::decode,
         )
     }
 }
@@ -661,9 +671,19 @@ impl PersistenceManagement for SqliteStore {
                     .map_err(fail)?;
                 }
                 Some(version) if version == SCHEMA_VERSION => {}
+                // Version 2 writes deleted-stream notices (rows with negative sequences), which
+                // version 1 cannot read: the tables stay as they are, the version tells older
+                // releases to keep away.
+                Some(1) => {
+                    tx.execute(
+                        &format!("UPDATE {VERSION_TABLE} SET version = ?2 WHERE object = ?1"),
+                        params![inner.sql.commits_table, SCHEMA_VERSION],
+                    )
+                    .map_err(fail)?;
+                }
                 Some(version) => {
                     return Err(StoreError::Configuration(format!(
-                        "table `{}` has schema version {version}; this aett reads version {SCHEMA_VERSION}",
+                        "table `{}` has schema version {version}; this aett reads versions 1 and {SCHEMA_VERSION}",
                         inner.sql.commits_table
                     )))
                 }
@@ -706,6 +726,44 @@ impl PersistenceManagement for SqliteStore {
                 .map_err(fail)?;
             tx.execute(&inner.sql.purge_snapshots, params![tenant_id])
                 .map_err(fail)?;
+            tx.commit().map_err(fail)
+        })
+        .await
+    }
+
+    async fn delete_stream(&self, tenant_id: &str, stream_id: &str) -> Result<(), StoreError> {
+        let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
+        self.write(move |inner, connection| {
+            let scope = Scope::stream(&tenant_id, &stream_id);
+            let fail = |e| StoreError::storage(Operation::DeleteStream, scope.clone(), e);
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            let commits = tx
+                .execute(
+                    &inner.sql.delete_stream_commits,
+                    params![tenant_id, stream_id],
+                )
+                .map_err(fail)?;
+            let snapshots = tx
+                .execute(
+                    &inner.sql.delete_stream_snapshots,
+                    params![tenant_id, stream_id],
+                )
+                .map_err(fail)?;
+            if commits + snapshots > 0 {
+                tx.execute(
+                    &inner.sql.insert_deletion_notice,
+                    params![
+                        tenant_id,
+                        stream_id,
+                        uuid::Uuid::new_v4().as_bytes(),
+                        notice_sequence(),
+                        stamp_to_micros(Utc::now()),
+                    ],
+                )
+                .map_err(fail)?;
+            }
             tx.commit().map_err(fail)
         })
         .await

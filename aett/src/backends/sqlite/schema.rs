@@ -1,7 +1,7 @@
 //! The SQLite schema and statements, built once per store from the validated table names.
 
 /// The schema version this release writes and reads.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// The table that records each store's schema version.
 pub(crate) const VERSION_TABLE: &str = "aett_schema_version";
@@ -55,6 +55,9 @@ pub(crate) struct Statements {
     pub add_snapshot: String,
     pub purge_commits: String,
     pub purge_snapshots: String,
+    pub delete_stream_commits: String,
+    pub delete_stream_snapshots: String,
+    pub insert_deletion_notice: String,
 }
 
 impl Statements {
@@ -98,7 +101,8 @@ impl Statements {
             drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s};"),
             head: format!(
                 "SELECT commit_sequence, stream_revision FROM {c}
-                 WHERE tenant_id = ?1 AND stream_id = ?2 ORDER BY commit_sequence DESC LIMIT 1"
+                 WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence > 0
+                 ORDER BY commit_sequence DESC LIMIT 1"
             ),
             has_commit_id: format!(
                 "SELECT 1 FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_id = ?3"
@@ -112,9 +116,9 @@ impl Statements {
                 "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
                  WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
-                                 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?6 - 1
+                                 AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?6 - 1
                    AND COALESCE((SELECT stream_revision FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
-                                 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?3 - ?4"
+                                 AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?3 - ?4"
             ),
             by_revision: format!(
                 "SELECT {COMMIT_COLUMNS} FROM {c}
@@ -135,7 +139,7 @@ impl Statements {
             ),
             tenant_by_time: format!(
                 "SELECT {COMMIT_COLUMNS} FROM {c}
-                 WHERE tenant_id = ?1 AND commit_stamp <= ?2 AND checkpoint > ?3
+                 WHERE tenant_id = ?1 AND commit_stamp <= ?2 AND checkpoint > ?3 AND commit_sequence > 0
                  ORDER BY checkpoint LIMIT ?4"
             ),
             from_checkpoint: format!(
@@ -161,6 +165,17 @@ impl Statements {
             ),
             purge_commits: format!("DELETE FROM {c} WHERE tenant_id = ?1"),
             purge_snapshots: format!("DELETE FROM {s} WHERE tenant_id = ?1"),
+            // The stream's commits; its earlier deletion notices stay in the log.
+            delete_stream_commits: format!(
+                "DELETE FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence > 0"
+            ),
+            delete_stream_snapshots: format!(
+                "DELETE FROM {s} WHERE tenant_id = ?1 AND stream_id = ?2"
+            ),
+            insert_deletion_notice: format!(
+                "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events)
+                 VALUES (?1, ?2, 0, 0, ?3, ?4, ?5, x'7b7d', x'5b5d')"
+            ),
         }
     }
 }
