@@ -36,7 +36,7 @@ use crate::domain::{Aggregate, Saga};
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, EventMessage, Headers, LogEntry, Snapshot};
 use crate::repository::RepositoryError;
-use crate::store::EventStore;
+use crate::store::{EventStore, StreamToSnapshot};
 
 /// Opens the store a URL names (see [`crate::connect`]), initialised, for blocking use.
 pub fn connect(url: &str) -> Result<Store, StoreError> {
@@ -180,6 +180,22 @@ impl Store {
     /// See [`crate::PersistenceManagement::purge`].
     pub fn purge(&self, tenant_id: &str) -> Result<(), StoreError> {
         self.runtime.block_on(self.store.purge(tenant_id))
+    }
+
+    /// See [`crate::PersistenceManagement::truncate_stream`].
+    pub fn truncate_stream(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        revision: u64,
+    ) -> Result<(), StoreError> {
+        self.runtime
+            .block_on(self.store.truncate_stream(tenant_id, stream_id, revision))
+    }
+
+    /// See [`crate::SnapshotStore::streams_to_snapshot`].
+    pub fn streams_to_snapshot(&self, tenant_id: &str, threshold: u64) -> Read<StreamToSnapshot> {
+        self.iter(self.store.streams_to_snapshot(tenant_id, threshold))
     }
 
     /// See [`crate::PersistenceManagement::delete_stream`].

@@ -89,6 +89,10 @@ pub enum Operation {
     Purge,
     /// [`crate::PersistenceManagement::delete_stream`].
     DeleteStream,
+    /// [`crate::PersistenceManagement::truncate_stream`].
+    TruncateStream,
+    /// [`crate::SnapshotStore::streams_to_snapshot`].
+    StreamsToSnapshot,
     /// [`crate::CommitStore::commit`].
     Commit,
     /// Reading one stream by revision ([`crate::CommitStore::get`], replay).
@@ -116,6 +120,8 @@ impl fmt::Display for Operation {
             Operation::Drop => "drop",
             Operation::Purge => "purge",
             Operation::DeleteStream => "delete stream",
+            Operation::TruncateStream => "truncate stream",
+            Operation::StreamsToSnapshot => "streams to snapshot",
             Operation::Commit => "commit",
             Operation::ReadStream => "read stream",
             Operation::ReadStreamToTime => "read stream to time",
@@ -210,6 +216,18 @@ pub enum StoreError {
         commit_sequence: u64,
         /// What is wrong.
         reason: String,
+    },
+
+    /// A truncation was refused: the stream has no snapshot at or after the revision, so its
+    /// latest state could not be loaded without the history to be removed. Nothing was removed.
+    #[error("truncating stream `{stream}` of tenant `{tenant}` before revision {revision} refused: no snapshot at or after that revision")]
+    TruncationRefused {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// The revision asked to truncate before.
+        revision: u64,
     },
 
     /// A stored commit or snapshot could not be read back: its data is damaged. A reader has
@@ -330,6 +348,7 @@ impl StoreError {
             | Self::NonConflictingCommit { tenant, .. }
             | Self::StreamNotFound { tenant, .. }
             | Self::InvalidCommit { tenant, .. }
+            | Self::TruncationRefused { tenant, .. }
             | Self::ConflictDetection { tenant, .. } => Some(tenant),
             Self::Corrupt { scope, .. }
             | Self::Serialization { scope, .. }
@@ -349,6 +368,7 @@ impl StoreError {
             | Self::NonConflictingCommit { stream, .. }
             | Self::StreamNotFound { stream, .. }
             | Self::InvalidCommit { stream, .. }
+            | Self::TruncationRefused { stream, .. }
             | Self::ConflictDetection { stream, .. } => Some(stream),
             Self::Corrupt { scope, .. }
             | Self::Serialization { scope, .. }

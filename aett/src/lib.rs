@@ -43,6 +43,7 @@ pub use repository::{
 pub use store::{
     CommitLog, CommitStore, CommitStream, EventStore, LogStream, PersistenceManagement,
     ReplayCommit, ReplayEvents, ReplaySnapshot, ReplayStream, SharedStore, SnapshotStore,
+    StreamToSnapshot, StreamsToSnapshot,
 };
 pub use stream::EventStream;
 

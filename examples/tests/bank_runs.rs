@@ -28,6 +28,8 @@ fn assert_story(out: &str) {
         "do not conflict with it: reload and retry",
         "conflicts (two withdrawals race on one balance)",
         "passed its balance check again",
+        "7. A background snapshotter takes the snapshots that are due",
+        "alice was 5+ events past its newest snapshot: snapshot taken at revision",
     ] {
         assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
     }

@@ -1725,3 +1725,189 @@ pub async fn deleting_a_stream_removes_it_and_tells_the_log<H: Harness>(harness:
         .await
         .is_empty());
 }
+
+/// Truncating a stream removes the commits wholly before the revision when a snapshot at or
+/// after it exists, refuses (removing nothing) when none does, keeps the latest state loadable,
+/// and makes a version whose history is gone a typed error rather than a different aggregate.
+pub async fn truncating_a_stream_keeps_the_latest_state_and_refuses_the_lost_past<H: Harness>(
+    harness: &H,
+) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, &store);
+    // Commits of revisions 1-2, 3-4, 5-6, 7-8 (totals 3, 10, 21, 36).
+    for pair in [1..3, 3..5, 5..7, 7..9] {
+        append(&*store, TENANT, "long", increments(pair)).await;
+    }
+    match store.truncate_stream(TENANT, "long", 5).await {
+        Err(StoreError::TruncationRefused {
+            tenant,
+            stream,
+            revision: 5,
+        }) => assert_eq!((tenant.as_str(), stream.as_str()), (TENANT, "long")),
+        other => panic!("no snapshot at or after 5: expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        read_stream(&*store, TENANT, "long").await.len(),
+        4,
+        "a refused truncation removes nothing"
+    );
+
+    repo.snapshot::<Counter>("long", 6, Headers::new())
+        .await
+        .unwrap();
+    store
+        .truncate_stream(TENANT, "long", 5)
+        .await
+        .expect("a snapshot at 6 covers truncating before 5");
+    let left = read_stream(&*store, TENANT, "long").await;
+    assert_eq!(
+        sequences(&left),
+        vec![3, 4],
+        "the commits wholly before revision 5 are gone"
+    );
+
+    let latest: Counter = repo.get("long").await.expect("the latest state loads");
+    assert_eq!((latest.version(), latest.total), (8, 36));
+    let at_snapshot: Counter = repo.get_version("long", 6).await.unwrap();
+    assert_eq!(at_snapshot.total, 21);
+    for version in [2, 4] {
+        match repo.get_version::<Counter>("long", version).await {
+            Err(RepositoryError::HistoryTruncated {
+                available_from: 5, ..
+            }) => {}
+            other => panic!("version {version} lies in truncated history: {other:?}"),
+        }
+    }
+    match repo.get_as_of::<Counter>("long", Utc::now()).await {
+        Err(RepositoryError::HistoryTruncated { .. }) => {}
+        other => panic!("a time read starting in truncated history: {other:?}"),
+    }
+    // The stream goes on after the truncation.
+    let mut counter: Counter = repo.get("long").await.unwrap();
+    counter.add(1).unwrap();
+    repo.save(&mut counter, Headers::new()).await.unwrap();
+
+    // The last commit always stays, so the sequence goes on even when the cut passes the head.
+    repo.snapshot::<Counter>("long", 9, Headers::new())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.truncate_stream(TENANT, "long", 100).await,
+        Err(StoreError::TruncationRefused { .. })
+    ));
+    store.truncate_stream(TENANT, "long", 9).await.unwrap();
+    let left = read_stream(&*store, TENANT, "long").await;
+    assert_eq!(sequences(&left), vec![5]);
+    let mut counter: Counter = repo.get("long").await.unwrap();
+    assert_eq!((counter.version(), counter.total), (9, 37));
+    counter.add(1).unwrap();
+    repo.save(&mut counter, Headers::new())
+        .await
+        .expect("sequence 6 follows the kept head");
+
+    // A saga cannot be snapshotted: with part of its history gone it does not load.
+    let sagas = SagaRepository::new(TENANT, &store);
+    for order in ["o-1", "o-2"] {
+        let mut saga: Fulfilment = sagas.get("saga").await.unwrap();
+        saga.handle(OrderPlaced {
+            order: order.into(),
+            amount: 1,
+        });
+        sagas.save(&mut saga, Headers::new()).await.unwrap();
+    }
+    store
+        .add_snapshot(Snapshot {
+            tenant_id: TENANT.into(),
+            stream_id: "saga".into(),
+            stream_revision: 2,
+            commit_sequence: 2,
+            payload: serde_json::value::to_raw_value(&json!({})).unwrap(),
+            headers: Headers::new(),
+        })
+        .await
+        .unwrap();
+    store.truncate_stream(TENANT, "saga", 2).await.unwrap();
+    match sagas.get::<Fulfilment>("saga").await {
+        Err(RepositoryError::HistoryTruncated { .. }) => {}
+        other => panic!("a saga with truncated history: {other:?}"),
+    }
+}
+
+/// The streams of a tenant whose head is at least N revisions past their newest snapshot (or
+/// the start), in stream id order, from the index of stream heads, across pages.
+pub async fn streams_that_need_a_snapshot<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, &store);
+    let list = |threshold| {
+        let store = store.clone();
+        async move {
+            store
+                .streams_to_snapshot(TENANT, threshold)
+                .try_collect::<Vec<_>>()
+                .await
+                .expect("streams to snapshot")
+        }
+    };
+    assert!(list(0).await.is_empty());
+    append(&*store, TENANT, "b-far", increments(0..12)).await;
+    append(&*store, TENANT, "a-near", increments(0..3)).await;
+    append(&*store, TENANT, "c-snapped", increments(0..10)).await;
+    append(&*store, TENANT, "c-snapped", increments(10..12)).await;
+    append(&*store, "tenant-b", "b-far", increments(0..50)).await;
+    repo.snapshot::<Counter>("c-snapped", 10, Headers::new())
+        .await
+        .unwrap();
+
+    let all = list(0).await;
+    assert_eq!(
+        all.iter()
+            .map(|s| (s.stream_id.as_str(), s.head_revision, s.snapshot_revision))
+            .collect::<Vec<_>>(),
+        vec![
+            ("a-near", 3, None),
+            ("b-far", 12, None),
+            ("c-snapped", 12, Some(10)),
+        ],
+        "every stream of the tenant, in stream id order, with head and snapshot"
+    );
+    let due: Vec<String> = list(5).await.into_iter().map(|s| s.stream_id).collect();
+    assert_eq!(due, vec!["b-far".to_owned()]);
+    assert_eq!(list(5).await[0].revisions_behind(), 12);
+
+    // Snapshotting it takes it off the list; new commits put it back.
+    repo.snapshot::<Counter>("b-far", 12, Headers::new())
+        .await
+        .unwrap();
+    assert!(list(5).await.is_empty());
+    append(&*store, TENANT, "b-far", increments(0..5)).await;
+    assert_eq!(list(5).await.len(), 1);
+    // A deleted stream leaves the index.
+    store.delete_stream(TENANT, "b-far").await.unwrap();
+    assert!(list(0).await.iter().all(|s| s.stream_id != "b-far"));
+
+    // More streams than a page holds are all listed, once each.
+    let many = 1_100;
+    for n in 0..many {
+        store
+            .commit(attempt(
+                "tenant-many",
+                &format!("s{n:05}"),
+                1,
+                1,
+                increments(0..1),
+            ))
+            .await
+            .unwrap();
+    }
+    let listed: Vec<String> = store
+        .streams_to_snapshot("tenant-many", 1)
+        .map_ok(|s| s.stream_id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), many);
+    assert!(
+        listed.windows(2).all(|w| w[0] < w[1]),
+        "in order, no repeats"
+    );
+}

@@ -86,6 +86,8 @@ macro_rules! contract_suite {
             a_save_whose_acknowledgement_was_lost_is_not_stored_twice,
             snapshots_for_replay_are_the_stored_snapshots,
             deleting_a_stream_removes_it_and_tells_the_log,
+            truncating_a_stream_keeps_the_latest_state_and_refuses_the_lost_past,
+            streams_that_need_a_snapshot,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

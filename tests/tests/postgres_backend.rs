@@ -152,7 +152,7 @@ async fn a_commit_cut_off_by_a_dropped_connection_leaves_no_partial_commit() {
         killed = killer
             .query_one(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%' AND pid <> pg_backend_pid()",
+                 WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO%' AND pid <> pg_backend_pid()",
                 &[],
             )
             .await
@@ -505,6 +505,19 @@ async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
         .unwrap();
     assert_eq!(commits.len(), 1);
     assert_eq!(commits[0].events[0].body.get(), r#"{"by":5}"#);
+    let heads: Vec<aett::StreamToSnapshot> =
+        aett::SnapshotStore::streams_to_snapshot(&store, "t", 0)
+            .try_collect()
+            .await
+            .unwrap();
+    assert_eq!(
+        heads
+            .iter()
+            .map(|h| (h.stream_id.as_str(), h.head_revision))
+            .collect::<Vec<_>>(),
+        vec![("s", 1)],
+        "the migration fills the index of stream heads from the existing commits"
+    );
     let next = store
         .commit(CommitAttempt::new(
             "t",

@@ -178,6 +178,19 @@ async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
         .unwrap();
     assert_eq!(commits.len(), 1);
     assert_eq!(commits[0].events[0].body.get(), r#"{"by":5}"#);
+    let heads: Vec<aett::StreamToSnapshot> =
+        aett::SnapshotStore::streams_to_snapshot(&store, "t", 0)
+            .try_collect()
+            .await
+            .unwrap();
+    assert_eq!(
+        heads
+            .iter()
+            .map(|h| (h.stream_id.as_str(), h.head_revision))
+            .collect::<Vec<_>>(),
+        vec![("s", 1)],
+        "the migration fills the index of stream heads from the existing commits"
+    );
     store.delete_stream("t", "s").await.unwrap();
     let log: Vec<LogEntry> = store.get_from(0).try_collect().await.unwrap();
     assert!(

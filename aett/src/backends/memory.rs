@@ -13,6 +13,7 @@ use crate::error::StoreError;
 use crate::model::{Commit, CommitAttempt, LogEntry, Snapshot, StreamDeleted};
 use crate::store::{
     CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, SnapshotStore,
+    StreamToSnapshot, StreamsToSnapshot,
 };
 
 /// An event store held in memory, safe to share between threads and tasks.
@@ -186,6 +187,32 @@ impl SnapshotStore for InMemoryStore {
             .map(|(_, snapshot)| snapshot.clone()))
     }
 
+    fn streams_to_snapshot(&self, tenant_id: &str, threshold: u64) -> StreamsToSnapshot {
+        let state = self.state();
+        let mut streams: Vec<StreamToSnapshot> = state
+            .tenants
+            .get(tenant_id)
+            .map(|tenant| {
+                tenant
+                    .streams
+                    .iter()
+                    .filter_map(|(stream_id, commits)| {
+                        let head = commits.last()?.stream_revision;
+                        let snapshot = tenant
+                            .snapshots
+                            .get(stream_id)
+                            .and_then(|s| s.keys().next_back().copied());
+                        let stream = StreamToSnapshot::new(tenant_id, stream_id, head, snapshot);
+                        (stream.revisions_behind() >= threshold).then_some(stream)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        drop(state);
+        streams.sort_by(|a, b| a.stream_id.cmp(&b.stream_id));
+        stream::iter(streams.into_iter().map(Ok)).boxed()
+    }
+
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         self.state()
             .tenants
@@ -216,6 +243,39 @@ impl PersistenceManagement for InMemoryStore {
         let mut state = self.state();
         state.tenants.remove(tenant_id);
         state.log.retain(|_, entry| entry.tenant_id() != tenant_id);
+        Ok(())
+    }
+
+    async fn truncate_stream(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        revision: u64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let state = &mut *state;
+        let refused = || StoreError::TruncationRefused {
+            tenant: tenant_id.to_owned(),
+            stream: stream_id.to_owned(),
+            revision,
+        };
+        let tenant = state.tenants.get_mut(tenant_id).ok_or_else(refused)?;
+        let covered = tenant
+            .snapshots
+            .get(stream_id)
+            .is_some_and(|s| s.range(revision..).next().is_some());
+        if !covered {
+            return Err(refused());
+        }
+        if let Some(commits) = tenant.streams.get_mut(stream_id) {
+            // The head commit always stays: the stream's next sequence follows it.
+            let head = commits.last().map_or(0, |c| c.commit_sequence);
+            let gone = |c: &Commit| c.stream_revision < revision && c.commit_sequence < head;
+            for commit in commits.iter().filter(|c| gone(c)) {
+                state.log.remove(&commit.checkpoint);
+            }
+            commits.retain(|c| !gone(c));
+        }
         Ok(())
     }
 

@@ -128,6 +128,11 @@ impl AggregateRepository {
         while let Some(commit) = commits.try_next().await? {
             self.replay(&mut aggregate, &commit, max_version)?;
         }
+        if aggregate.version() == 0 && max_version < u64::MAX {
+            // The latest version always loads (truncation keeps a snapshot past the cut); an
+            // earlier one may lie in history that is gone.
+            self.refuse_if_truncated(id, max_version).await?;
+        }
         let replayed = aggregate.version() - restored;
         Ok((aggregate, replayed))
     }
@@ -143,7 +148,25 @@ impl AggregateRepository {
         while let Some(commit) = commits.try_next().await? {
             self.replay(&mut aggregate, &ReplayCommit::from(commit), u64::MAX)?;
         }
+        if aggregate.version() == 0 {
+            self.refuse_if_truncated(id, 0).await?;
+        }
         Ok(aggregate)
+    }
+
+    /// Nothing was found at or before the version or time asked for: that is a fresh aggregate,
+    /// unless the stream's history was truncated, in which case the state asked for is gone.
+    async fn refuse_if_truncated(&self, id: &str, version: u64) -> Result<(), RepositoryError> {
+        let mut commits = self.commits.get(&self.tenant, id, 0, u64::MAX);
+        match commits.try_next().await? {
+            Some(first) if first.first_revision() > 1 => Err(RepositoryError::HistoryTruncated {
+                tenant: self.tenant.clone(),
+                stream: id.to_owned(),
+                version,
+                available_from: first.first_revision(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Applies the events of `commit` after the aggregate's version, up to `max_version`.
@@ -155,6 +178,16 @@ impl AggregateRepository {
     ) -> Result<(), RepositoryError> {
         let from = aggregate.version() + 1;
         let id = aggregate.id().to_owned();
+        let first = (commit.stream_revision + 1).saturating_sub(commit.event_count);
+        if first > from {
+            // The events between the aggregate's version and this commit were truncated away.
+            return Err(RepositoryError::HistoryTruncated {
+                tenant: self.tenant.clone(),
+                stream: id,
+                version: from,
+                available_from: first,
+            });
+        }
         let last = replay_commit(
             &mut Applied(aggregate),
             commit,

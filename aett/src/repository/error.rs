@@ -72,6 +72,20 @@ pub enum RepositoryError {
         source: serde_json::Error,
     },
 
+    /// The version asked for cannot be rebuilt: the stream's history before `available_from` was
+    /// truncated, and no snapshot covers the gap.
+    #[error("stream `{stream}` of tenant `{tenant}`: the history before revision {available_from} was truncated, so version {version} cannot be loaded")]
+    HistoryTruncated {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// The version that was to be loaded (or the revision replay needed next).
+        version: u64,
+        /// The first revision the stream still holds.
+        available_from: u64,
+    },
+
     /// A snapshot was asked for a stream that has no events at or before the cut-off.
     #[error("stream `{stream}` of tenant `{tenant}` has no events to snapshot")]
     NothingToSnapshot {

@@ -64,6 +64,16 @@ impl SagaRepository {
         let mut version = 0;
         let mut sequence = 0;
         while let Some(commit) = commits.try_next().await? {
+            let first = (commit.stream_revision + 1).saturating_sub(commit.event_count);
+            if first > version + 1 {
+                // A saga is its whole history: with part of it truncated away it cannot load.
+                return Err(RepositoryError::HistoryTruncated {
+                    tenant: self.tenant.clone(),
+                    stream: id.to_owned(),
+                    version: version + 1,
+                    available_from: first,
+                });
+            }
             replay_commit(
                 &mut Transitioned(&mut saga),
                 &commit,

@@ -170,6 +170,46 @@ impl From<Snapshot> for ReplaySnapshot {
     }
 }
 
+/// A stream whose head is far past its newest snapshot (see
+/// [`SnapshotStore::streams_to_snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamToSnapshot {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The stream.
+    pub stream_id: String,
+    /// The revision of the stream's last event.
+    pub head_revision: u64,
+    /// The revision of its newest snapshot, if it has one.
+    pub snapshot_revision: Option<u64>,
+}
+
+impl StreamToSnapshot {
+    /// A stream at `head_revision` whose newest snapshot is at `snapshot_revision`.
+    pub fn new(
+        tenant_id: impl Into<String>,
+        stream_id: impl Into<String>,
+        head_revision: u64,
+        snapshot_revision: Option<u64>,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            stream_id: stream_id.into(),
+            head_revision,
+            snapshot_revision,
+        }
+    }
+
+    /// How many revisions the head is past the newest snapshot (or past the start).
+    pub fn revisions_behind(&self) -> u64 {
+        self.head_revision - self.snapshot_revision.unwrap_or(0).min(self.head_revision)
+    }
+}
+
+/// Streams that need a snapshot, read a page at a time in stream id order.
+pub type StreamsToSnapshot = BoxStream<'static, Result<StreamToSnapshot, StoreError>>;
+
 /// Reads and writes snapshots.
 #[async_trait]
 pub trait SnapshotStore: Send + Sync {
@@ -183,6 +223,12 @@ pub trait SnapshotStore: Send + Sync {
 
     /// Stores a snapshot; one at the same revision of the same stream is replaced.
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
+
+    /// The streams of `tenant_id` whose head is at least `threshold` revisions past their
+    /// newest snapshot (or past the start, for a stream without one), in stream id order, read a
+    /// page at a time. Answered from an index of stream heads that every commit and snapshot
+    /// keeps current, never by scanning commits. `threshold` 0 lists every stream.
+    fn streams_to_snapshot(&self, tenant_id: &str, threshold: u64) -> StreamsToSnapshot;
 
     /// The snapshot [`SnapshotStore::get_snapshot`] returns, in the form loading needs.
     /// Backends that store the memento as JSON override it to hand the JSON over unparsed (and
@@ -235,6 +281,20 @@ pub trait PersistenceManagement: Send + Sync {
     /// Removes every commit and snapshot of one tenant and nothing else (its notices in the log
     /// too).
     async fn purge(&self, tenant_id: &str) -> Result<(), StoreError>;
+
+    /// Truncates a stream: its commits wholly before `revision` (their last event's revision is
+    /// below it) are physically removed, except the stream's last commit, which always stays so
+    /// that its sequence goes on; in one transaction where the backend has them, provided
+    /// a snapshot at or after `revision` exists; otherwise [`StoreError::TruncationRefused`],
+    /// and nothing is removed. Loading the latest state still works (it starts from that
+    /// snapshot); loading a version whose history is gone is
+    /// [`crate::RepositoryError::HistoryTruncated`], never a different aggregate.
+    async fn truncate_stream(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        revision: u64,
+    ) -> Result<(), StoreError>;
 
     /// Deletes one stream: every commit and snapshot of it is physically removed, in one
     /// transaction where the backend has them, and a [`crate::StreamDeleted`] notice is written

@@ -47,12 +47,12 @@ use crate::backends::kit::sql::{
     decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
 };
 use crate::backends::kit::sql::{notice_sequence, StoredId, StoredStamp};
-use crate::backends::kit::{paged, resolve_taken_sequence, Page, Resume};
+use crate::backends::kit::{paged, resolve_taken_sequence, Page, Resume, PAGE_SIZE};
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, LogEntry, Snapshot};
 use crate::store::{
     CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplaySnapshot,
-    ReplayStream, SnapshotStore,
+    ReplayStream, SnapshotStore, StreamToSnapshot, StreamsToSnapshot,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -126,6 +126,14 @@ impl PostgresStore {
             return Err(StoreError::Configuration(
                 "the commits and snapshots tables must have different names".to_owned(),
             ));
+        }
+        // `{commits}_streams` holds the stream heads; PostgreSQL cuts names at 63 bytes.
+        let heads = format!("{}_streams", config.commits_table);
+        if heads.len() > 63 || heads == config.snapshots_table {
+            return Err(StoreError::Configuration(format!(
+                "commits table name `{}` leaves no room for its heads table `{heads}`: use at most 55 characters, and another snapshots table name",
+                config.commits_table
+            )));
         }
         let mut pg_config: tokio_postgres::Config = config.url.parse().map_err(|e| {
             StoreError::Configuration(format!("invalid PostgreSQL connection string: {e}"))
@@ -886,6 +894,49 @@ impl SnapshotStore for PostgresStore {
         .transpose()
     }
 
+    fn streams_to_snapshot(&self, tenant_id: &str, threshold: u64) -> StreamsToSnapshot {
+        let inner = self.inner.clone();
+        let tenant_id = tenant_id.to_owned();
+        let key = tenant_key(&tenant_id);
+        // Paged by stream id, which the heads table is indexed on within a tenant.
+        let pages = stream::try_unfold(Some(String::new()), move |after| {
+            let (inner, tenant_id, key) = (inner.clone(), tenant_id.clone(), key.clone());
+            async move {
+                let Some(after) = after else {
+                    return Ok(None);
+                };
+                let session = inner
+                    .session(Operation::StreamsToSnapshot, Scope::tenant(&tenant_id))
+                    .await?;
+                let limit = PAGE_SIZE as i64;
+                let rows = session
+                    .query(
+                        &inner.sql.streams_to_snapshot,
+                        &[&key, &clamp(threshold), &after, &limit],
+                    )
+                    .await?;
+                let page = rows
+                    .iter()
+                    .map(|row| {
+                        let head: i64 = session.column(row, 1)?;
+                        let snapshot: Option<i64> = session.column(row, 2)?;
+                        Ok(StreamToSnapshot::new(
+                            tenant_id.clone(),
+                            session.column::<String>(row, 0)?,
+                            u64::try_from(head).unwrap_or_default(),
+                            snapshot.and_then(|s| u64::try_from(s).ok()),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let next = (page.len() >= PAGE_SIZE)
+                    .then(|| page.last().map(|s| s.stream_id.clone()))
+                    .flatten();
+                Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
+            }
+        });
+        futures::TryStreamExt::try_flatten(pages).boxed()
+    }
+
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let scope = Scope::stream(&snapshot.tenant_id, &snapshot.stream_id);
         let headers =
@@ -953,6 +1004,7 @@ impl PersistenceManagement for PostgresStore {
             // version 1 cannot read: the tables stay as they are, the version tells older
             // releases to keep away.
             Some(1) => {
+                session.execute(&self.inner.sql.backfill_heads, &[]).await?;
                 session
                     .execute(
                         &self.inner.sql.update_version,
@@ -1015,6 +1067,42 @@ impl PersistenceManagement for PostgresStore {
         session
             .execute(&self.inner.sql.purge_snapshots, &[&key])
             .await?;
+        session
+            .execute(&self.inner.sql.purge_heads, &[&key])
+            .await?;
+        session.batch("COMMIT").await
+    }
+
+    async fn truncate_stream(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        revision: u64,
+    ) -> Result<(), StoreError> {
+        let key = stream_key(tenant_id, stream_id);
+        let session = self
+            .inner
+            .session(
+                Operation::TruncateStream,
+                Scope::stream(tenant_id, stream_id),
+            )
+            .await?;
+        session.batch("BEGIN").await?;
+        let covered = session
+            .query_opt(&self.inner.sql.has_snapshot_from, &[&key, &clamp(revision)])
+            .await?
+            .is_some();
+        if !covered {
+            session.batch("ROLLBACK").await?;
+            return Err(StoreError::TruncationRefused {
+                tenant: tenant_id.to_owned(),
+                stream: stream_id.to_owned(),
+                revision,
+            });
+        }
+        session
+            .execute(&self.inner.sql.truncate, &[&key, &clamp(revision)])
+            .await?;
         session.batch("COMMIT").await
     }
 
@@ -1030,6 +1118,9 @@ impl PersistenceManagement for PostgresStore {
             .await?;
         let snapshots = session
             .execute(&self.inner.sql.delete_stream_snapshots, &[&key])
+            .await?;
+        session
+            .execute(&self.inner.sql.delete_stream_head, &[&key])
             .await?;
         if commits + snapshots > 0 {
             // The notice takes this transaction's id as its checkpoint, like a commit.
@@ -1064,6 +1155,11 @@ impl PostgresStore {
                 &self.inner.config.snapshots_table,
                 "snapshots",
                 schema::SNAPSHOTS_SHAPE,
+            ),
+            (
+                &format!("{}_streams", self.inner.config.commits_table),
+                "stream heads",
+                schema::HEADS_SHAPE,
             ),
         ] {
             let rows = session

@@ -19,6 +19,17 @@ pub(crate) const COMMITS_SHAPE: &[&str] = &[
     "events",
 ];
 
+/// The columns of aett's stream heads table (`{commits}_streams`), in order.
+pub(crate) const HEADS_SHAPE: &[&str] = &[
+    "stream_key",
+    "tenant_key",
+    "tenant_id",
+    "stream_id",
+    "head_revision",
+    "head_sequence",
+    "snapshot_revision",
+];
+
 /// The columns of aett's snapshots table, in order.
 pub(crate) const SNAPSHOTS_SHAPE: &[&str] = &[
     "stream_key",
@@ -38,6 +49,12 @@ const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision,
 pub(crate) struct Statements {
     pub object: String,
     pub create: String,
+    pub backfill_heads: String,
+    pub streams_to_snapshot: String,
+    pub has_snapshot_from: String,
+    pub truncate: String,
+    pub purge_heads: String,
+    pub delete_stream_head: String,
     pub read_version: String,
     pub write_version: String,
     pub update_version: String,
@@ -65,7 +82,13 @@ pub(crate) struct Statements {
 impl Statements {
     pub fn new(schema: &str, commits: &str, snapshots: &str) -> Self {
         let q = |name: &str| format!("\"{schema}\".\"{name}\"");
-        let (c, s, v) = (q(commits), q(snapshots), q("aett_schema_version"));
+        let heads = format!("{commits}_streams");
+        let (c, s, v, h) = (
+            q(commits),
+            q(snapshots),
+            q("aett_schema_version"),
+            q(&heads),
+        );
         Self {
             object: format!("{schema}.{commits}"),
             // `checkpoint` is the id of the transaction that wrote the commit (one commit per
@@ -105,17 +128,55 @@ impl Statements {
                      headers bytea NOT NULL,
                      PRIMARY KEY (stream_key, stream_revision)
                  );
-                 CREATE INDEX IF NOT EXISTS \"{snapshots}_by_tenant\" ON {s} (tenant_key);"
+                 CREATE INDEX IF NOT EXISTS \"{snapshots}_by_tenant\" ON {s} (tenant_key);
+                 -- Each stream's head and newest snapshot, written by the statement that writes
+                 -- the commit or snapshot: the index that finds streams needing a snapshot
+                 -- without scanning commits.
+                 CREATE TABLE IF NOT EXISTS {h} (
+                     stream_key bytea PRIMARY KEY,
+                     tenant_key bytea NOT NULL,
+                     tenant_id text NOT NULL,
+                     stream_id text NOT NULL,
+                     head_revision bigint NOT NULL,
+                     head_sequence bigint NOT NULL,
+                     snapshot_revision bigint
+                 );
+                 CREATE INDEX IF NOT EXISTS \"{heads}_by_tenant\" ON {h} (tenant_key, stream_id);"
             ),
             read_version: format!("SELECT version FROM {v} WHERE object = $1"),
             write_version: format!("INSERT INTO {v} (object, version) VALUES ($1, $2)"),
             update_version: format!("UPDATE {v} SET version = $2 WHERE object = $1"),
-            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s};"),
+            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s}; DROP TABLE IF EXISTS {h};"),
+            backfill_heads: format!(
+                "INSERT INTO {h} (stream_key, tenant_key, tenant_id, stream_id, head_revision, head_sequence, snapshot_revision)
+                 SELECT DISTINCT ON (c.stream_key) c.stream_key, c.tenant_key, c.tenant_id, c.stream_id,
+                        c.stream_revision, c.commit_sequence,
+                        (SELECT max(s.stream_revision) FROM {s} s WHERE s.stream_key = c.stream_key)
+                 FROM {c} c WHERE c.commit_sequence > 0
+                 ORDER BY c.stream_key, c.commit_sequence DESC
+                 ON CONFLICT DO NOTHING"
+            ),
+            streams_to_snapshot: format!(
+                "SELECT stream_id, head_revision, snapshot_revision FROM {h}
+                 WHERE tenant_key = $1 AND head_revision - COALESCE(snapshot_revision, 0) >= $2 AND stream_id > $3
+                 ORDER BY stream_id LIMIT $4"
+            ),
+            has_snapshot_from: format!(
+                "SELECT 1 FROM {s} WHERE stream_key = $1 AND stream_revision >= $2 LIMIT 1"
+            ),
+            truncate: format!(
+                "DELETE FROM {c} WHERE stream_key = $1 AND commit_sequence > 0 AND stream_revision < $2
+                   AND commit_sequence < (SELECT max(commit_sequence) FROM {c} WHERE stream_key = $1)"
+            ),
+            purge_heads: format!("DELETE FROM {h} WHERE tenant_key = $1"),
+            delete_stream_head: format!("DELETE FROM {h} WHERE stream_key = $1"),
             // One round trip: the row goes in only if the attempt follows the stream's head;
             // a taken sequence that another writer has not committed yet waits on the unique
             // index and then fails with a unique violation.
+            // The stream's head row is written by the same statement, only when the commit went in.
             insert_commit: format!(
-                "INSERT INTO {c} (checkpoint, stream_key, tenant_key, tenant_id, stream_id, stream_revision, items,
+                "WITH inserted AS (
+                 INSERT INTO {c} (checkpoint, stream_key, tenant_key, tenant_id, stream_id, stream_revision, items,
                                   commit_id, commit_sequence, commit_stamp, headers, events)
                  SELECT pg_current_xact_id()::text::bigint, $1::bytea, $2::bytea, $3::text, $4::text, $5::bigint,
                         $6::integer, $7::uuid, $8::bigint, $9::timestamptz, $10::bytea, $11::bytea
@@ -123,7 +184,13 @@ impl Statements {
                                  ORDER BY commit_sequence DESC LIMIT 1), 0) = $8::bigint - 1
                    AND COALESCE((SELECT stream_revision FROM {c} WHERE stream_key = $1::bytea AND commit_sequence > 0
                                  ORDER BY commit_sequence DESC LIMIT 1), 0) = $5::bigint - $6::integer
-                 RETURNING checkpoint"
+                 RETURNING checkpoint),
+                 head AS (
+                 INSERT INTO {h} (stream_key, tenant_key, tenant_id, stream_id, head_revision, head_sequence)
+                 SELECT $1::bytea, $2::bytea, $3::text, $4::text, $5::bigint, $8::bigint FROM inserted
+                 ON CONFLICT (stream_key) DO UPDATE
+                 SET head_revision = EXCLUDED.head_revision, head_sequence = EXCLUDED.head_sequence)
+                 SELECT checkpoint FROM inserted"
             ),
             has_commit_id: format!("SELECT 1 FROM {c} WHERE stream_key = $1 AND commit_id = $2"),
             head: format!(
@@ -176,10 +243,14 @@ impl Statements {
                  ORDER BY stream_revision DESC LIMIT 1"
             ),
             add_snapshot: format!(
-                "INSERT INTO {s} (stream_key, tenant_key, tenant_id, stream_id, stream_revision, commit_sequence, payload, headers)
+                "WITH added AS (
+                 INSERT INTO {s} (stream_key, tenant_key, tenant_id, stream_id, stream_revision, commit_sequence, payload, headers)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (stream_key, stream_revision)
-                 DO UPDATE SET commit_sequence = EXCLUDED.commit_sequence, payload = EXCLUDED.payload, headers = EXCLUDED.headers"
+                 DO UPDATE SET commit_sequence = EXCLUDED.commit_sequence, payload = EXCLUDED.payload, headers = EXCLUDED.headers
+                 RETURNING stream_key, stream_revision)
+                 UPDATE {h} AS h SET snapshot_revision = GREATEST(COALESCE(h.snapshot_revision, 0), added.stream_revision)
+                 FROM added WHERE h.stream_key = added.stream_key"
             ),
             purge_commits: format!("DELETE FROM {c} WHERE tenant_key = $1"),
             purge_snapshots: format!("DELETE FROM {s} WHERE tenant_key = $1"),

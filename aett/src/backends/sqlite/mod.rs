@@ -24,7 +24,9 @@ use tokio::sync::Semaphore;
 
 pub use config::SqliteConfig;
 
-use self::schema::{Statements, COMMITS_SHAPE, SCHEMA_VERSION, SNAPSHOTS_SHAPE, VERSION_TABLE};
+use self::schema::{
+    Statements, COMMITS_SHAPE, HEADS_SHAPE, SCHEMA_VERSION, SNAPSHOTS_SHAPE, VERSION_TABLE,
+};
 use crate::backends::kit::sql::notice_sequence;
 use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
 use crate::backends::kit::sql::{
@@ -32,13 +34,13 @@ use crate::backends::kit::sql::{
 };
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{
-    paged, resolve_taken_sequence, stamp_to_micros, Page, PageItem, Resume,
+    paged, resolve_taken_sequence, stamp_to_micros, Page, PageItem, Resume, PAGE_SIZE,
 };
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, Snapshot};
 use crate::store::{
     CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplaySnapshot,
-    ReplayStream, SnapshotStore,
+    ReplayStream, SnapshotStore, StreamToSnapshot, StreamsToSnapshot,
 };
 
 /// An event store in a SQLite database file.
@@ -76,6 +78,12 @@ impl SqliteStore {
             return Err(StoreError::Configuration(
                 "the commits and snapshots tables must have different names".to_owned(),
             ));
+        }
+        if config.snapshots_table == format!("{}_streams", config.commits_table) {
+            return Err(StoreError::Configuration(format!(
+                "`{}_streams` holds the heads of the streams of `{}`: choose another snapshots table name",
+                config.commits_table, config.commits_table
+            )));
         }
         for table in [&config.commits_table, &config.snapshots_table] {
             if table.eq_ignore_ascii_case(VERSION_TABLE) {
@@ -616,6 +624,59 @@ impl SnapshotStore for SqliteStore {
         .await
     }
 
+    fn streams_to_snapshot(&self, tenant_id: &str, threshold: u64) -> StreamsToSnapshot {
+        let inner = self.inner.clone();
+        let tenant_id = tenant_id.to_owned();
+        let scope = Scope::tenant(&tenant_id);
+        // Paged by stream id, which the heads table is keyed on.
+        let pages = futures::stream::try_unfold(Some(String::new()), move |after| {
+            let (inner, tenant_id, scope) = (inner.clone(), tenant_id.clone(), scope.clone());
+            async move {
+                let Some(after) = after else {
+                    return Ok(None);
+                };
+                let page = Self::read(inner, move |inner, connection| {
+                    let fail =
+                        |e| StoreError::storage(Operation::StreamsToSnapshot, scope.clone(), e);
+                    let mut statement = connection
+                        .prepare_cached(&inner.sql.streams_to_snapshot)
+                        .map_err(fail)?;
+                    let rows = statement
+                        .query_map(
+                            params![tenant_id, clamp(threshold), after, PAGE_SIZE as i64],
+                            |r| {
+                                Ok((
+                                    r.get::<_, String>(0)?,
+                                    r.get::<_, i64>(1)?,
+                                    r.get::<_, Option<i64>>(2)?,
+                                ))
+                            },
+                        )
+                        .map_err(fail)?;
+                    rows.map(|row| {
+                        let (stream, head, snapshot) = row.map_err(fail)?;
+                        Ok(StreamToSnapshot::new(
+                            tenant_id.clone(),
+                            stream,
+                            u64::try_from(head).unwrap_or_default(),
+                            snapshot.and_then(|s| u64::try_from(s).ok()),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+                })
+                .await?;
+                let next = (page.len() >= PAGE_SIZE)
+                    .then(|| page.last().map(|s| s.stream_id.clone()))
+                    .flatten();
+                Ok(Some((
+                    futures::stream::iter(page.into_iter().map(Ok)),
+                    next,
+                )))
+            }
+        });
+        futures::StreamExt::boxed(futures::TryStreamExt::try_flatten(pages))
+    }
+
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let scope = Scope::stream(&snapshot.tenant_id, &snapshot.stream_id);
         let headers =
@@ -675,6 +736,7 @@ impl PersistenceManagement for SqliteStore {
                 // version 1 cannot read: the tables stay as they are, the version tells older
                 // releases to keep away.
                 Some(1) => {
+                    tx.execute(&inner.sql.backfill_heads, []).map_err(fail)?;
                     tx.execute(
                         &format!("UPDATE {VERSION_TABLE} SET version = ?2 WHERE object = ?1"),
                         params![inner.sql.commits_table, SCHEMA_VERSION],
@@ -726,6 +788,47 @@ impl PersistenceManagement for SqliteStore {
                 .map_err(fail)?;
             tx.execute(&inner.sql.purge_snapshots, params![tenant_id])
                 .map_err(fail)?;
+            tx.execute(&inner.sql.purge_heads, params![tenant_id])
+                .map_err(fail)?;
+            tx.commit().map_err(fail)
+        })
+        .await
+    }
+
+    async fn truncate_stream(
+        &self,
+        tenant_id: &str,
+        stream_id: &str,
+        revision: u64,
+    ) -> Result<(), StoreError> {
+        let (tenant_id, stream_id) = (tenant_id.to_owned(), stream_id.to_owned());
+        self.write(move |inner, connection| {
+            let scope = Scope::stream(&tenant_id, &stream_id);
+            let fail = |e| StoreError::storage(Operation::TruncateStream, scope.clone(), e);
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            let covered = tx
+                .query_row(
+                    &inner.sql.has_snapshot_from,
+                    params![tenant_id, stream_id, clamp(revision)],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(fail)?
+                .is_some();
+            if !covered {
+                return Err(StoreError::TruncationRefused {
+                    tenant: tenant_id,
+                    stream: stream_id,
+                    revision,
+                });
+            }
+            tx.execute(
+                &inner.sql.truncate,
+                params![tenant_id, stream_id, clamp(revision)],
+            )
+            .map_err(fail)?;
             tx.commit().map_err(fail)
         })
         .await
@@ -750,6 +853,8 @@ impl PersistenceManagement for SqliteStore {
                     &inner.sql.delete_stream_snapshots,
                     params![tenant_id, stream_id],
                 )
+                .map_err(fail)?;
+            tx.execute(&inner.sql.delete_stream_head, params![tenant_id, stream_id])
                 .map_err(fail)?;
             if commits + snapshots > 0 {
                 tx.execute(
@@ -788,6 +893,13 @@ fn check_shapes(
         &sql.snapshots_table,
         "snapshots",
         SNAPSHOTS_SHAPE,
+        operation,
+    )?;
+    check_shape(
+        connection,
+        &sql.heads_table,
+        "stream heads",
+        HEADS_SHAPE,
         operation,
     )?;
     Ok(())

@@ -21,6 +21,15 @@ pub(crate) const COMMITS_SHAPE: &[&str] = &[
     "events",
 ];
 
+/// The columns of aett's stream heads table (`{commits}_streams`), in order.
+pub(crate) const HEADS_SHAPE: &[&str] = &[
+    "tenant_id",
+    "stream_id",
+    "head_revision",
+    "head_sequence",
+    "snapshot_revision",
+];
+
 /// The columns of aett's snapshots table, in order.
 pub(crate) const SNAPSHOTS_SHAPE: &[&str] = &[
     "tenant_id",
@@ -38,7 +47,14 @@ const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision,
 pub(crate) struct Statements {
     pub commits_table: String,
     pub snapshots_table: String,
+    pub heads_table: String,
     pub create: String,
+    pub backfill_heads: String,
+    pub streams_to_snapshot: String,
+    pub has_snapshot_from: String,
+    pub truncate: String,
+    pub purge_heads: String,
+    pub delete_stream_head: String,
     pub drop: String,
     pub head: String,
     pub has_commit_id: String,
@@ -64,9 +80,12 @@ impl Statements {
     pub fn new(commits: &str, snapshots: &str) -> Self {
         let c = format!("\"{commits}\"");
         let s = format!("\"{snapshots}\"");
+        let heads = format!("{commits}_streams");
+        let h = format!("\"{heads}\"");
         Self {
             commits_table: commits.to_owned(),
             snapshots_table: snapshots.to_owned(),
+            heads_table: heads.clone(),
             // `checkpoint` is an AUTOINCREMENT rowid: strictly increasing, never reused even
             // after a purge. `items` (events in the commit) lets revision ranges be filtered in
             // SQL: the first revision of a commit is stream_revision - items + 1.
@@ -96,9 +115,56 @@ impl Statements {
                      payload BLOB NOT NULL,
                      headers BLOB NOT NULL,
                      PRIMARY KEY (tenant_id, stream_id, stream_revision)
-                 );"
+                 );
+                 -- Each stream's head and newest snapshot, kept by triggers in the same statement
+                 -- as the commit or snapshot: the index that finds streams needing a snapshot
+                 -- without scanning commits.
+                 CREATE TABLE IF NOT EXISTS {h} (
+                     tenant_id TEXT NOT NULL,
+                     stream_id TEXT NOT NULL,
+                     head_revision INTEGER NOT NULL,
+                     head_sequence INTEGER NOT NULL,
+                     snapshot_revision INTEGER,
+                     PRIMARY KEY (tenant_id, stream_id)
+                 );
+                 CREATE TRIGGER IF NOT EXISTS \"{commits}_keeps_heads\" AFTER INSERT ON {c}
+                 WHEN NEW.commit_sequence > 0 BEGIN
+                     INSERT INTO {h} (tenant_id, stream_id, head_revision, head_sequence)
+                     VALUES (NEW.tenant_id, NEW.stream_id, NEW.stream_revision, NEW.commit_sequence)
+                     ON CONFLICT (tenant_id, stream_id) DO UPDATE
+                     SET head_revision = excluded.head_revision, head_sequence = excluded.head_sequence;
+                 END;
+                 CREATE TRIGGER IF NOT EXISTS \"{snapshots}_keeps_heads\" AFTER INSERT ON {s} BEGIN
+                     UPDATE {h} SET snapshot_revision = MAX(COALESCE(snapshot_revision, 0), NEW.stream_revision)
+                     WHERE tenant_id = NEW.tenant_id AND stream_id = NEW.stream_id;
+                 END;"
             ),
-            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s};"),
+            backfill_heads: format!(
+                "INSERT INTO {h} (tenant_id, stream_id, head_revision, head_sequence, snapshot_revision)
+                 SELECT c.tenant_id, c.stream_id, c.stream_revision, c.commit_sequence,
+                        (SELECT MAX(stream_revision) FROM {s} s WHERE s.tenant_id = c.tenant_id AND s.stream_id = c.stream_id)
+                 FROM {c} c
+                 WHERE c.commit_sequence = (SELECT MAX(commit_sequence) FROM {c} l
+                                            WHERE l.tenant_id = c.tenant_id AND l.stream_id = c.stream_id)
+                   AND c.commit_sequence > 0
+                 ON CONFLICT DO NOTHING"
+            ),
+            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s}; DROP TABLE IF EXISTS {h};"),
+            streams_to_snapshot: format!(
+                "SELECT stream_id, head_revision, snapshot_revision FROM {h}
+                 WHERE tenant_id = ?1 AND head_revision - COALESCE(snapshot_revision, 0) >= ?2 AND stream_id > ?3
+                 ORDER BY stream_id LIMIT ?4"
+            ),
+            has_snapshot_from: format!(
+                "SELECT 1 FROM {s} WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision >= ?3 LIMIT 1"
+            ),
+            truncate: format!(
+                "DELETE FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence > 0
+                   AND stream_revision < ?3
+                   AND commit_sequence < (SELECT MAX(commit_sequence) FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2)"
+            ),
+            purge_heads: format!("DELETE FROM {h} WHERE tenant_id = ?1"),
+            delete_stream_head: format!("DELETE FROM {h} WHERE tenant_id = ?1 AND stream_id = ?2"),
             head: format!(
                 "SELECT commit_sequence, stream_revision FROM {c}
                  WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence > 0
