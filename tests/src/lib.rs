@@ -11,6 +11,7 @@
 
 pub mod contract;
 pub mod domain;
+pub mod migration;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 

@@ -3,6 +3,7 @@
 //!
 //! - [`paged`] turns page-at-a-time reads into the `'static` streams the store traits return,
 //!   sizing pages by stored bytes and yielding every intact row before a damaged one.
+//! - [`paged_by_key`] does the same for reads paged by a string key (stream ids).
 //! - [`resolve_taken_sequence`] and [`check_follows_head`] are the commit rules every backend
 //!   enforces the same way: what an attempt whose sequence is taken gets back (duplicate,
 //!   conflicting, non-conflicting), and when an attempt is invalid.
@@ -19,7 +20,7 @@ pub(crate) mod sql;
 use chrono::{DateTime, Utc};
 
 pub use concurrency::{check_follows_head, resolve_taken_sequence};
-pub use paging::{paged, Page, PageItem, Resume, FIRST_PAGE, PAGE_BYTES, PAGE_SIZE};
+pub use paging::{paged, paged_by_key, Page, PageItem, Resume, FIRST_PAGE, PAGE_BYTES, PAGE_SIZE};
 
 /// Microseconds since the Unix epoch, the form in which backends store commit stamps.
 pub fn stamp_to_micros(stamp: DateTime<Utc>) -> i64 {

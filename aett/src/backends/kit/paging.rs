@@ -1,7 +1,7 @@
 //! Turning page-at-a-time reads into one stream of commits.
 
 use futures::future::BoxFuture;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::error::StoreError;
 use crate::model::{Commit, EventMessage, LogEntry};
@@ -186,6 +186,37 @@ where
         Some((stream::iter(results), state))
     })
     .flatten()
+    .boxed()
+}
+
+/// A `'static` stream of items read a page of [`PAGE_SIZE`] at a time in the order of a string
+/// key (a stream id): `fetch` gets the key of the last item read (`""` first) and returns the
+/// next items after it, in key order; a page shorter than [`PAGE_SIZE`] is the last.
+pub fn paged_by_key<T, F>(
+    key: fn(&T) -> &str,
+    fetch: F,
+) -> BoxStream<'static, Result<T, StoreError>>
+where
+    T: Send + 'static,
+    F: FnMut(String) -> BoxFuture<'static, Result<Vec<T>, StoreError>> + Send + 'static,
+{
+    stream::try_unfold(
+        (Some(String::new()), fetch),
+        move |(after, mut fetch)| async move {
+            let Some(after) = after else {
+                return Ok(None);
+            };
+            let page = fetch(after).await?;
+            let next = (page.len() >= PAGE_SIZE)
+                .then(|| page.last().map(|item| key(item).to_owned()))
+                .flatten();
+            Ok(Some((
+                stream::iter(page.into_iter().map(Ok)),
+                (next, fetch),
+            )))
+        },
+    )
+    .try_flatten()
     .boxed()
 }
 

@@ -47,7 +47,7 @@ use crate::backends::kit::sql::{
     decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
 };
 use crate::backends::kit::sql::{notice_sequence, StoredId, StoredStamp};
-use crate::backends::kit::{paged, resolve_taken_sequence, Page, Resume, PAGE_SIZE};
+use crate::backends::kit::{paged, paged_by_key, resolve_taken_sequence, Page, Resume, PAGE_SIZE};
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, LogEntry, Snapshot};
 use crate::store::{
@@ -899,42 +899,36 @@ impl SnapshotStore for PostgresStore {
         let tenant_id = tenant_id.to_owned();
         let key = tenant_key(&tenant_id);
         // Paged by stream id, which the heads table is indexed on within a tenant.
-        let pages = stream::try_unfold(Some(String::new()), move |after| {
-            let (inner, tenant_id, key) = (inner.clone(), tenant_id.clone(), key.clone());
-            async move {
-                let Some(after) = after else {
-                    return Ok(None);
-                };
-                let session = inner
-                    .session(Operation::StreamsToSnapshot, Scope::tenant(&tenant_id))
-                    .await?;
-                let limit = PAGE_SIZE as i64;
-                let rows = session
-                    .query(
-                        &inner.sql.streams_to_snapshot,
-                        &[&key, &clamp(threshold), &after, &limit],
-                    )
-                    .await?;
-                let page = rows
-                    .iter()
-                    .map(|row| {
-                        let head: i64 = session.column(row, 1)?;
-                        let snapshot: Option<i64> = session.column(row, 2)?;
-                        Ok(StreamToSnapshot::new(
-                            tenant_id.clone(),
-                            session.column::<String>(row, 0)?,
-                            u64::try_from(head).unwrap_or_default(),
-                            snapshot.and_then(|s| u64::try_from(s).ok()),
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-                let next = (page.len() >= PAGE_SIZE)
-                    .then(|| page.last().map(|s| s.stream_id.clone()))
-                    .flatten();
-                Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
-            }
-        });
-        futures::TryStreamExt::try_flatten(pages).boxed()
+        paged_by_key(
+            |stream: &StreamToSnapshot| &stream.stream_id,
+            move |after| {
+                let (inner, tenant_id, key) = (inner.clone(), tenant_id.clone(), key.clone());
+                async move {
+                    let session = inner
+                        .session(Operation::StreamsToSnapshot, Scope::tenant(&tenant_id))
+                        .await?;
+                    let rows = session
+                        .query(
+                            &inner.sql.streams_to_snapshot,
+                            &[&key, &clamp(threshold), &after, &(PAGE_SIZE as i64)],
+                        )
+                        .await?;
+                    rows.iter()
+                        .map(|row| {
+                            let head: i64 = session.column(row, 1)?;
+                            let snapshot: Option<i64> = session.column(row, 2)?;
+                            Ok(StreamToSnapshot::new(
+                                tenant_id.clone(),
+                                session.column::<String>(row, 0)?,
+                                u64::try_from(head).unwrap_or_default(),
+                                snapshot.and_then(|s| u64::try_from(s).ok()),
+                            ))
+                        })
+                        .collect()
+                }
+                .boxed()
+            },
+        )
     }
 
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {

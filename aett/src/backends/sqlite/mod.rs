@@ -34,7 +34,7 @@ use crate::backends::kit::sql::{
 };
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{
-    paged, resolve_taken_sequence, stamp_to_micros, Page, PageItem, Resume, PAGE_SIZE,
+    paged, paged_by_key, resolve_taken_sequence, stamp_to_micros, Page, PageItem, Resume, PAGE_SIZE,
 };
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, Snapshot};
@@ -627,15 +627,13 @@ impl SnapshotStore for SqliteStore {
     fn streams_to_snapshot(&self, tenant_id: &str, threshold: u64) -> StreamsToSnapshot {
         let inner = self.inner.clone();
         let tenant_id = tenant_id.to_owned();
-        let scope = Scope::tenant(&tenant_id);
         // Paged by stream id, which the heads table is keyed on.
-        let pages = futures::stream::try_unfold(Some(String::new()), move |after| {
-            let (inner, tenant_id, scope) = (inner.clone(), tenant_id.clone(), scope.clone());
-            async move {
-                let Some(after) = after else {
-                    return Ok(None);
-                };
-                let page = Self::read(inner, move |inner, connection| {
+        paged_by_key(
+            |stream: &StreamToSnapshot| &stream.stream_id,
+            move |after| {
+                let tenant_id = tenant_id.clone();
+                Self::read(inner.clone(), move |inner, connection| {
+                    let scope = Scope::tenant(&tenant_id);
                     let fail =
                         |e| StoreError::storage(Operation::StreamsToSnapshot, scope.clone(), e);
                     let mut statement = connection
@@ -662,19 +660,10 @@ impl SnapshotStore for SqliteStore {
                             snapshot.and_then(|s| u64::try_from(s).ok()),
                         ))
                     })
-                    .collect::<Result<Vec<_>, StoreError>>()
+                    .collect()
                 })
-                .await?;
-                let next = (page.len() >= PAGE_SIZE)
-                    .then(|| page.last().map(|s| s.stream_id.clone()))
-                    .flatten();
-                Ok(Some((
-                    futures::stream::iter(page.into_iter().map(Ok)),
-                    next,
-                )))
-            }
-        });
-        futures::StreamExt::boxed(futures::TryStreamExt::try_flatten(pages))
+            },
+        )
     }
 
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
