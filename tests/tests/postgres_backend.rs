@@ -23,14 +23,31 @@ async fn store(pool_size: usize) -> Arc<PostgresStore> {
     Arc::new(store)
 }
 
-/// SQL that takes sequence 2 of the store's only stream (after its commit 1) in a transaction of
-/// the caller's, so that the store's own commit of sequence 2 waits on the unique index.
-fn take_sequence_two(store: &PostgresStore) -> String {
-    format!(
-        "INSERT INTO \"{}\".\"{}\" SELECT 1, stream_key, tenant_key, tenant_id, stream_id, 2, 1, gen_random_uuid(), 2, now(), headers, events FROM \"{0}\".\"{1}\" WHERE commit_sequence = 1",
-        store.schema(),
-        store.commits_table()
-    )
+/// Commits sequence 1 of stream `s` of tenant `t`, then takes sequence 2 in a transaction of
+/// another session that stays open, so that the store's own commit of sequence 2 waits on the
+/// unique index. `ROLLBACK` on the returned session releases it.
+async fn commit_first_and_hold_the_second(store: &PostgresStore) -> tokio_postgres::Client {
+    store
+        .commit(CommitAttempt::new(
+            "t",
+            "s",
+            1,
+            1,
+            Headers::new(),
+            increment(1),
+        ))
+        .await
+        .expect("first commit");
+    let blocker = raw_client().await;
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO \"{}\".\"{}\" SELECT 1, stream_key, tenant_key, tenant_id, stream_id, 2, 1, gen_random_uuid(), 2, now(), headers, events FROM \"{0}\".\"{1}\" WHERE commit_sequence = 1",
+            store.schema(),
+            store.commits_table()
+        ))
+        .await
+        .expect("hold sequence 2");
+    blocker
 }
 
 fn increment(by: i64) -> Vec<EventMessage> {
@@ -119,26 +136,9 @@ async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_cut_off_by_a_dropped_connection_leaves_no_partial_commit() {
     let store = store(4).await;
-    store
-        .commit(CommitAttempt::new(
-            "t",
-            "s",
-            1,
-            1,
-            Headers::new(),
-            increment(1),
-        ))
-        .await
-        .expect("first commit");
-
     // Another session takes sequence 2 without committing, so the store's insert blocks on the
     // unique index; then that blocked backend is terminated.
-    let mut blocker = raw_client().await;
-    let blocking = blocker.transaction().await.unwrap();
-    blocking
-        .execute(&take_sequence_two(&store), &[])
-        .await
-        .expect("hold sequence 2");
+    let blocker = commit_first_and_hold_the_second(&store).await;
 
     let attempt = CommitAttempt::new("t", "s", 2, 2, Headers::new(), increment(2));
     let commit_id = attempt.commit_id;
@@ -174,7 +174,7 @@ async fn a_commit_cut_off_by_a_dropped_connection_leaves_no_partial_commit() {
         }) => {}
         other => panic!("expected a storage error from the commit, got {other:?}"),
     }
-    blocking.rollback().await.unwrap();
+    blocker.batch_execute("ROLLBACK").await.unwrap();
 
     let commits: Vec<Commit> = store
         .get("t", "s", 0, u64::MAX)
@@ -308,24 +308,8 @@ async fn a_statement_past_its_timeout_is_a_typed_timeout() {
         .statement_timeout(Duration::from_millis(300));
     let store = PostgresStore::connect(config).await.expect("connect");
     store.initialize().await.expect("initialize");
-    store
-        .commit(CommitAttempt::new(
-            "t",
-            "s",
-            1,
-            1,
-            Headers::new(),
-            increment(1),
-        ))
-        .await
-        .expect("first commit");
     // Another session holds the stream's next sequence, so the commit waits on the index.
-    let mut blocker = raw_client().await;
-    let blocking = blocker.transaction().await.unwrap();
-    blocking
-        .execute(&take_sequence_two(&store), &[])
-        .await
-        .expect("hold sequence 2");
+    let blocker = commit_first_and_hold_the_second(&store).await;
     let started = std::time::Instant::now();
     match store
         .commit(CommitAttempt::new(
@@ -346,7 +330,7 @@ async fn a_statement_past_its_timeout_is_a_typed_timeout() {
         other => panic!("expected a commit timeout, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(10));
-    blocking.rollback().await.unwrap();
+    blocker.batch_execute("ROLLBACK").await.unwrap();
     store
         .commit(CommitAttempt::new(
             "t",
