@@ -67,6 +67,8 @@ pub struct DomainArgs {
     pub memento: Option<Type>,
     /// `crate = path`: where aett is, for crates that re-export it.
     pub krate: Option<Path>,
+    /// `name = "..."`: the stream type (default: the type's name).
+    pub name: Option<LitStr>,
     /// Whether any attribute of the macro's name was present.
     pub present: bool,
 }
@@ -99,6 +101,21 @@ pub fn domain_args(
                     .map_or_else(Span::call_site, |ident| ident.span());
                 args.events = Some((span, list.into_iter().collect()));
                 Ok(())
+            } else if meta.path.is_ident("name") {
+                if args.name.is_some() {
+                    return Err(meta.error("duplicate `name` argument"));
+                }
+                let lit: syn::Lit = meta.value()?.parse()?;
+                match lit {
+                    syn::Lit::Str(lit) => args.name = Some(lit),
+                    other => {
+                        return Err(syn::Error::new_spanned(
+                            other,
+                            "the name must be a string literal: `name = \"...\"`",
+                        ))
+                    }
+                }
+                Ok(())
             } else if allow_memento && meta.path.is_ident("memento") {
                 if args.memento.is_some() {
                     return Err(meta.error("duplicate `memento` argument"));
@@ -107,11 +124,11 @@ pub fn domain_args(
                 Ok(())
             } else if allow_memento {
                 Err(meta.error(format!(
-                    "unknown `{name}` argument; expected `events(...)`, `memento = Type` or `crate = path`"
+                    "unknown `{name}` argument; expected `events(...)`, `name = \"...\"`, `memento = Type` or `crate = path`"
                 )))
             } else {
                 Err(meta.error(format!(
-                    "unknown `{name}` argument; expected `events(...)` or `crate = path`"
+                    "unknown `{name}` argument; expected `events(...)`, `name = \"...\"` or `crate = path`"
                 )))
             }
         })?;

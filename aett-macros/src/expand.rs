@@ -89,7 +89,11 @@ fn names(kind: Kind, krate: &Path) -> Names {
 pub fn domain(domain: &Domain) -> TokenStream {
     let ident = domain.ident;
     let krate = domain.krate();
-    let name = ident.to_string();
+    let name = domain
+        .args
+        .name
+        .as_ref()
+        .map_or_else(|| ident.to_string(), LitStr::value);
     let state = domain.state_fields()[0]
         .ident
         .clone()

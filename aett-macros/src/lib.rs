@@ -109,6 +109,9 @@ pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
 /// - `events(A, B, ...)`: the events the aggregate applies, by path. `raise` accepts only
 ///   these (raising another is a compile error saying it is not listed), and loading
 ///   dispatches stored events to them by topic, each decoded straight from its stored JSON.
+/// - `name = "..."`: the stream type every commit of the aggregate records, which readers of
+///   the log filter on and loading checks (default: the type's name as written; give it
+///   explicitly so that renaming the type keeps stored streams loadable).
 /// - `memento = M`: snapshot through the type `M` instead of the aggregate's serde form.
 /// - `crate = path`: where aett is, for crates that re-export it (default `::aett`).
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
@@ -150,8 +153,9 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 /// one field of type `aett::SagaState`, and an `impl aett::Transition<E>` for every listed
 /// event. A saga is its event history, so it needs no memento and no serde.
 ///
-/// Arguments of `#[saga(...)]`: `events(A, B, ...)`, the events the saga handles (by path), and
-/// `crate = path`, where aett is (default `::aett`).
+/// Arguments of `#[saga(...)]`: `events(A, B, ...)`, the events the saga handles (by path);
+/// `name = "..."`, the stream type its commits record (default: the type's name as written);
+/// and `crate = path`, where aett is (default `::aett`).
 #[proc_macro_derive(Saga, attributes(saga))]
 pub fn derive_saga(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

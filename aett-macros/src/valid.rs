@@ -93,6 +93,15 @@ pub fn domain(domain: &Domain) -> syn::Result<()> {
         }
     }
 
+    if let Some(name) = &domain.args.name {
+        let value = name.value();
+        if value.trim().is_empty() {
+            errors.push(name, "the name is empty");
+        } else if value.trim() != value {
+            errors.push(name, "the name has leading or trailing whitespace");
+        }
+    }
+
     let state_type = domain.kind.state_type();
     let state_fields = domain.state_fields();
     match state_fields.as_slice() {

@@ -28,6 +28,11 @@ pub enum Scope {
         /// The stream.
         stream: String,
     },
+    /// A projection's checkpoint and lease.
+    Projection {
+        /// The projection's name.
+        projection: String,
+    },
 }
 
 impl Scope {
@@ -36,6 +41,13 @@ impl Scope {
         Self::Stream {
             tenant: tenant.to_owned(),
             stream: stream.to_owned(),
+        }
+    }
+
+    /// The scope of one projection's checkpoint.
+    pub fn projection(projection: &str) -> Self {
+        Self::Projection {
+            projection: projection.to_owned(),
         }
     }
 
@@ -49,7 +61,7 @@ impl Scope {
     /// The tenant, unless the scope is the whole store.
     pub fn tenant_id(&self) -> Option<&str> {
         match self {
-            Scope::Store => None,
+            Scope::Store | Scope::Projection { .. } => None,
             Scope::Tenant { tenant } | Scope::Stream { tenant, .. } => Some(tenant),
         }
     }
@@ -69,6 +81,7 @@ impl fmt::Display for Scope {
             Scope::Store => f.write_str("the whole store"),
             Scope::Tenant { tenant } => write!(f, "tenant `{tenant}`"),
             Scope::Stream { tenant, stream } => write!(f, "stream `{stream}` of tenant `{tenant}`"),
+            Scope::Projection { projection } => write!(f, "projection `{projection}`"),
         }
     }
 }
@@ -109,6 +122,16 @@ pub enum Operation {
     GetSnapshot,
     /// [`crate::SnapshotStore::add_snapshot`].
     AddSnapshot,
+    /// Reading a projection's checkpoint ([`crate::CheckpointStore::load_checkpoint`]).
+    LoadCheckpoint,
+    /// Saving a projection's checkpoint, alone or with the read model's transaction.
+    SaveCheckpoint,
+    /// Taking or renewing a projection's lease ([`crate::CheckpointStore::acquire_lease`]).
+    AcquireLease,
+    /// Giving a projection's lease up ([`crate::CheckpointStore::release_lease`]).
+    ReleaseLease,
+    /// Listening for new commits ([`crate::CommitLog::wakeups`]).
+    Listen,
 }
 
 impl fmt::Display for Operation {
@@ -130,6 +153,11 @@ impl fmt::Display for Operation {
             Operation::ReadTenantToTime => "read tenant to time",
             Operation::GetSnapshot => "get snapshot",
             Operation::AddSnapshot => "add snapshot",
+            Operation::LoadCheckpoint => "load checkpoint",
+            Operation::SaveCheckpoint => "save checkpoint",
+            Operation::AcquireLease => "acquire lease",
+            Operation::ReleaseLease => "release lease",
+            Operation::Listen => "listen for commits",
         })
     }
 }
@@ -307,6 +335,24 @@ pub enum StoreError {
         reason: &'static str,
     },
 
+    /// Another runner holds the projection's lease: two runners must not both process one
+    /// projection. It expires at `until` unless its holder renews it.
+    #[error("projection `{projection}` is leased by another runner until {until}")]
+    LeaseHeld {
+        /// The projection.
+        projection: String,
+        /// When the other runner's lease expires.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// The runner's lease on the projection expired and another runner took it over; the
+    /// checkpoint was not saved, and this runner must stop.
+    #[error("the lease on projection `{projection}` was lost to another runner; the checkpoint was not saved")]
+    LeaseLost {
+        /// The projection.
+        projection: String,
+    },
+
     /// The store is configured wrongly (a bad table name, a bad store URL, a table that is not
     /// aett's).
     #[error("invalid store configuration: {0}")]
@@ -354,9 +400,11 @@ impl StoreError {
             | Self::Serialization { scope, .. }
             | Self::Storage { scope, .. }
             | Self::Timeout { scope, .. } => scope.tenant_id(),
-            Self::Unsupported { .. } | Self::Configuration(_) | Self::FeatureDisabled { .. } => {
-                None
-            }
+            Self::Unsupported { .. }
+            | Self::Configuration(_)
+            | Self::FeatureDisabled { .. }
+            | Self::LeaseHeld { .. }
+            | Self::LeaseLost { .. } => None,
         }
     }
 
@@ -374,9 +422,11 @@ impl StoreError {
             | Self::Serialization { scope, .. }
             | Self::Storage { scope, .. }
             | Self::Timeout { scope, .. } => scope.stream_id(),
-            Self::Unsupported { .. } | Self::Configuration(_) | Self::FeatureDisabled { .. } => {
-                None
-            }
+            Self::Unsupported { .. }
+            | Self::Configuration(_)
+            | Self::FeatureDisabled { .. }
+            | Self::LeaseHeld { .. }
+            | Self::LeaseLost { .. } => None,
         }
     }
 

@@ -34,16 +34,17 @@ pub use domain::{
 };
 pub use error::{BoxError, Operation, Scope, StoreError};
 pub use model::{
-    Commit, CommitAttempt, DuplicateTopic, Event, EventMessage, Headers, LogEntry, Snapshot,
-    StreamDeleted, TopicEntry, TopicMap,
+    Commit, CommitAttempt, DuplicateTopic, Event, EventMessage, Headers, LogEntry, LogFilter,
+    Snapshot, StreamDeleted, TopicEntry, TopicMap,
 };
 pub use repository::{
     AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX,
 };
 pub use store::{
-    CommitLog, CommitStore, CommitStream, EventStore, LogStream, PersistenceManagement,
-    ReplayCommit, ReplayEvents, ReplaySnapshot, ReplayStream, SharedStore, SnapshotStore,
-    StreamToSnapshot, StreamsToSnapshot,
+    CheckpointStore, CheckpointTransaction, CommitLog, CommitStore, CommitStream, EventStore,
+    Lease, LogStream, PersistenceManagement, ProjectionPosition, ReplayCommit, ReplayEvents,
+    ReplaySnapshot, ReplayStream, SharedStore, SkippedCommit, SnapshotStore, StreamToSnapshot,
+    StreamsToSnapshot, Wakeups,
 };
 pub use stream::EventStream;
 

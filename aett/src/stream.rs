@@ -38,6 +38,7 @@ pub struct EventStream {
     committed_headers: Headers,
     uncommitted: Vec<EventMessage>,
     uncommitted_headers: Headers,
+    stream_type: Option<String>,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -70,7 +71,19 @@ impl EventStream {
             committed_headers: Headers::new(),
             uncommitted: Vec::new(),
             uncommitted_headers: Headers::new(),
+            stream_type: None,
         }
+    }
+
+    /// Sets the stream type the stream's commits record (see [`Commit::stream_type`]).
+    pub fn with_stream_type(mut self, stream_type: impl Into<String>) -> Self {
+        self.stream_type = Some(stream_type.into());
+        self
+    }
+
+    /// The stream type: the one set, or else the one its last commit read recorded.
+    pub fn stream_type(&self) -> Option<&str> {
+        self.stream_type.as_deref()
     }
 
     /// Opens a stream with its committed events between `min_revision` and `max_revision`
@@ -111,6 +124,9 @@ impl EventStream {
         }
         self.committed_headers.extend(commit.headers.clone());
         self.commit_sequence = commit.commit_sequence;
+        if self.stream_type.is_none() {
+            self.stream_type.clone_from(&commit.stream_type);
+        }
     }
 
     /// The tenant.
@@ -201,6 +217,7 @@ impl EventStream {
             self.uncommitted.clone(),
         );
         attempt.commit_id = commit_id;
+        attempt.stream_type.clone_from(&self.stream_type);
         match self.store.commit(attempt).await {
             Ok(commit) => {
                 self.absorb(&commit, 0, u64::MAX);

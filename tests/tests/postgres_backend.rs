@@ -431,9 +431,21 @@ async fn a_connection_whose_statement_failed_is_not_reused() {
 }
 
 /// A store written by the first release (schema version 1) keeps working: `initialize`
-/// migrates it to version 2, its commits read back, and deletion notices can be written.
+/// migrates it to the current version, its commits read back, and deletion notices can be
+/// written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
+    migrates_a_store_of_version(1).await;
+}
+
+/// A store written by the previous release (schema version 2: the index of stream heads,
+/// commits without a stream type) keeps working the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_schema_version_2_is_migrated_by_initialize() {
+    migrates_a_store_of_version(2).await;
+}
+
+async fn migrates_a_store_of_version(written: i32) {
     let schema = unique_schema();
     let client = raw_client().await;
     // The first release's schema, and a commit as it wrote it (keys: SHA-256 of the ids, the
@@ -464,6 +476,23 @@ async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
         ))
         .await
         .expect("write a version 1 store");
+    if written == 2 {
+        // What version 2 added: the index of stream heads.
+        client
+            .batch_execute(&format!(
+                r#"CREATE TABLE "{schema}"."commits_streams" (
+                       stream_key bytea PRIMARY KEY, tenant_key bytea NOT NULL, tenant_id text NOT NULL,
+                       stream_id text NOT NULL, head_revision bigint NOT NULL, head_sequence bigint NOT NULL,
+                       snapshot_revision bigint);
+                   CREATE INDEX "commits_streams_by_tenant" ON "{schema}"."commits_streams" (tenant_key, stream_id);
+                   INSERT INTO "{schema}"."commits_streams"
+                   SELECT stream_key, tenant_key, tenant_id, stream_id, stream_revision, commit_sequence, NULL
+                   FROM "{schema}"."commits";
+                   UPDATE "{schema}".aett_schema_version SET version = 2;"#
+            ))
+            .await
+            .expect("write a version 2 store");
+    }
 
     let store = PostgresStore::connect(PostgresConfig::new(url()).schema(&schema))
         .await
@@ -471,7 +500,7 @@ async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
     store
         .initialize()
         .await
-        .expect("initialize migrates version 1");
+        .expect("initialize migrates the old version");
     let version: i32 = client
         .query_one(
             &format!(r#"SELECT version FROM "{schema}".aett_schema_version"#),
@@ -480,18 +509,18 @@ async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     aett_tests::migration::check_migrated_store(&store).await;
 
     client
         .execute(
-            &format!(r#"UPDATE "{schema}".aett_schema_version SET version = 3"#),
+            &format!(r#"UPDATE "{schema}".aett_schema_version SET version = 4"#),
             &[],
         )
         .await
         .unwrap();
     match store.initialize().await {
-        Err(StoreError::Configuration(message)) => assert!(message.contains("version 3")),
-        other => panic!("expected version 3 to be refused, got {other:?}"),
+        Err(StoreError::Configuration(message)) => assert!(message.contains("version 4")),
+        other => panic!("expected version 4 to be refused, got {other:?}"),
     }
 }

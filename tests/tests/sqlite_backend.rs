@@ -121,11 +121,23 @@ fn in_memory_paths_are_refused() {
 }
 
 /// A store written by the first release (schema version 1) keeps working: `initialize`
-/// migrates it to version 2, its commits read back, and deletion notices can be written.
+/// migrates it to the current version, its commits read back, and deletion notices can be
+/// written.
 #[tokio::test]
 async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
+    migrates_a_store_of_version(1).await;
+}
+
+/// A store written by the previous release (schema version 2: the index of stream heads,
+/// commits without a stream type) keeps working the same way.
+#[tokio::test]
+async fn a_store_of_schema_version_2_is_migrated_by_initialize() {
+    migrates_a_store_of_version(2).await;
+}
+
+async fn migrates_a_store_of_version(written: i64) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v1.db");
+    let path = dir.path().join("old.db");
     // The first release's schema and a commit as it wrote them.
     let v1 = rusqlite::Connection::open(&path).unwrap();
     v1.execute_batch(
@@ -151,13 +163,36 @@ async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
                CAST('[{"topic":"test.counter.incremented","body":{"by":5}}]' AS BLOB));"#,
     )
     .unwrap();
+    if written == 2 {
+        // What version 2 added: the index of stream heads, kept by triggers.
+        v1.execute_batch(
+            r#"CREATE TABLE "commits_streams" (
+                   tenant_id TEXT NOT NULL, stream_id TEXT NOT NULL, head_revision INTEGER NOT NULL,
+                   head_sequence INTEGER NOT NULL, snapshot_revision INTEGER,
+                   PRIMARY KEY (tenant_id, stream_id));
+               CREATE TRIGGER "commits_keeps_heads" AFTER INSERT ON "commits"
+               WHEN NEW.commit_sequence > 0 BEGIN
+                   INSERT INTO "commits_streams" (tenant_id, stream_id, head_revision, head_sequence)
+                   VALUES (NEW.tenant_id, NEW.stream_id, NEW.stream_revision, NEW.commit_sequence)
+                   ON CONFLICT (tenant_id, stream_id) DO UPDATE
+                   SET head_revision = excluded.head_revision, head_sequence = excluded.head_sequence;
+               END;
+               CREATE TRIGGER "snapshots_keeps_heads" AFTER INSERT ON "snapshots" BEGIN
+                   UPDATE "commits_streams" SET snapshot_revision = MAX(COALESCE(snapshot_revision, 0), NEW.stream_revision)
+                   WHERE tenant_id = NEW.tenant_id AND stream_id = NEW.stream_id;
+               END;
+               INSERT INTO "commits_streams" VALUES ('t', 's', 1, 1, NULL);
+               UPDATE aett_schema_version SET version = 2;"#,
+        )
+        .unwrap();
+    }
     drop(v1);
 
     let store = SqliteStore::open(&path).unwrap();
     store
         .initialize()
         .await
-        .expect("initialize migrates version 1");
+        .expect("initialize migrates the old version");
     let version: i64 = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row(
@@ -166,16 +201,16 @@ async fn a_store_of_schema_version_1_is_migrated_by_initialize() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     aett_tests::migration::check_migrated_store(&store).await;
 
     // A version this release does not know is refused, not guessed at.
     rusqlite::Connection::open(&path)
         .unwrap()
-        .execute("UPDATE aett_schema_version SET version = 3", [])
+        .execute("UPDATE aett_schema_version SET version = 4", [])
         .unwrap();
     match store.initialize().await {
-        Err(StoreError::Configuration(message)) => assert!(message.contains("version 3")),
-        other => panic!("expected version 3 to be refused, got {other:?}"),
+        Err(StoreError::Configuration(message)) => assert!(message.contains("version 4")),
+        other => panic!("expected version 4 to be refused, got {other:?}"),
     }
 }

@@ -7,13 +7,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use crate::backends::kit::{check_follows_head, resolve_taken_sequence};
+use uuid::Uuid;
+
+use crate::backends::kit::{check_follows_head, lease_check, resolve_taken_sequence, CommitSignal};
 use crate::conflict::ConflictDetector;
 use crate::error::StoreError;
 use crate::model::{Commit, CommitAttempt, LogEntry, Snapshot, StreamDeleted};
 use crate::store::{
-    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, SnapshotStore,
-    StreamToSnapshot, StreamsToSnapshot,
+    CheckpointStore, CommitLog, CommitStore, CommitStream, Lease, LogStream, PersistenceManagement,
+    ProjectionPosition, SkippedCommit, SnapshotStore, StreamToSnapshot, StreamsToSnapshot, Wakeups,
 };
 
 /// An event store held in memory, safe to share between threads and tasks.
@@ -23,6 +25,7 @@ use crate::store::{
 pub struct InMemoryStore {
     state: Mutex<State>,
     detector: Arc<ConflictDetector>,
+    signal: CommitSignal,
 }
 
 #[derive(Debug, Default)]
@@ -31,6 +34,14 @@ struct State {
     tenants: HashMap<String, Tenant>,
     /// Every commit of every tenant, and every deleted-stream notice, by checkpoint.
     log: BTreeMap<u64, Logged>,
+    /// Projection checkpoints and leases, by projection.
+    projections: HashMap<String, Projection>,
+}
+
+#[derive(Debug, Default)]
+struct Projection {
+    position: ProjectionPosition,
+    holder: Option<(Uuid, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +83,7 @@ impl InMemoryStore {
         Self {
             state: Mutex::default(),
             detector,
+            signal: CommitSignal::default(),
         }
     }
 
@@ -129,7 +141,9 @@ impl CommitStore for InMemoryStore {
 
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         let span = crate::trace::commit_span(&attempt);
-        crate::trace::in_span(span, async move { self.commit_now(attempt) }).await
+        let commit = crate::trace::in_span(span, async move { self.commit_now(attempt) }).await?;
+        self.signal.raise();
+        Ok(commit)
     }
 }
 
@@ -236,6 +250,7 @@ impl PersistenceManagement for InMemoryStore {
         let mut state = self.state();
         state.tenants.clear();
         state.log.clear();
+        state.projections.clear();
         Ok(())
     }
 
@@ -280,8 +295,8 @@ impl PersistenceManagement for InMemoryStore {
     }
 
     async fn delete_stream(&self, tenant_id: &str, stream_id: &str) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let state = &mut *state;
+        let mut guard = self.state();
+        let state = &mut *guard;
         let Some(tenant) = state.tenants.get_mut(tenant_id) else {
             return Ok(());
         };
@@ -299,10 +314,13 @@ impl PersistenceManagement for InMemoryStore {
             stream_id,
             state.last_checkpoint,
             chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
-        );
+        )
+        .with_stream_type(commits.last().and_then(|c| c.stream_type.clone()));
         state
             .log
             .insert(deleted.checkpoint, Logged::Deleted(Arc::new(deleted)));
+        drop(guard);
+        self.signal.raise();
         Ok(())
     }
 }
@@ -328,6 +346,73 @@ impl CommitLog for InMemoryStore {
             })
             .collect();
         owned(commits)
+    }
+
+    fn wakeups(&self) -> Option<Wakeups> {
+        Some(self.signal.wakeups())
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for InMemoryStore {
+    async fn load_checkpoint(
+        &self,
+        projection: &str,
+    ) -> Result<Option<ProjectionPosition>, StoreError> {
+        Ok(self
+            .state()
+            .projections
+            .get(projection)
+            .map(|p| p.position.clone()))
+    }
+
+    async fn acquire_lease(&self, lease: &Lease) -> Result<ProjectionPosition, StoreError> {
+        let mut state = self.state();
+        let now = Utc::now();
+        let projection = state
+            .projections
+            .entry(lease.projection.clone())
+            .or_default();
+        lease_check(&lease.projection, lease.owner, projection.holder, now)?;
+        projection.holder = Some((lease.owner, now + lease.ttl));
+        Ok(projection.position.clone())
+    }
+
+    async fn save_checkpoint(
+        &self,
+        lease: &Lease,
+        checkpoint: u64,
+        skipped: Option<SkippedCommit>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let lost = || StoreError::LeaseLost {
+            projection: lease.projection.clone(),
+        };
+        let projection = state
+            .projections
+            .get_mut(&lease.projection)
+            .ok_or_else(lost)?;
+        match projection.holder {
+            Some((holder, _)) if holder == lease.owner => {}
+            _ => return Err(lost()),
+        }
+        projection.position.checkpoint = checkpoint;
+        projection.position.skipped.extend(skipped);
+        projection.holder = Some((lease.owner, Utc::now() + lease.ttl));
+        Ok(())
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if let Some(projection) = state.projections.get_mut(&lease.projection) {
+            if projection
+                .holder
+                .is_some_and(|(holder, _)| holder == lease.owner)
+            {
+                projection.holder = None;
+            }
+        }
+        Ok(())
     }
 }
 

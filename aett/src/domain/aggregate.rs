@@ -182,7 +182,10 @@ pub trait Memento<M> {
 /// By default the aggregate's own serde form is its memento; `#[aggregate(memento = M)]` uses
 /// the type `M` through an `impl Memento<M>` instead.
 pub trait Aggregate: Sized + Send + Sync + 'static {
-    /// The type's name, for error messages.
+    /// The stream type: the stable name every commit of this aggregate's streams records
+    /// ([`crate::Commit::stream_type`]), which readers of the log filter on and loading checks.
+    /// `#[aggregate(name = "...")]` sets it; by default it is the type's name as written, so
+    /// renaming the type changes it unless `name` is given.
     const NAME: &'static str;
 
     /// The topics of the listed events, in list order.

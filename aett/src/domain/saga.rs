@@ -129,7 +129,10 @@ pub trait Transition<E> {
 /// a subscription) with [`Saga::handle_message`]; either records the event, so saving stores it
 /// with the commands it dispatched.
 pub trait Saga: Sized + Send + Sync + 'static {
-    /// The type's name, for error messages.
+    /// The stream type: the stable name every commit of this saga's streams records
+    /// ([`crate::Commit::stream_type`]), which readers of the log filter on and loading checks.
+    /// `#[saga(name = "...")]` sets it; by default it is the type's name as written, so
+    /// renaming the type changes it unless `name` is given.
     const NAME: &'static str;
 
     /// The topics of the listed events, in list order.

@@ -30,6 +30,11 @@ pub struct CommitAttempt {
     pub headers: Headers,
     /// The events, in order; never empty.
     pub events: Vec<EventMessage>,
+    /// The type of what writes the stream: an aggregate's or saga's stream type (its
+    /// `Aggregate::NAME` or `Saga::NAME`), which repositories set. `None` for a commit written
+    /// without one; readers of the log can filter on it (see [`crate::LogFilter`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_type: Option<String>,
 }
 
 impl CommitAttempt {
@@ -51,7 +56,14 @@ impl CommitAttempt {
             commit_stamp: Utc::now(),
             headers,
             events,
+            stream_type: None,
         }
+    }
+
+    /// Sets the type of what writes the stream (see [`CommitAttempt::stream_type`]).
+    pub fn with_stream_type(mut self, stream_type: impl Into<String>) -> Self {
+        self.stream_type = Some(stream_type.into());
+        self
     }
 
     /// Revision of the first event of this commit.
@@ -85,6 +97,13 @@ impl CommitAttempt {
         if self.stream_revision < self.events.len() as u64 {
             return invalid("the stream revision is lower than the number of events in the commit");
         }
+        if self
+            .stream_type
+            .as_deref()
+            .is_some_and(|t| t.is_empty() || t.trim() != t)
+        {
+            return invalid("the stream type is empty or has leading or trailing whitespace");
+        }
         if i64::try_from(self.stream_revision).is_err()
             || i64::try_from(self.commit_sequence).is_err()
         {
@@ -113,6 +132,9 @@ pub struct Commit {
     pub headers: Headers,
     /// The events, in order.
     pub events: Vec<EventMessage>,
+    /// The type of what wrote the stream (see [`CommitAttempt::stream_type`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_type: Option<String>,
     /// Position in the store's global order (the log): strictly increasing across all tenants
     /// and streams, never reused.
     pub checkpoint: u64,
@@ -131,6 +153,7 @@ impl Commit {
             commit_stamp: attempt.commit_stamp.trunc_subsecs(6),
             headers: attempt.headers,
             events: attempt.events,
+            stream_type: attempt.stream_type,
             checkpoint,
         }
     }

@@ -9,6 +9,6 @@ mod snapshot;
 
 pub use commit::{Commit, CommitAttempt};
 pub use event::{DuplicateTopic, Event, TopicEntry, TopicMap};
-pub use log::{LogEntry, StreamDeleted};
+pub use log::{LogEntry, LogFilter, StreamDeleted};
 pub use message::{EventMessage, Headers};
 pub use snapshot::Snapshot;

@@ -246,7 +246,8 @@ impl AggregateRepository {
             aggregate.state().next_sequence(),
             headers,
             events,
-        );
+        )
+        .with_stream_type(A::NAME);
         attempt.commit_id = commit_id;
         let commit = commit_once(&*self.commits, attempt).await?;
         aggregate.state_mut().saved(commit.commit_sequence);

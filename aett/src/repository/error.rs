@@ -28,6 +28,22 @@ pub enum RepositoryError {
         target: &'static str,
     },
 
+    /// The stream was written by another type: its commits record another stream type than the
+    /// one being loaded (see [`crate::Aggregate::NAME`]).
+    #[error("stream `{stream}` of tenant `{tenant}`, commit {commit_sequence}: written as a `{found}`, not loadable as a `{expected}`")]
+    WrongStreamType {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// The first commit of the other type.
+        commit_sequence: u64,
+        /// The stream type of the type being loaded.
+        expected: &'static str,
+        /// The stream type the commit records.
+        found: String,
+    },
+
     /// A stored event's body does not decode into its type.
     #[error("stream `{stream}` of tenant `{tenant}`, commit {commit_sequence}: the event of topic `{topic}` does not decode: {source}")]
     Decode {

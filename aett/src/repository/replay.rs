@@ -65,6 +65,17 @@ pub(crate) fn replay_commit<T: Target>(
     tenant: &str,
     stream: &str,
 ) -> Result<Option<u64>, RepositoryError> {
+    if let Some(found) = commit.stream_type.as_deref() {
+        if found != T::NAME {
+            return Err(RepositoryError::WrongStreamType {
+                tenant: tenant.to_owned(),
+                stream: stream.to_owned(),
+                commit_sequence: commit.commit_sequence,
+                expected: T::NAME,
+                found: found.to_owned(),
+            });
+        }
+    }
     let first = (commit.stream_revision + 1).saturating_sub(commit.event_count);
     match &commit.events {
         ReplayEvents::Messages(messages) => {

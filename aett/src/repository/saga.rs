@@ -155,7 +155,8 @@ impl SagaRepository {
             state.commit_sequence() + 1,
             headers,
             events,
-        );
+        )
+        .with_stream_type(S::NAME);
         attempt.commit_id = commit_id;
         let commit = commit_once(&*self.commits, attempt).await?;
         saga.state_mut()

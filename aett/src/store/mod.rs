@@ -5,8 +5,9 @@
 //! | [`CommitStore`] | read one stream, append commits | repositories, [`crate::EventStream`] |
 //! | [`SnapshotStore`] | read and write snapshots | the aggregate repository |
 //! | [`CommitLog`] | read the log: every commit in checkpoint order, of all tenants or of one | projections, tools |
+//! | [`CheckpointStore`] | keep projections' checkpoints and leases | projection and saga runners |
 //! | [`PersistenceManagement`] | set up, drop, purge | the application's setup code |
-//! | [`EventStore`] | all four | what [`crate::connect`] hands out |
+//! | [`EventStore`] | all five | what [`crate::connect`] hands out |
 //!
 //! A reader of the log holds an `Arc<dyn CommitLog>`, which cannot purge or drop anything. One
 //! `Arc<dyn EventStore>` serves every role: it coerces to any of them
@@ -16,6 +17,8 @@
 //! spawned task; commits are fetched a page at a time, so replaying a stream of a million events
 //! never holds all of it in memory.
 
+mod checkpoint;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,7 +26,14 @@ use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::error::StoreError;
-use crate::model::{Commit, CommitAttempt, EventMessage, LogEntry, Snapshot};
+use crate::model::{Commit, CommitAttempt, EventMessage, LogEntry, LogFilter, Snapshot};
+
+pub use checkpoint::{
+    CheckpointStore, CheckpointTransaction, Lease, ProjectionPosition, SkippedCommit,
+};
+
+/// Signals that commits may have been appended to the log (see [`CommitLog::wakeups`]).
+pub type Wakeups = BoxStream<'static, Result<(), StoreError>>;
 
 /// A stream of commits read from a store, one page fetched at a time. It owns what it needs
 /// (`'static`). After an `Err` it ends; every intact commit before the failure was yielded.
@@ -50,6 +60,8 @@ pub struct ReplayCommit {
     pub event_count: u64,
     /// The events.
     pub events: ReplayEvents,
+    /// The type of what wrote the commit (see [`Commit::stream_type`]).
+    pub stream_type: Option<String>,
 }
 
 impl ReplayCommit {
@@ -65,7 +77,14 @@ impl ReplayCommit {
             stream_revision,
             event_count,
             events: ReplayEvents::Json(events),
+            stream_type: None,
         }
+    }
+
+    /// Sets the type of what wrote the commit.
+    pub fn with_stream_type(mut self, stream_type: Option<String>) -> Self {
+        self.stream_type = stream_type;
+        self
     }
 }
 
@@ -86,6 +105,7 @@ impl From<Commit> for ReplayCommit {
             stream_revision: commit.stream_revision,
             event_count: commit.events.len() as u64,
             events: ReplayEvents::Messages(commit.events),
+            stream_type: commit.stream_type,
         }
     }
 }
@@ -265,6 +285,31 @@ pub trait CommitLog: Send + Sync {
 
     /// Every commit of one tenant stamped at or before `max_time`, in checkpoint order.
     fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> CommitStream;
+
+    /// The entries after `checkpoint` that `filter` lets through, in checkpoint order.
+    /// Backends push tenants and stream types into their queries; the default reads the log
+    /// (one tenant's, when the filter names exactly one) and filters as it goes.
+    fn get_filtered(&self, checkpoint: u64, filter: &LogFilter) -> LogStream {
+        let entries = match filter.tenants.as_slice() {
+            [tenant] => self.get_tenant_from(tenant, checkpoint),
+            _ => self.get_from(checkpoint),
+        };
+        if filter.is_empty() {
+            return entries;
+        }
+        let filter = filter.clone();
+        entries
+            .try_filter(move |entry| futures::future::ready(filter.matches(entry)))
+            .boxed()
+    }
+
+    /// A signal each time commits may have been appended, so a follower of the log wakes at
+    /// once instead of polling; it may fire without a new commit, and (across processes)
+    /// may miss one, so followers still poll now and then. `None` (the default) when the
+    /// backend has no such signal: followers poll with backoff.
+    fn wakeups(&self) -> Option<Wakeups> {
+        None
+    }
 }
 
 /// Setting up and tearing down a store.
@@ -308,9 +353,16 @@ pub trait PersistenceManagement: Send + Sync {
 ///
 /// Implemented for every type that implements the four role traits. An `Arc<dyn EventStore>`
 /// coerces to an `Arc` of any one role.
-pub trait EventStore: CommitStore + SnapshotStore + CommitLog + PersistenceManagement {}
+pub trait EventStore:
+    CommitStore + SnapshotStore + CommitLog + CheckpointStore + PersistenceManagement
+{
+}
 
-impl<T: CommitStore + SnapshotStore + CommitLog + PersistenceManagement + ?Sized> EventStore for T {}
+impl<
+        T: CommitStore + SnapshotStore + CommitLog + CheckpointStore + PersistenceManagement + ?Sized,
+    > EventStore for T
+{
+}
 
 /// A shared handle to a whole store, from which repositories take the roles they use:
 /// `Arc<dyn EventStore>` (what [`crate::connect`] returns) or an `Arc` of a backend type.
@@ -321,6 +373,8 @@ pub trait SharedStore {
     fn snapshot_store(&self) -> Arc<dyn SnapshotStore>;
     /// The store as a reader of the log.
     fn commit_log(&self) -> Arc<dyn CommitLog>;
+    /// The store as the keeper of projection checkpoints.
+    fn checkpoint_store(&self) -> Arc<dyn CheckpointStore>;
 }
 
 impl SharedStore for Arc<dyn EventStore> {
@@ -335,6 +389,10 @@ impl SharedStore for Arc<dyn EventStore> {
     fn commit_log(&self) -> Arc<dyn CommitLog> {
         self.clone()
     }
+
+    fn checkpoint_store(&self) -> Arc<dyn CheckpointStore> {
+        self.clone()
+    }
 }
 
 impl<S: EventStore + 'static> SharedStore for Arc<S> {
@@ -347,6 +405,10 @@ impl<S: EventStore + 'static> SharedStore for Arc<S> {
     }
 
     fn commit_log(&self) -> Arc<dyn CommitLog> {
+        self.clone()
+    }
+
+    fn checkpoint_store(&self) -> Arc<dyn CheckpointStore> {
         self.clone()
     }
 }

@@ -8,6 +8,8 @@
 //!   enforces the same way: what an attempt whose sequence is taken gets back (duplicate,
 //!   conflicting, non-conflicting), and when an attempt is invalid.
 //! - [`stamp_to_micros`] / [`stamp_from_micros`]: the microsecond stamps every backend keeps.
+//! - [`CommitSignal`]: in-process wake-ups for followers of the log.
+//! - [`lease_check`]: the lease rule every checkpoint store enforces the same way.
 //!
 //! A backend proves itself by running the shared contract suite (the `aett-tests` crate in
 //! aett's repository), which every backend in this crate runs whole.
@@ -16,11 +18,34 @@ mod concurrency;
 mod paging;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod sql;
+mod wake;
 
 use chrono::{DateTime, Utc};
 
 pub use concurrency::{check_follows_head, resolve_taken_sequence};
 pub use paging::{paged, paged_by_key, Page, PageItem, Resume, FIRST_PAGE, PAGE_BYTES, PAGE_SIZE};
+pub use wake::CommitSignal;
+
+use uuid::Uuid;
+
+use crate::error::StoreError;
+
+/// The lease rule: `owner` may take or renew a lease held by `holder` until `until` when it
+/// is its own, nobody's, or expired at `now`; otherwise [`StoreError::LeaseHeld`].
+pub fn lease_check(
+    projection: &str,
+    owner: Uuid,
+    holder: Option<(Uuid, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match holder {
+        Some((holder, until)) if holder != owner && until > now => Err(StoreError::LeaseHeld {
+            projection: projection.to_owned(),
+            until,
+        }),
+        _ => Ok(()),
+    }
+}
 
 /// Microseconds since the Unix epoch, the form in which backends store commit stamps.
 pub fn stamp_to_micros(stamp: DateTime<Utc>) -> i64 {

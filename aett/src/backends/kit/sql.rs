@@ -55,6 +55,7 @@ pub(crate) struct RawCommit {
     pub commit_stamp: StoredStamp,
     pub headers: Vec<u8>,
     pub events: Vec<u8>,
+    pub stream_type: Option<String>,
 }
 
 /// A deleted stream's notice is a row of the commits table with a negative commit sequence (and
@@ -85,12 +86,10 @@ impl RawCommit {
             StoredStamp::Micros(micros) => stamp_from_micros(micros)
                 .ok_or_else(|| corrupt(format!("deletion stamp {micros} is out of range")))?,
         };
-        Ok(LogEntry::StreamDeleted(StreamDeleted::new(
-            self.tenant_id,
-            self.stream_id,
-            checkpoint,
-            deleted_at,
-        )))
+        Ok(LogEntry::StreamDeleted(
+            StreamDeleted::new(self.tenant_id, self.stream_id, checkpoint, deleted_at)
+                .with_stream_type(self.stream_type),
+        ))
     }
 
     /// Checks and decodes every column; damaged data is [`StoreError::Corrupt`] naming the row.
@@ -139,6 +138,7 @@ impl RawCommit {
             commit_stamp,
             headers,
             events,
+            stream_type: self.stream_type,
             checkpoint: checkpoint_token,
         })
     }
@@ -177,6 +177,7 @@ pub(crate) fn replay_commit(
     revision: i64,
     items: i64,
     events: Vec<u8>,
+    stream_type: Option<String>,
 ) -> Result<ReplayCommit, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         scope: scope.clone(),
@@ -196,12 +197,10 @@ pub(crate) fn replay_commit(
                 "{items} events do not fit stream revision {revision}"
             ))
         })?;
-    Ok(ReplayCommit::from_json(
-        commit_sequence,
-        stream_revision,
-        event_count,
-        events,
-    ))
+    Ok(
+        ReplayCommit::from_json(commit_sequence, stream_revision, event_count, events)
+            .with_stream_type(stream_type),
+    )
 }
 
 /// What a backend learns after its insert put nothing in.

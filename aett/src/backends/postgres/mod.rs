@@ -18,7 +18,9 @@
 //! [`StoreError::Timeout`]. A connection that failed or timed out is taken out of the pool, never
 //! handed to the next caller.
 
+mod checkpoints;
 mod config;
+mod listen;
 mod schema;
 #[cfg(feature = "postgres-tls")]
 mod tls;
@@ -39,6 +41,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+pub use checkpoints::PostgresTransaction;
 pub use config::{PostgresConfig, PostgresTls};
 
 use self::schema::{Statements, SCHEMA_VERSION};
@@ -47,12 +50,14 @@ use crate::backends::kit::sql::{
     decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
 };
 use crate::backends::kit::sql::{notice_sequence, StoredId, StoredStamp};
-use crate::backends::kit::{paged, paged_by_key, resolve_taken_sequence, Page, Resume, PAGE_SIZE};
+use crate::backends::kit::{
+    paged, paged_by_key, resolve_taken_sequence, CommitSignal, Page, Resume, PAGE_SIZE,
+};
 use crate::error::{Operation, Scope, StoreError};
-use crate::model::{Commit, CommitAttempt, LogEntry, Snapshot};
+use crate::model::{Commit, CommitAttempt, LogEntry, LogFilter, Snapshot};
 use crate::store::{
     CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplaySnapshot,
-    ReplayStream, SnapshotStore, StreamToSnapshot, StreamsToSnapshot,
+    ReplayStream, SnapshotStore, StreamToSnapshot, StreamsToSnapshot, Wakeups,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -65,6 +70,11 @@ struct Inner {
     config: PostgresConfig,
     sql: Statements,
     pool: Pool,
+    /// The driver's configuration and TLS, for the connections that `LISTEN`.
+    pg_config: tokio_postgres::Config,
+    tls: PostgresTls,
+    /// Raised after each commit and deletion made through this store.
+    signal: CommitSignal,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -127,13 +137,16 @@ impl PostgresStore {
                 "the commits and snapshots tables must have different names".to_owned(),
             ));
         }
-        // `{commits}_streams` holds the stream heads; PostgreSQL cuts names at 63 bytes.
-        let heads = format!("{}_streams", config.commits_table);
-        if heads.len() > 63 || heads == config.snapshots_table {
-            return Err(StoreError::Configuration(format!(
-                "commits table name `{}` leaves no room for its heads table `{heads}`: use at most 55 characters, and another snapshots table name",
-                config.commits_table
-            )));
+        // `{commits}_streams` holds the stream heads and `{commits}_checkpoints` the projection
+        // checkpoints; PostgreSQL cuts names at 63 bytes.
+        for suffix in ["streams", "checkpoints"] {
+            let table = format!("{}_{suffix}", config.commits_table);
+            if table.len() > 63 || table == config.snapshots_table {
+                return Err(StoreError::Configuration(format!(
+                    "commits table name `{}` leaves no room for its table `{table}`: use at most 51 characters, and another snapshots table name",
+                    config.commits_table
+                )));
+            }
         }
         let mut pg_config: tokio_postgres::Config = config.url.parse().map_err(|e| {
             StoreError::Configuration(format!("invalid PostgreSQL connection string: {e}"))
@@ -159,14 +172,19 @@ impl PostgresStore {
         };
         let manager = match &tls {
             PostgresTls::Disabled => {
-                Manager::from_config(pg_config, tokio_postgres::NoTls, manager_config)
+                Manager::from_config(pg_config.clone(), tokio_postgres::NoTls, manager_config)
             }
             PostgresTls::Required {
                 ca_file,
                 system_roots,
             } => {
                 pg_config.ssl_mode(SslMode::Require);
-                Self::tls_manager(pg_config, ca_file.as_deref(), *system_roots, manager_config)?
+                Self::tls_manager(
+                    pg_config.clone(),
+                    ca_file.as_deref(),
+                    *system_roots,
+                    manager_config,
+                )?
             }
         };
         let pool = Pool::builder(manager)
@@ -184,7 +202,14 @@ impl PostgresStore {
             &config.snapshots_table,
         );
         let store = Self {
-            inner: Arc::new(Inner { config, sql, pool }),
+            inner: Arc::new(Inner {
+                config,
+                sql,
+                pool,
+                pg_config,
+                tls,
+                signal: CommitSignal::default(),
+            }),
         };
         // Fail now on a wrong address or password; the connection goes back to the pool.
         drop(
@@ -193,7 +218,55 @@ impl PostgresStore {
                 .session(Operation::Connect, Scope::Store)
                 .await?,
         );
+        store.notify_other_processes();
         Ok(store)
+    }
+
+    /// Turns this store's in-process commit signal into `NOTIFY`s for followers in other
+    /// processes (see `listen.rs` for why outside the commit). The task ends with the store.
+    fn notify_other_processes(&self) {
+        let mut wakes = self.inner.signal.wakeups();
+        let pool = self.inner.pool.clone();
+        let channel = self.inner.sql.channel.clone();
+        tokio::spawn(async move {
+            while wakes.next().await.is_some() {
+                let Ok(client) = pool.get().await else {
+                    continue;
+                };
+                // A lost notification only delays followers until their next poll.
+                if let Err(error) = client
+                    .execute("SELECT pg_notify($1, '')", &[&channel])
+                    .await
+                {
+                    crate::trace::debug!(%error, "could not notify followers of the log");
+                    drop(Object::take(client));
+                }
+            }
+        });
+    }
+
+    /// A `LISTEN`ing connection's notifications.
+    async fn listen(
+        inner: &Inner,
+    ) -> Result<(tokio_postgres::Client, listen::Received), StoreError> {
+        match &inner.tls {
+            PostgresTls::Disabled => {
+                listen::listen(&inner.pg_config, tokio_postgres::NoTls, &inner.sql.channel).await
+            }
+            #[cfg(feature = "postgres-tls")]
+            PostgresTls::Required {
+                ca_file,
+                system_roots,
+            } => {
+                let connector = tls::connector(ca_file.as_deref(), *system_roots)?;
+                listen::listen(&inner.pg_config, connector, &inner.sql.channel).await
+            }
+            #[cfg(not(feature = "postgres-tls"))]
+            PostgresTls::Required { .. } => Err(StoreError::FeatureDisabled {
+                scheme: "postgres with TLS".to_owned(),
+                feature: "postgres-tls",
+            }),
+        }
     }
 
     /// The schema holding the store's tables.
@@ -250,25 +323,43 @@ impl PostgresStore {
         crate::trace::read(operation, &scope, pages)
     }
 
-    /// The log from `checkpoint`, of every tenant or of the tenant whose key is given.
-    fn log(&self, checkpoint: u64, tenant: Option<(String, Vec<u8>)>) -> LogStream {
+    /// The log from `checkpoint`, as `select` chooses.
+    fn log(&self, checkpoint: u64, select: LogSelect) -> LogStream {
         let inner = self.inner.clone();
-        let (operation, scope) = match &tenant {
-            Some((tenant, _)) => (Operation::ReadTenantLog, Scope::tenant(tenant)),
-            None => (Operation::ReadLog, Scope::Store),
-        };
+        let (operation, scope) = select.traced();
         let pages = paged(move |last, page_limit| {
             let inner = inner.clone();
-            let tenant = tenant.clone();
+            let select = select.clone();
             let after = last.map_or(clamp(checkpoint), |r| clamp(r.checkpoint));
-            async move {
-                inner
-                    .page_from_checkpoint(after, page_limit, tenant.as_ref())
-                    .await
-            }
-            .boxed()
+            async move { inner.page_from_checkpoint(after, page_limit, &select).await }.boxed()
         });
         crate::trace::read(operation, &scope, pages)
+    }
+}
+
+/// Which entries of the log a read selects.
+#[derive(Clone)]
+enum LogSelect {
+    All,
+    Tenant {
+        tenant: String,
+        key: Vec<u8>,
+    },
+    /// Tenant keys and stream types (`None`: any).
+    Filtered {
+        scope: Scope,
+        tenants: Option<Vec<Vec<u8>>>,
+        types: Option<Vec<String>>,
+    },
+}
+
+impl LogSelect {
+    fn traced(&self) -> (Operation, Scope) {
+        match self {
+            LogSelect::All => (Operation::ReadLog, Scope::Store),
+            LogSelect::Tenant { tenant, .. } => (Operation::ReadTenantLog, Scope::tenant(tenant)),
+            LogSelect::Filtered { scope, .. } => (Operation::ReadLog, scope.clone()),
+        }
     }
 }
 
@@ -520,24 +611,21 @@ impl Inner {
         }))
     }
 
-    /// One page of the log: the commits after `after` (of one tenant, if given) whose
+    /// One page of the log: the entries after `after` that `select` chooses whose
     /// transactions are below the horizon. Waits while only commits above it are visible.
     async fn page_from_checkpoint(
         &self,
         after: i64,
         page_limit: usize,
-        tenant: Option<&(String, Vec<u8>)>,
+        select: &LogSelect,
     ) -> Result<Page<LogEntry>, StoreError> {
         let limit = page_limit as i64;
         let deadline = Instant::now() + self.config.checkpoint_wait;
         let mut pause = Duration::from_millis(1);
-        let (operation, scope) = match tenant {
-            Some((tenant, _)) => (Operation::ReadTenantLog, Scope::tenant(tenant)),
-            None => (Operation::ReadLog, Scope::Store),
-        };
+        let (operation, scope) = select.traced();
         loop {
-            let rows = match tenant {
-                Some((_, key)) => {
+            let rows = match select {
+                LogSelect::Tenant { key, .. } => {
                     self.query(
                         operation,
                         &scope,
@@ -546,12 +634,21 @@ impl Inner {
                     )
                     .await?
                 }
-                None => {
+                LogSelect::All => {
                     self.query(
                         operation,
                         &scope,
                         &self.sql.from_checkpoint,
                         &[&after, &limit],
+                    )
+                    .await?
+                }
+                LogSelect::Filtered { tenants, types, .. } => {
+                    self.query(
+                        operation,
+                        &scope,
+                        &self.sql.filtered_from_checkpoint,
+                        &[&after, tenants, types, &limit],
                     )
                     .await?
                 }
@@ -617,6 +714,7 @@ fn raw_commit(row: &Row, scope: &Scope) -> Result<RawCommit, StoreError> {
         commit_stamp: StoredStamp::Time(row.try_get(6).map_err(corrupt)?),
         headers: row.try_get(7).map_err(corrupt)?,
         events: row.try_get(8).map_err(corrupt)?,
+        stream_type: row.try_get(9).map_err(corrupt)?,
     })
 }
 
@@ -707,6 +805,7 @@ impl CommitStore for PostgresStore {
                         session.column(row, 1)?,
                         i64::from(items),
                         session.column(row, 3)?,
+                        session.column(row, 4)?,
                     )
                 }))
             }
@@ -717,7 +816,9 @@ impl CommitStore for PostgresStore {
 
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         let span = crate::trace::commit_span(&attempt);
-        crate::trace::in_span(span, self.commit_now(attempt)).await
+        let commit = crate::trace::in_span(span, self.commit_now(attempt)).await?;
+        self.inner.signal.raise();
+        Ok(commit)
     }
 }
 
@@ -764,6 +865,7 @@ impl PostgresStore {
                             &stamp,
                             &headers,
                             &events,
+                            &attempt.stream_type,
                         ],
                     )
                     .await
@@ -812,14 +914,64 @@ impl PostgresStore {
 
 impl CommitLog for PostgresStore {
     fn get_from(&self, checkpoint: u64) -> LogStream {
-        self.log(checkpoint, None)
+        self.log(checkpoint, LogSelect::All)
     }
 
     fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> LogStream {
         self.log(
             checkpoint,
-            Some((tenant_id.to_owned(), tenant_key(tenant_id))),
+            LogSelect::Tenant {
+                tenant: tenant_id.to_owned(),
+                key: tenant_key(tenant_id),
+            },
         )
+    }
+
+    fn get_filtered(&self, checkpoint: u64, filter: &LogFilter) -> LogStream {
+        let scope = match filter.tenants.as_slice() {
+            [tenant] => Scope::tenant(tenant),
+            _ => Scope::Store,
+        };
+        let tenants = (!filter.tenants.is_empty())
+            .then(|| filter.tenants.iter().map(|t| tenant_key(t)).collect());
+        let types = (!filter.stream_types.is_empty()).then(|| filter.stream_types.clone());
+        let entries = self.log(
+            checkpoint,
+            LogSelect::Filtered {
+                scope,
+                tenants,
+                types,
+            },
+        );
+        if filter.topics.is_empty() {
+            return entries;
+        }
+        let filter = filter.clone();
+        futures::TryStreamExt::try_filter(entries, move |entry| {
+            futures::future::ready(filter.matches(entry))
+        })
+        .boxed()
+    }
+
+    /// Commits made through this store wake its followers at once; commits by other
+    /// processes wake them through `LISTEN`/`NOTIFY`. A follower whose listening connection
+    /// fails gets the error and falls back to polling.
+    fn wakeups(&self) -> Option<Wakeups> {
+        let inner = self.inner.clone();
+        let local = self.inner.signal.wakeups();
+        let remote = stream::once(async move { PostgresStore::listen(&inner).await }).flat_map(
+            |listening| match listening {
+                Ok((client, received)) => received
+                    .map(move |wake| {
+                        // The listening connection lives as long as the stream.
+                        let _ = &client;
+                        wake
+                    })
+                    .boxed(),
+                Err(error) => stream::once(futures::future::ready(Err(error))).boxed(),
+            },
+        );
+        Some(stream::select(local, remote).boxed())
     }
 
     fn get_all_to(&self, tenant_id: &str, max_time: DateTime<Utc>) -> CommitStream {
@@ -995,10 +1147,14 @@ impl PersistenceManagement for PostgresStore {
             }
             Some(version) if version == SCHEMA_VERSION => {}
             // Version 2 writes deleted-stream notices (rows with negative sequences), which
-            // version 1 cannot read: the tables stay as they are, the version tells older
+            // version 1 cannot read, and fills the index of stream heads; version 3 records
+            // each commit's stream type (older commits keep none). The version tells older
             // releases to keep away.
-            Some(1) => {
-                session.execute(&self.inner.sql.backfill_heads, &[]).await?;
+            Some(version @ (1 | 2)) => {
+                if version == 1 {
+                    session.execute(&self.inner.sql.backfill_heads, &[]).await?;
+                }
+                session.batch(&self.inner.sql.add_stream_type).await?;
                 session
                     .execute(
                         &self.inner.sql.update_version,
@@ -1009,7 +1165,7 @@ impl PersistenceManagement for PostgresStore {
             Some(version) => {
                 session.batch("ROLLBACK").await?;
                 return Err(StoreError::Configuration(format!(
-                    "`{}` has schema version {version}; this aett reads versions 1 and {SCHEMA_VERSION}",
+                    "`{}` has schema version {version}; this aett reads versions 1 to {SCHEMA_VERSION}",
                     self.inner.sql.object
                 )));
             }
@@ -1107,6 +1263,13 @@ impl PersistenceManagement for PostgresStore {
             .session(Operation::DeleteStream, Scope::stream(tenant_id, stream_id))
             .await?;
         session.batch("BEGIN").await?;
+        let stream_type: Option<String> = match session
+            .query_opt(&self.inner.sql.stream_type_of, &[&key])
+            .await?
+        {
+            Some(row) => session.column(&row, 0)?,
+            None => None,
+        };
         let commits = session
             .execute(&self.inner.sql.delete_stream_commits, &[&key])
             .await?;
@@ -1127,11 +1290,15 @@ impl PersistenceManagement for PostgresStore {
                         &tenant_id,
                         &stream_id,
                         &notice_sequence(),
+                        &stream_type,
                     ],
                 )
                 .await?;
         }
-        session.batch("COMMIT").await
+        session.batch("COMMIT").await?;
+        drop(session);
+        self.inner.signal.raise();
+        Ok(())
     }
 }
 
@@ -1139,21 +1306,23 @@ impl PostgresStore {
     /// Refuses (rolling back) when a table of the configured names exists with columns other
     /// than aett's: aett neither writes into nor drops a table it did not create.
     async fn check_shapes(&self, session: &Session<'_>) -> Result<(), StoreError> {
-        for (table, what, shape) in [
-            (
-                &self.inner.config.commits_table,
-                "commits",
-                schema::COMMITS_SHAPE,
-            ),
+        let commits: &[&[&str]] = &[schema::COMMITS_SHAPE, schema::COMMITS_SHAPE_V2];
+        for (table, what, shapes) in [
+            (&self.inner.config.commits_table, "commits", commits),
             (
                 &self.inner.config.snapshots_table,
                 "snapshots",
-                schema::SNAPSHOTS_SHAPE,
+                &[schema::SNAPSHOTS_SHAPE][..],
             ),
             (
                 &format!("{}_streams", self.inner.config.commits_table),
                 "stream heads",
-                schema::HEADS_SHAPE,
+                &[schema::HEADS_SHAPE][..],
+            ),
+            (
+                &format!("{}_checkpoints", self.inner.config.commits_table),
+                "projection checkpoints",
+                &[schema::CHECKPOINTS_SHAPE][..],
             ),
         ] {
             let rows = session
@@ -1167,7 +1336,10 @@ impl PostgresStore {
                 .iter()
                 .map(|row| session.column::<String>(row, 0))
                 .collect::<Result<Vec<_>, _>>()?;
-            if !found.is_empty() && found.iter().map(String::as_str).ne(shape.iter().copied()) {
+            let known = shapes
+                .iter()
+                .any(|shape| found.iter().map(String::as_str).eq(shape.iter().copied()));
+            if !found.is_empty() && !known {
                 session.batch("ROLLBACK").await?;
                 return Err(StoreError::Configuration(format!(
                     "table `{}.{table}` exists but is not an aett {what} table (its columns are {}); choose another table name",

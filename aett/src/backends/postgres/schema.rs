@@ -1,7 +1,7 @@
 //! The PostgreSQL schema and statements, built once per store from the validated names.
 
 /// The schema version this release writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 
 /// The columns of aett's commits table, in order.
 pub(crate) const COMMITS_SHAPE: &[&str] = &[
@@ -17,6 +17,32 @@ pub(crate) const COMMITS_SHAPE: &[&str] = &[
     "commit_stamp",
     "headers",
     "events",
+    "stream_type",
+];
+
+/// The columns of the commits table of schema versions 1 and 2, which `initialize` migrates.
+pub(crate) const COMMITS_SHAPE_V2: &[&str] = &[
+    "checkpoint",
+    "stream_key",
+    "tenant_key",
+    "tenant_id",
+    "stream_id",
+    "stream_revision",
+    "items",
+    "commit_id",
+    "commit_sequence",
+    "commit_stamp",
+    "headers",
+    "events",
+];
+
+/// The columns of aett's projection checkpoints table (`{commits}_checkpoints`), in order.
+pub(crate) const CHECKPOINTS_SHAPE: &[&str] = &[
+    "projection",
+    "checkpoint",
+    "skipped",
+    "owner",
+    "lease_until",
 ];
 
 /// The columns of aett's stream heads table (`{commits}_streams`), in order.
@@ -42,12 +68,20 @@ pub(crate) const SNAPSHOTS_SHAPE: &[&str] = &[
     "headers",
 ];
 
-const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision, commit_id, commit_sequence, commit_stamp, headers, events";
+const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision, commit_id, commit_sequence, commit_stamp, headers, events, stream_type";
 
 /// Every SQL text the store runs.
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub object: String,
+    pub channel: String,
+    pub add_stream_type: String,
+    pub filtered_from_checkpoint: String,
+    pub stream_type_of: String,
+    pub load_checkpoint: String,
+    pub take_lease: String,
+    pub save_checkpoint: String,
+    pub release_lease: String,
     pub create: String,
     pub backfill_heads: String,
     pub streams_to_snapshot: String,
@@ -83,14 +117,59 @@ impl Statements {
     pub fn new(schema: &str, commits: &str, snapshots: &str) -> Self {
         let q = |name: &str| format!("\"{schema}\".\"{name}\"");
         let heads = format!("{commits}_streams");
-        let (c, s, v, h) = (
+        let checkpoints = format!("{commits}_checkpoints");
+        let (c, s, v, h, p) = (
             q(commits),
             q(snapshots),
             q("aett_schema_version"),
             q(&heads),
+            q(&checkpoints),
         );
         Self {
             object: format!("{schema}.{commits}"),
+            // NOTIFY channels are identifiers of at most 63 bytes: a digest of the table's name.
+            channel: format!("aett_{:016x}", {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(format!("{schema}.{commits}").as_bytes());
+                u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+            }),
+            add_stream_type: format!("ALTER TABLE {c} ADD COLUMN IF NOT EXISTS stream_type text"),
+            // Tenant keys and stream types as arrays (NULL: any); topics are filtered by the
+            // reader, as they live inside the events.
+            filtered_from_checkpoint: format!(
+                "SELECT {COMMIT_COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+                 FROM {c} WHERE checkpoint > $1
+                   AND ($2::bytea[] IS NULL OR tenant_key = ANY($2::bytea[]))
+                   AND ($3::text[] IS NULL OR stream_type = ANY($3::text[]))
+                 ORDER BY checkpoint LIMIT $4"
+            ),
+            stream_type_of: format!(
+                "SELECT stream_type FROM {c} WHERE stream_key = $1 AND commit_sequence > 0
+                 ORDER BY commit_sequence DESC LIMIT 1"
+            ),
+            load_checkpoint: format!("SELECT checkpoint, skipped::text FROM {p} WHERE projection = $1"),
+            // Takes the lease when it is free, expired or already ours, in one statement; the
+            // server's clock decides expiry.
+            take_lease: format!(
+                "WITH taken AS (
+                 INSERT INTO {p} AS p (projection, checkpoint, skipped, owner, lease_until)
+                 VALUES ($1, 0, '[]'::jsonb, $2, clock_timestamp() + $3::bigint * interval '1 microsecond')
+                 ON CONFLICT (projection) DO UPDATE
+                 SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
+                 WHERE p.owner IS NULL OR p.owner = EXCLUDED.owner OR p.lease_until <= clock_timestamp()
+                 RETURNING checkpoint, skipped::text)
+                 SELECT checkpoint, skipped, NULL::timestamptz FROM taken
+                 UNION ALL
+                 SELECT NULL, NULL, lease_until FROM {p} WHERE projection = $1 AND NOT EXISTS (SELECT 1 FROM taken)"
+            ),
+            save_checkpoint: format!(
+                "UPDATE {p} SET checkpoint = $3, lease_until = clock_timestamp() + $4::bigint * interval '1 microsecond',
+                     skipped = CASE WHEN $5::text IS NULL THEN skipped ELSE skipped || jsonb_build_array($5::text::jsonb) END
+                 WHERE projection = $1 AND owner = $2"
+            ),
+            release_lease: format!(
+                "UPDATE {p} SET owner = NULL, lease_until = NULL WHERE projection = $1 AND owner = $2"
+            ),
             // `checkpoint` is the id of the transaction that wrote the commit (one commit per
             // transaction). Reading from a checkpoint hands out only commits whose transaction
             // id is below the oldest transaction still running: those are final, so a reader
@@ -112,6 +191,7 @@ impl Statements {
                      commit_stamp timestamptz NOT NULL,
                      headers bytea NOT NULL,
                      events bytea NOT NULL,
+                     stream_type text,
                      CONSTRAINT \"{commits}_sequence\" UNIQUE (stream_key, commit_sequence),
                      CONSTRAINT \"{commits}_commit_id\" UNIQUE (stream_key, commit_id)
                  );
@@ -141,12 +221,20 @@ impl Statements {
                      head_sequence bigint NOT NULL,
                      snapshot_revision bigint
                  );
-                 CREATE INDEX IF NOT EXISTS \"{heads}_by_tenant\" ON {h} (tenant_key, stream_id);"
+                 CREATE INDEX IF NOT EXISTS \"{heads}_by_tenant\" ON {h} (tenant_key, stream_id);
+                 -- Each projection's checkpoint, the damaged commits it skipped, and its lease.
+                 CREATE TABLE IF NOT EXISTS {p} (
+                     projection text PRIMARY KEY,
+                     checkpoint bigint NOT NULL,
+                     skipped jsonb NOT NULL,
+                     owner uuid,
+                     lease_until timestamptz
+                 );"
             ),
             read_version: format!("SELECT version FROM {v} WHERE object = $1"),
             write_version: format!("INSERT INTO {v} (object, version) VALUES ($1, $2)"),
             update_version: format!("UPDATE {v} SET version = $2 WHERE object = $1"),
-            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s}; DROP TABLE IF EXISTS {h};"),
+            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s}; DROP TABLE IF EXISTS {h}; DROP TABLE IF EXISTS {p};"),
             backfill_heads: format!(
                 "INSERT INTO {h} (stream_key, tenant_key, tenant_id, stream_id, head_revision, head_sequence, snapshot_revision)
                  SELECT DISTINCT ON (c.stream_key) c.stream_key, c.tenant_key, c.tenant_id, c.stream_id,
@@ -177,9 +265,9 @@ impl Statements {
             insert_commit: format!(
                 "WITH inserted AS (
                  INSERT INTO {c} (checkpoint, stream_key, tenant_key, tenant_id, stream_id, stream_revision, items,
-                                  commit_id, commit_sequence, commit_stamp, headers, events)
+                                  commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
                  SELECT pg_current_xact_id()::text::bigint, $1::bytea, $2::bytea, $3::text, $4::text, $5::bigint,
-                        $6::integer, $7::uuid, $8::bigint, $9::timestamptz, $10::bytea, $11::bytea
+                        $6::integer, $7::uuid, $8::bigint, $9::timestamptz, $10::bytea, $11::bytea, $12::text
                  WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE stream_key = $1::bytea AND commit_sequence > 0
                                  ORDER BY commit_sequence DESC LIMIT 1), 0) = $8::bigint - 1
                    AND COALESCE((SELECT stream_revision FROM {c} WHERE stream_key = $1::bytea AND commit_sequence > 0
@@ -208,7 +296,7 @@ impl Statements {
                  ORDER BY commit_sequence LIMIT $5"
             ),
             replay_by_revision: format!(
-                "SELECT commit_sequence, stream_revision, items, events FROM {c}
+                "SELECT commit_sequence, stream_revision, items, events, stream_type FROM {c}
                  WHERE stream_key = $1 AND stream_revision >= $2 AND stream_revision - items + 1 <= $3
                    AND commit_sequence > $4
                  ORDER BY commit_sequence LIMIT $5"
@@ -261,9 +349,9 @@ impl Statements {
             delete_stream_snapshots: format!("DELETE FROM {s} WHERE stream_key = $1"),
             insert_deletion_notice: format!(
                 "INSERT INTO {c} (checkpoint, stream_key, tenant_key, tenant_id, stream_id, stream_revision, items,
-                                  commit_id, commit_sequence, commit_stamp, headers, events)
+                                  commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
                  VALUES (pg_current_xact_id()::text::bigint, $1, $2, $3, $4, 0, 0, gen_random_uuid(), $5,
-                         date_trunc('microseconds', now()), '\\x7b7d'::bytea, '\\x5b5d'::bytea)"
+                         date_trunc('microseconds', now()), '\\x7b7d'::bytea, '\\x5b5d'::bytea, $6)"
             ),
         }
     }

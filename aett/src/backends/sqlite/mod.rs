@@ -18,14 +18,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::Semaphore;
 
 pub use config::SqliteConfig;
 
 use self::schema::{
-    Statements, COMMITS_SHAPE, HEADS_SHAPE, SCHEMA_VERSION, SNAPSHOTS_SHAPE, VERSION_TABLE,
+    Statements, CHECKPOINTS_SHAPE, COMMITS_SHAPE, COMMITS_SHAPE_V2, HEADS_SHAPE, SCHEMA_VERSION,
+    SNAPSHOTS_SHAPE, VERSION_TABLE,
 };
 use crate::backends::kit::sql::notice_sequence;
 use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
@@ -34,13 +35,15 @@ use crate::backends::kit::sql::{
 };
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{
-    paged, paged_by_key, resolve_taken_sequence, stamp_to_micros, Page, PageItem, Resume, PAGE_SIZE,
+    lease_check, paged, paged_by_key, resolve_taken_sequence, stamp_from_micros, stamp_to_micros,
+    CommitSignal, Page, PageItem, Resume, PAGE_SIZE,
 };
 use crate::error::{Operation, Scope, StoreError};
-use crate::model::{Commit, CommitAttempt, Snapshot};
+use crate::model::{Commit, CommitAttempt, LogFilter, Snapshot};
 use crate::store::{
-    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplaySnapshot,
-    ReplayStream, SnapshotStore, StreamToSnapshot, StreamsToSnapshot,
+    CheckpointStore, CheckpointTransaction, CommitLog, CommitStore, CommitStream, Lease, LogStream,
+    PersistenceManagement, ProjectionPosition, ReplaySnapshot, ReplayStream, SkippedCommit,
+    SnapshotStore, StreamToSnapshot, StreamsToSnapshot, Wakeups,
 };
 
 /// An event store in a SQLite database file.
@@ -60,6 +63,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection that may be open.
     reader_permits: Arc<Semaphore>,
+    /// Raised after each commit and deletion made through this store.
+    signal: CommitSignal,
 }
 
 impl SqliteStore {
@@ -79,11 +84,16 @@ impl SqliteStore {
                 "the commits and snapshots tables must have different names".to_owned(),
             ));
         }
-        if config.snapshots_table == format!("{}_streams", config.commits_table) {
-            return Err(StoreError::Configuration(format!(
-                "`{}_streams` holds the heads of the streams of `{}`: choose another snapshots table name",
-                config.commits_table, config.commits_table
-            )));
+        for (suffix, holds) in [
+            ("streams", "the heads of the streams"),
+            ("checkpoints", "the projection checkpoints"),
+        ] {
+            if config.snapshots_table == format!("{}_{suffix}", config.commits_table) {
+                return Err(StoreError::Configuration(format!(
+                    "`{}_{suffix}` holds {holds} of `{}`: choose another snapshots table name",
+                    config.commits_table, config.commits_table
+                )));
+            }
         }
         for table in [&config.commits_table, &config.snapshots_table] {
             if table.eq_ignore_ascii_case(VERSION_TABLE) {
@@ -103,6 +113,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 reader_permits,
+                signal: CommitSignal::default(),
             }),
         })
     }
@@ -276,12 +287,15 @@ fn check_shape(
     connection: &Connection,
     table: &str,
     what: &str,
-    shape: &[&str],
+    shapes: &[&[&str]],
     operation: Operation,
 ) -> Result<(), StoreError> {
     let found =
         columns(connection, table).map_err(|e| StoreError::storage(operation, Scope::Store, e))?;
-    if !found.is_empty() && found.iter().map(String::as_str).ne(shape.iter().copied()) {
+    let known = shapes
+        .iter()
+        .any(|shape| found.iter().map(String::as_str).eq(shape.iter().copied()));
+    if !found.is_empty() && !known {
         return Err(StoreError::Configuration(format!(
             "table `{table}` exists but is not an aett {what} table (its columns are {}); choose another table name",
             found.join(", ")
@@ -315,6 +329,7 @@ fn raw_commit(row: &Row<'_>) -> rusqlite::Result<RawCommit> {
         commit_stamp: StoredStamp::Micros(row.get(6)?),
         headers: row.get(7)?,
         events: row.get(8)?,
+        stream_type: row.get(9)?,
     })
 }
 
@@ -325,6 +340,9 @@ fn text(value: &str) -> rusqlite::types::Value {
 fn integer(value: i64) -> rusqlite::types::Value {
     rusqlite::types::Value::Integer(value)
 }
+
+/// A row read for replay: sequence, revision, event count, events, stream type.
+type ReplayRow = (i64, i64, i64, Vec<u8>, Option<String>);
 
 /// Where a paged read resumes: after the last commit's sequence (stream reads) or checkpoint
 /// (tenant and store reads), starting from the given position.
@@ -373,6 +391,7 @@ fn commit_in(
                 stamp_to_micros(attempt.commit_stamp),
                 headers,
                 events,
+                attempt.stream_type,
             ])
         });
     match inserted {
@@ -508,14 +527,20 @@ impl CommitStore for SqliteStore {
                             after,
                             limit as i64
                         ],
-                        |row| -> rusqlite::Result<(i64, i64, i64, Vec<u8>)> {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                        |row| -> rusqlite::Result<ReplayRow> {
+                            Ok((
+                                row.get(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                                row.get(4)?,
+                            ))
                         },
                     )
                     .map_err(fail)?;
                 Ok(Page::decode(rows, limit, |row| {
-                    let (sequence, revision, items, events) = row.map_err(fail)?;
-                    replay_commit(&scope, sequence, revision, items, events)
+                    let (sequence, revision, items, events, stream_type) = row.map_err(fail)?;
+                    replay_commit(&scope, sequence, revision, items, events, stream_type)
                 }))
             })
         });
@@ -525,11 +550,13 @@ impl CommitStore for SqliteStore {
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         attempt.validate()?;
         let span = crate::trace::commit_span(&attempt);
-        crate::trace::in_span(
+        let commit = crate::trace::in_span(
             span,
             self.write(move |inner, connection| commit_in(inner, connection, attempt)),
         )
-        .await
+        .await?;
+        self.inner.signal.raise();
+        Ok(commit)
     }
 }
 
@@ -565,6 +592,42 @@ impl CommitLog for SqliteStore {
             ResumeAfter::Checkpoint(0),
             RawCommit::decode,
         )
+    }
+
+    fn get_filtered(&self, checkpoint: u64, filter: &LogFilter) -> LogStream {
+        let list = |values: &[String]| {
+            if values.is_empty() {
+                rusqlite::types::Value::Null
+            } else {
+                text(&serde_json::to_string(values).expect("strings serialise"))
+            }
+        };
+        let scope = match filter.tenants.as_slice() {
+            [tenant] => Scope::tenant(tenant),
+            _ => Scope::Store,
+        };
+        let entries = self.paged_query(
+            Operation::ReadLog,
+            scope,
+            |sql| &sql.filtered_from_checkpoint,
+            vec![list(&filter.tenants), list(&filter.stream_types)],
+            ResumeAfter::Checkpoint(checkpoint),
+            RawCommit::decode_entry,
+        );
+        if filter.topics.is_empty() {
+            return entries;
+        }
+        let filter = filter.clone();
+        futures::TryStreamExt::try_filter(entries, move |entry| {
+            futures::future::ready(filter.matches(entry))
+        })
+        .boxed()
+    }
+
+    /// Commits made through this store (in this process) wake followers at once; commits by
+    /// other processes are found by the followers' polling.
+    fn wakeups(&self) -> Option<Wakeups> {
+        Some(self.inner.signal.wakeups())
     }
 }
 
@@ -722,10 +785,17 @@ impl PersistenceManagement for SqliteStore {
                 }
                 Some(version) if version == SCHEMA_VERSION => {}
                 // Version 2 writes deleted-stream notices (rows with negative sequences), which
-                // version 1 cannot read: the tables stay as they are, the version tells older
+                // version 1 cannot read, and fills the index of stream heads; version 3 records
+                // each commit's stream type (older commits keep none). The version tells older
                 // releases to keep away.
-                Some(1) => {
-                    tx.execute(&inner.sql.backfill_heads, []).map_err(fail)?;
+                Some(version @ (1 | 2)) => {
+                    if version == 1 {
+                        tx.execute(&inner.sql.backfill_heads, []).map_err(fail)?;
+                    }
+                    let found = columns(&tx, &inner.sql.commits_table).map_err(fail)?;
+                    if !found.iter().any(|column| column == "stream_type") {
+                        tx.execute(&inner.sql.add_stream_type, []).map_err(fail)?;
+                    }
                     tx.execute(
                         &format!("UPDATE {VERSION_TABLE} SET version = ?2 WHERE object = ?1"),
                         params![inner.sql.commits_table, SCHEMA_VERSION],
@@ -734,7 +804,7 @@ impl PersistenceManagement for SqliteStore {
                 }
                 Some(version) => {
                     return Err(StoreError::Configuration(format!(
-                        "table `{}` has schema version {version}; this aett reads versions 1 and {SCHEMA_VERSION}",
+                        "table `{}` has schema version {version}; this aett reads versions 1 to {SCHEMA_VERSION}",
                         inner.sql.commits_table
                     )))
                 }
@@ -831,6 +901,15 @@ impl PersistenceManagement for SqliteStore {
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
+            let stream_type: Option<String> = tx
+                .query_row(
+                    &inner.sql.stream_type_of,
+                    params![tenant_id, stream_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(fail)?
+                .flatten();
             let commits = tx
                 .execute(
                     &inner.sql.delete_stream_commits,
@@ -854,13 +933,16 @@ impl PersistenceManagement for SqliteStore {
                         uuid::Uuid::new_v4().as_bytes(),
                         notice_sequence(),
                         stamp_to_micros(Utc::now()),
+                        stream_type,
                     ],
                 )
                 .map_err(fail)?;
             }
             tx.commit().map_err(fail)
         })
-        .await
+        .await?;
+        self.inner.signal.raise();
+        Ok(())
     }
 }
 
@@ -874,22 +956,312 @@ fn check_shapes(
         connection,
         &sql.commits_table,
         "commits",
-        COMMITS_SHAPE,
+        // A table of schema version 1 or 2 is migrated by `initialize`.
+        &[COMMITS_SHAPE, COMMITS_SHAPE_V2],
         operation,
     )?;
     check_shape(
         connection,
         &sql.snapshots_table,
         "snapshots",
-        SNAPSHOTS_SHAPE,
+        &[SNAPSHOTS_SHAPE],
         operation,
     )?;
     check_shape(
         connection,
         &sql.heads_table,
         "stream heads",
-        HEADS_SHAPE,
+        &[HEADS_SHAPE],
+        operation,
+    )?;
+    check_shape(
+        connection,
+        &sql.checkpoints_table,
+        "projection checkpoints",
+        &[CHECKPOINTS_SHAPE],
         operation,
     )?;
     Ok(())
+}
+
+#[async_trait]
+impl CheckpointStore for SqliteStore {
+    async fn load_checkpoint(
+        &self,
+        projection: &str,
+    ) -> Result<Option<ProjectionPosition>, StoreError> {
+        let projection = projection.to_owned();
+        Self::read(self.inner.clone(), move |inner, connection| {
+            let scope = Scope::projection(&projection);
+            let row: Option<(i64, String)> = connection
+                .prepare_cached(&inner.sql.load_checkpoint)
+                .and_then(|mut s| {
+                    s.query_row(params![projection], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(|e| StoreError::storage(Operation::LoadCheckpoint, scope.clone(), e))?;
+            row.map(|(checkpoint, skipped)| position(&scope, checkpoint, &skipped))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn acquire_lease(&self, lease: &Lease) -> Result<ProjectionPosition, StoreError> {
+        let lease = lease.clone();
+        self.write(move |inner, connection| {
+            let scope = Scope::projection(&lease.projection);
+            let fail = |e| StoreError::storage(Operation::AcquireLease, scope.clone(), e);
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            let now = Utc::now();
+            let holder = lease_holder(&tx, &inner.sql, &lease.projection).map_err(fail)?;
+            lease_check(&lease.projection, lease.owner, holder, now)?;
+            tx.execute(
+                &inner.sql.take_lease,
+                params![
+                    lease.projection,
+                    lease.owner.as_bytes(),
+                    stamp_to_micros(now).saturating_add(lease.ttl_micros())
+                ],
+            )
+            .map_err(fail)?;
+            let (checkpoint, skipped): (i64, String) = tx
+                .query_row(&inner.sql.load_checkpoint, params![lease.projection], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(fail)?;
+            tx.commit().map_err(fail)?;
+            position(&scope, checkpoint, &skipped)
+        })
+        .await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        lease: &Lease,
+        checkpoint: u64,
+        skipped: Option<SkippedCommit>,
+    ) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        let skipped = encode_skipped(&lease, skipped.as_ref())?;
+        self.write(move |inner, connection| {
+            save_fenced(connection, &inner.sql, &lease, checkpoint, skipped)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        self.write(move |inner, connection| {
+            connection
+                .execute(
+                    &inner.sql.release_lease,
+                    params![lease.projection, lease.owner.as_bytes()],
+                )
+                .map_err(|e| {
+                    StoreError::storage(
+                        Operation::ReleaseLease,
+                        Scope::projection(&lease.projection),
+                        e,
+                    )
+                })?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A transaction on a connection of its own, holding SQLite's write lock from its start:
+    /// commits by other writers wait (up to the busy timeout) until the batch is done.
+    async fn begin_checkpoint_transaction(
+        &self,
+        lease: &Lease,
+    ) -> Result<Box<dyn CheckpointTransaction>, StoreError> {
+        let inner = self.inner.clone();
+        let lease = lease.clone();
+        blocking(move || {
+            let connection = open_connection(&inner.config)?;
+            connection.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+                StoreError::storage(
+                    Operation::SaveCheckpoint,
+                    Scope::projection(&lease.projection),
+                    e,
+                )
+            })?;
+            Ok(Box::new(SqliteTransaction {
+                connection: Mutex::new(Some(connection)),
+                inner,
+                lease,
+            }) as Box<dyn CheckpointTransaction>)
+        })
+        .await
+    }
+}
+
+/// The transaction a projection run exactly once on SQLite writes its read model in: the
+/// handlers reach it through [`crate::EventContext::transaction`] and run their statements with
+/// [`SqliteTransaction::with`]; the runner then advances the checkpoint in the same
+/// transaction and commits.
+///
+/// ```no_run
+/// # use aett::backends::sqlite::SqliteTransaction;
+/// # fn demo(context: &aett::EventContext<'_>) -> Result<(), aett::BoxError> {
+/// let tx = context.transaction::<SqliteTransaction>().ok_or("needs the SQLite store")?;
+/// tx.with(|db| db.execute("UPDATE balances SET total = total + 1", []))?;
+/// # Ok(()) }
+/// ```
+pub struct SqliteTransaction {
+    connection: Mutex<Option<Connection>>,
+    inner: Arc<Inner>,
+    lease: Lease,
+}
+
+impl std::fmt::Debug for SqliteTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteTransaction")
+            .field("projection", &self.lease.projection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteTransaction {
+    /// Runs `work` with the transaction's connection (inside the open transaction). It runs
+    /// on the calling thread: keep it to a few statements.
+    pub fn with<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let guard = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(connection) => work(connection),
+            None => Err(rusqlite::Error::InvalidQuery),
+        }
+    }
+}
+
+#[async_trait]
+impl CheckpointTransaction for SqliteTransaction {
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+
+    async fn commit(
+        self: Box<Self>,
+        checkpoint: u64,
+        skipped: Option<SkippedCommit>,
+    ) -> Result<(), StoreError> {
+        let skipped = encode_skipped(&self.lease, skipped.as_ref())?;
+        blocking(move || {
+            let connection = self
+                .connection
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let Some(connection) = connection else {
+                return Err(StoreError::LeaseLost {
+                    projection: self.lease.projection.clone(),
+                });
+            };
+            // Dropping the connection with the transaction open rolls it back.
+            save_fenced(
+                &connection,
+                &self.inner.sql,
+                &self.lease,
+                checkpoint,
+                skipped,
+            )?;
+            connection.execute_batch("COMMIT").map_err(|e| {
+                StoreError::storage(
+                    Operation::SaveCheckpoint,
+                    Scope::projection(&self.lease.projection),
+                    e,
+                )
+            })
+        })
+        .await
+    }
+}
+
+/// Moves the checkpoint if, and only if, `lease` is still held; renews it.
+fn save_fenced(
+    connection: &Connection,
+    sql: &Statements,
+    lease: &Lease,
+    checkpoint: u64,
+    skipped: Option<String>,
+) -> Result<(), StoreError> {
+    let updated = connection
+        .prepare_cached(&sql.save_checkpoint)
+        .and_then(|mut s| {
+            s.execute(params![
+                lease.projection,
+                lease.owner.as_bytes(),
+                clamp(checkpoint),
+                stamp_to_micros(Utc::now()).saturating_add(lease.ttl_micros()),
+                skipped,
+            ])
+        })
+        .map_err(|e| {
+            StoreError::storage(
+                Operation::SaveCheckpoint,
+                Scope::projection(&lease.projection),
+                e,
+            )
+        })?;
+    if updated == 0 {
+        return Err(StoreError::LeaseLost {
+            projection: lease.projection.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn lease_holder(
+    connection: &Connection,
+    sql: &Statements,
+    projection: &str,
+) -> rusqlite::Result<Option<(uuid::Uuid, DateTime<Utc>)>> {
+    let row: Option<(Option<Vec<u8>>, Option<i64>)> = connection
+        .query_row(&sql.lease_holder, params![projection], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((Some(owner), Some(until))) => uuid::Uuid::from_slice(&owner)
+            .ok()
+            .zip(stamp_from_micros(until)),
+        _ => None,
+    })
+}
+
+fn encode_skipped(
+    lease: &Lease,
+    skipped: Option<&SkippedCommit>,
+) -> Result<Option<String>, StoreError> {
+    skipped
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|source| StoreError::Serialization {
+            scope: Scope::projection(&lease.projection),
+            what: "skipped commit",
+            source,
+        })
+}
+
+fn position(
+    scope: &Scope,
+    checkpoint: i64,
+    skipped: &str,
+) -> Result<ProjectionPosition, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        scope: scope.clone(),
+        commit_sequence: None,
+        checkpoint: None,
+        reason,
+    };
+    let checkpoint = u64::try_from(checkpoint)
+        .map_err(|_| corrupt(format!("negative projection checkpoint {checkpoint}")))?;
+    let skipped = serde_json::from_str(skipped)
+        .map_err(|e| corrupt(format!("skipped commits are not readable: {e}")))?;
+    Ok(ProjectionPosition::new(checkpoint, skipped))
 }

@@ -1,7 +1,7 @@
 //! The SQLite schema and statements, built once per store from the validated table names.
 
 /// The schema version this release writes and reads.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// The table that records each store's schema version.
 pub(crate) const VERSION_TABLE: &str = "aett_schema_version";
@@ -19,6 +19,31 @@ pub(crate) const COMMITS_SHAPE: &[&str] = &[
     "commit_stamp",
     "headers",
     "events",
+    "stream_type",
+];
+
+/// The columns of the commits table of schema versions 1 and 2, before commits recorded their
+/// stream type: `initialize` migrates such a table.
+pub(crate) const COMMITS_SHAPE_V2: &[&str] = &[
+    "checkpoint",
+    "tenant_id",
+    "stream_id",
+    "stream_revision",
+    "items",
+    "commit_id",
+    "commit_sequence",
+    "commit_stamp",
+    "headers",
+    "events",
+];
+
+/// The columns of aett's projection checkpoints table (`{commits}_checkpoints`), in order.
+pub(crate) const CHECKPOINTS_SHAPE: &[&str] = &[
+    "projection",
+    "checkpoint",
+    "skipped",
+    "owner",
+    "lease_until",
 ];
 
 /// The columns of aett's stream heads table (`{commits}_streams`), in order.
@@ -40,7 +65,7 @@ pub(crate) const SNAPSHOTS_SHAPE: &[&str] = &[
     "headers",
 ];
 
-const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision, commit_id, commit_sequence, commit_stamp, headers, events";
+const COMMIT_COLUMNS: &str = "checkpoint, tenant_id, stream_id, stream_revision, commit_id, commit_sequence, commit_stamp, headers, events, stream_type";
 
 /// Every SQL text the store runs.
 #[derive(Debug)]
@@ -48,7 +73,16 @@ pub(crate) struct Statements {
     pub commits_table: String,
     pub snapshots_table: String,
     pub heads_table: String,
+    pub checkpoints_table: String,
     pub create: String,
+    pub add_stream_type: String,
+    pub filtered_from_checkpoint: String,
+    pub stream_type_of: String,
+    pub load_checkpoint: String,
+    pub lease_holder: String,
+    pub take_lease: String,
+    pub save_checkpoint: String,
+    pub release_lease: String,
     pub backfill_heads: String,
     pub streams_to_snapshot: String,
     pub has_snapshot_from: String,
@@ -82,10 +116,42 @@ impl Statements {
         let s = format!("\"{snapshots}\"");
         let heads = format!("{commits}_streams");
         let h = format!("\"{heads}\"");
+        let checkpoints = format!("{commits}_checkpoints");
+        let p = format!("\"{checkpoints}\"");
         Self {
             commits_table: commits.to_owned(),
             snapshots_table: snapshots.to_owned(),
             heads_table: heads.clone(),
+            checkpoints_table: checkpoints,
+            add_stream_type: format!("ALTER TABLE {c} ADD COLUMN stream_type TEXT"),
+            // Tenants and stream types as JSON arrays (NULL: any); topics are filtered by the
+            // reader, as they live inside the events.
+            filtered_from_checkpoint: format!(
+                "SELECT {COMMIT_COLUMNS} FROM {c}
+                 WHERE checkpoint > ?3
+                   AND (?1 IS NULL OR tenant_id IN (SELECT value FROM json_each(?1)))
+                   AND (?2 IS NULL OR stream_type IN (SELECT value FROM json_each(?2)))
+                 ORDER BY checkpoint LIMIT ?4"
+            ),
+            stream_type_of: format!(
+                "SELECT stream_type FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence > 0
+                 ORDER BY commit_sequence DESC LIMIT 1"
+            ),
+            load_checkpoint: format!("SELECT checkpoint, skipped FROM {p} WHERE projection = ?1"),
+            lease_holder: format!("SELECT owner, lease_until FROM {p} WHERE projection = ?1"),
+            take_lease: format!(
+                "INSERT INTO {p} (projection, checkpoint, skipped, owner, lease_until) VALUES (?1, 0, '[]', ?2, ?3)
+                 ON CONFLICT (projection) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until"
+            ),
+            // Fenced: only the lease's holder moves the checkpoint.
+            save_checkpoint: format!(
+                "UPDATE {p} SET checkpoint = ?3, lease_until = ?4,
+                     skipped = CASE WHEN ?5 IS NULL THEN skipped ELSE json_insert(skipped, '$[#]', json(?5)) END
+                 WHERE projection = ?1 AND owner = ?2"
+            ),
+            release_lease: format!(
+                "UPDATE {p} SET owner = NULL, lease_until = NULL WHERE projection = ?1 AND owner = ?2"
+            ),
             // `checkpoint` is an AUTOINCREMENT rowid: strictly increasing, never reused even
             // after a purge. `items` (events in the commit) lets revision ranges be filtered in
             // SQL: the first revision of a commit is stream_revision - items + 1.
@@ -102,6 +168,7 @@ impl Statements {
                      commit_stamp INTEGER NOT NULL,
                      headers BLOB NOT NULL,
                      events BLOB NOT NULL,
+                     stream_type TEXT,
                      UNIQUE (tenant_id, stream_id, commit_sequence),
                      UNIQUE (tenant_id, stream_id, commit_id)
                  );
@@ -134,6 +201,15 @@ impl Statements {
                      ON CONFLICT (tenant_id, stream_id) DO UPDATE
                      SET head_revision = excluded.head_revision, head_sequence = excluded.head_sequence;
                  END;
+                 -- Each projection's checkpoint, the damaged commits it skipped (a JSON array)
+                 -- and its lease: the holder's id and until when (microseconds).
+                 CREATE TABLE IF NOT EXISTS {p} (
+                     projection TEXT PRIMARY KEY,
+                     checkpoint INTEGER NOT NULL,
+                     skipped TEXT NOT NULL,
+                     owner BLOB,
+                     lease_until INTEGER
+                 );
                  CREATE TRIGGER IF NOT EXISTS \"{snapshots}_keeps_heads\" AFTER INSERT ON {s} BEGIN
                      UPDATE {h} SET snapshot_revision = MAX(COALESCE(snapshot_revision, 0), NEW.stream_revision)
                      WHERE tenant_id = NEW.tenant_id AND stream_id = NEW.stream_id;
@@ -149,7 +225,7 @@ impl Statements {
                    AND c.commit_sequence > 0
                  ON CONFLICT DO NOTHING"
             ),
-            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s}; DROP TABLE IF EXISTS {h};"),
+            drop: format!("DROP TABLE IF EXISTS {c}; DROP TABLE IF EXISTS {s}; DROP TABLE IF EXISTS {h}; DROP TABLE IF EXISTS {p};"),
             streams_to_snapshot: format!(
                 "SELECT stream_id, head_revision, snapshot_revision FROM {h}
                  WHERE tenant_id = ?1 AND head_revision - COALESCE(snapshot_revision, 0) >= ?2 AND stream_id > ?3
@@ -179,8 +255,8 @@ impl Statements {
             ),
             // One statement: the row goes in only if the attempt follows the stream's head.
             insert_commit: format!(
-                "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
                  WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
                                  AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?6 - 1
                    AND COALESCE((SELECT stream_revision FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
@@ -193,7 +269,7 @@ impl Statements {
                  ORDER BY commit_sequence LIMIT ?6"
             ),
             replay_by_revision: format!(
-                "SELECT commit_sequence, stream_revision, items, events FROM {c}
+                "SELECT commit_sequence, stream_revision, items, events, stream_type FROM {c}
                  WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision >= ?3
                    AND stream_revision - items + 1 <= ?4 AND commit_sequence > ?5
                  ORDER BY commit_sequence LIMIT ?6"
@@ -239,8 +315,8 @@ impl Statements {
                 "DELETE FROM {s} WHERE tenant_id = ?1 AND stream_id = ?2"
             ),
             insert_deletion_notice: format!(
-                "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events)
-                 VALUES (?1, ?2, 0, 0, ?3, ?4, ?5, x'7b7d', x'5b5d')"
+                "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
+                 VALUES (?1, ?2, 0, 0, ?3, ?4, ?5, x'7b7d', x'5b5d', ?6)"
             ),
         }
     }
