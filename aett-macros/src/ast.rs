@@ -156,3 +156,38 @@ fn is_state_type(ty: &Type, name: &str) -> bool {
         _ => false,
     }
 }
+
+/// A `#[derive(Projection)]` input.
+pub struct ProjectionItem<'a> {
+    pub ident: &'a Ident,
+    pub generics: &'a Generics,
+    pub args: attr::ProjectionArgs,
+}
+
+impl<'a> ProjectionItem<'a> {
+    pub fn from_syn(input: &'a DeriveInput) -> syn::Result<Self> {
+        Ok(Self {
+            ident: &input.ident,
+            generics: &input.generics,
+            args: attr::projection_args(&input.attrs)?,
+        })
+    }
+
+    /// The path to aett in generated code.
+    pub fn krate(&self) -> Path {
+        self.args.krate.clone().unwrap_or_else(default_crate)
+    }
+
+    /// The listed events.
+    pub fn events(&self) -> &[Path] {
+        self.args.events.as_ref().map_or(&[], |(_, events)| events)
+    }
+
+    /// The checkpoint's key: the name given, or the type's name.
+    pub fn name(&self) -> String {
+        self.args
+            .name
+            .as_ref()
+            .map_or_else(|| self.ident.to_string(), LitStr::value)
+    }
+}

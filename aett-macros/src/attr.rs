@@ -69,6 +69,8 @@ pub struct DomainArgs {
     pub krate: Option<Path>,
     /// `name = "..."`: the stream type (default: the type's name).
     pub name: Option<LitStr>,
+    /// `correlated` (sagas only): run from the log, each event routed by its `Correlate` impl.
+    pub correlated: bool,
     /// Whether any attribute of the macro's name was present.
     pub present: bool,
 }
@@ -116,6 +118,12 @@ pub fn domain_args(
                     }
                 }
                 Ok(())
+            } else if !allow_memento && meta.path.is_ident("correlated") {
+                if args.correlated {
+                    return Err(meta.error("duplicate `correlated` argument"));
+                }
+                args.correlated = true;
+                Ok(())
             } else if allow_memento && meta.path.is_ident("memento") {
                 if args.memento.is_some() {
                     return Err(meta.error("duplicate `memento` argument"));
@@ -128,8 +136,82 @@ pub fn domain_args(
                 )))
             } else {
                 Err(meta.error(format!(
-                    "unknown `{name}` argument; expected `events(...)`, `name = \"...\"` or `crate = path`"
+                    "unknown `{name}` argument; expected `events(...)`, `name = \"...\"`, `correlated` or `crate = path`"
                 )))
+            }
+        })?;
+    }
+    Ok(args)
+}
+
+/// The arguments of `#[projection(...)]`, merged over every such attribute.
+#[derive(Default)]
+pub struct ProjectionArgs {
+    /// The `events(...)` list and the span of the `events` keyword.
+    pub events: Option<(Span, Vec<Path>)>,
+    /// `name = "..."`: the checkpoint's key (default: the type's name).
+    pub name: Option<LitStr>,
+    /// `deletions` (its span): deleted-stream notices go to `Project<StreamDeleted>`.
+    pub deletions: Option<Span>,
+    /// `crate = path`: where aett is, for crates that re-export it.
+    pub krate: Option<Path>,
+}
+
+pub fn projection_args(attrs: &[Attribute]) -> syn::Result<ProjectionArgs> {
+    let mut args = ProjectionArgs::default();
+    for attr in attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("projection"))
+    {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                if args.krate.is_some() {
+                    return Err(meta.error("duplicate `crate` argument"));
+                }
+                args.krate = Some(parse_crate(&meta)?);
+                Ok(())
+            } else if meta.path.is_ident("events") {
+                if args.events.is_some() {
+                    return Err(meta.error("duplicate `events(...)` list"));
+                }
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
+                let span = meta
+                    .path
+                    .get_ident()
+                    .map_or_else(Span::call_site, |ident| ident.span());
+                args.events = Some((span, list.into_iter().collect()));
+                Ok(())
+            } else if meta.path.is_ident("name") {
+                if args.name.is_some() {
+                    return Err(meta.error("duplicate `name` argument"));
+                }
+                let lit: syn::Lit = meta.value()?.parse()?;
+                match lit {
+                    syn::Lit::Str(lit) => args.name = Some(lit),
+                    other => {
+                        return Err(syn::Error::new_spanned(
+                            other,
+                            "the name must be a string literal: `name = \"...\"`",
+                        ))
+                    }
+                }
+                Ok(())
+            } else if meta.path.is_ident("deletions") {
+                if args.deletions.is_some() {
+                    return Err(meta.error("duplicate `deletions` argument"));
+                }
+                args.deletions = Some(
+                    meta.path
+                        .get_ident()
+                        .map_or_else(Span::call_site, |ident| ident.span()),
+                );
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown `projection` argument; expected `events(...)`, `name = \"...\"`, `deletions` or `crate = path`",
+                ))
             }
         })?;
     }

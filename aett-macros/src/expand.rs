@@ -8,7 +8,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Generics, Ident, Item, LitStr, Path};
 
-use crate::ast::{Domain, EventItem, Kind};
+use crate::ast::{Domain, EventItem, Kind, ProjectionItem};
 
 pub fn event(event: &EventItem, item: &Item) -> TokenStream {
     let ident = event.ident;
@@ -137,6 +137,8 @@ pub fn domain(domain: &Domain) -> TokenStream {
         Kind::Aggregate => memento(domain, &state, &krate),
         Kind::Saga => TokenStream::new(),
     };
+    let correlated = (domain.kind == Kind::Saga && domain.args.correlated)
+        .then(|| correlated(ident, &krate, events));
     let create_span = ident.span();
     let create = quote_spanned! {create_span=>
         fn create(id: &str) -> Self {
@@ -182,7 +184,161 @@ pub fn domain(domain: &Domain) -> TokenStream {
 
             #unlisted
 
+            #correlated
+
             #(#unique_topics)*
+        };
+    }
+}
+
+/// `CorrelatedSaga`: routes a stored message to the instance its event's `Correlate` impl names.
+fn correlated(ident: &Ident, krate: &Path, events: &[Path]) -> TokenStream {
+    let json = quote!(#krate::__private::serde_json);
+    let arms = events.iter().enumerate().map(|(index, event)| {
+        quote_spanned! {event.span()=>
+            if message.topic == <Self as #krate::Saga>::TOPICS[#index] {
+                let event: #event = #json::from_str(message.body.get())?;
+                return ::core::result::Result::Ok(
+                    <Self as #krate::Correlate<#event>>::correlation_id(&event, context),
+                );
+            }
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl #krate::CorrelatedSaga for #ident {
+            fn correlate_message(
+                message: &#krate::EventMessage,
+                context: &#krate::EventContext<'_>,
+            ) -> ::core::result::Result<::core::option::Option<::std::string::String>, #json::Error> {
+                #(#arms)*
+                ::core::result::Result::Ok(::core::option::Option::None)
+            }
+        }
+    }
+}
+
+pub fn projection(projection: &ProjectionItem) -> TokenStream {
+    let ident = projection.ident;
+    let krate = projection.krate();
+    let name = projection.name();
+    let events = projection.events();
+    let json = quote!(#krate::__private::serde_json);
+    let future =
+        quote!(#krate::__private::BoxFuture<'a, ::core::result::Result<(), #krate::BoxError>>);
+    let topics = events
+        .iter()
+        .map(|event| quote_spanned!(event.span()=> <#event as #krate::Event>::TOPIC));
+    let arms = events.iter().enumerate().map(|(index, event)| {
+        quote_spanned! {event.span()=>
+            if message.topic == <Self as #krate::Projection>::TOPICS[#index] {
+                let event: #event = #json::from_str(message.body.get())?;
+                return ::core::result::Result::Ok(::core::option::Option::Some(
+                    ::std::boxed::Box::pin(<Self as #krate::Project<#event>>::project(self, event, context)),
+                ));
+            }
+        }
+    });
+    let deletions = projection.args.deletions.is_some();
+    let deletion = if let Some(span) = projection.args.deletions {
+        quote_spanned! {span=>
+            ::core::option::Option::Some(::std::boxed::Box::pin(
+                <Self as #krate::Project<#krate::StreamDeleted>>::project(
+                    self,
+                    ::core::clone::Clone::clone(deleted),
+                    context,
+                ),
+            ))
+        }
+    } else {
+        quote! {
+            let _ = (deleted, context);
+            ::core::option::Option::None
+        }
+    };
+    let unique_topics = events.iter().enumerate().skip(1).map(|(index, event)| {
+        let message = format!(
+            "`{}` has the same topic as an event listed before it by `{ident}`",
+            event.to_token_stream().to_string().replace(' ', "")
+        );
+        quote_spanned! {event.span()=>
+            const _: () = ::core::assert!(
+                !#krate::__private::repeats_earlier_topic(<#ident as #krate::Projection>::TOPICS, #index),
+                #message
+            );
+        }
+    });
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #krate::Projection for #ident {
+                const NAME: &'static str = #name;
+                const TOPICS: &'static [&'static str] = &[#(#topics),*];
+                const HANDLES_DELETIONS: bool = #deletions;
+
+                fn project_message<'a>(
+                    &'a mut self,
+                    message: &'a #krate::EventMessage,
+                    context: &'a #krate::EventContext<'a>,
+                ) -> ::core::result::Result<::core::option::Option<#future>, #json::Error> {
+                    #(#arms)*
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+
+                fn project_deletion<'a>(
+                    &'a mut self,
+                    deleted: &'a #krate::StreamDeleted,
+                    context: &'a #krate::EventContext<'a>,
+                ) -> ::core::option::Option<#future> {
+                    #deletion
+                }
+            }
+
+            #(#unique_topics)*
+        };
+    }
+}
+
+/// After a validation error: a `Projection` impl that never runs, so one mistake gives one
+/// error.
+pub fn projection_fallback(ident: &Ident, generics: &Generics, krate: &Path) -> TokenStream {
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let name = ident.to_string();
+    let json = quote!(#krate::__private::serde_json);
+    let future =
+        quote!(#krate::__private::BoxFuture<'a, ::core::result::Result<(), #krate::BoxError>>);
+    let mut where_clause = where_clause
+        .cloned()
+        .unwrap_or_else(|| syn::parse_quote!(where));
+    where_clause.predicates.push(syn::parse_quote!(
+        Self: ::core::marker::Send + 'static
+    ));
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics #krate::Projection for #ident #ty_generics #where_clause {
+                const NAME: &'static str = #name;
+                const TOPICS: &'static [&'static str] = &[];
+                const HANDLES_DELETIONS: bool = false;
+
+                fn project_message<'a>(
+                    &'a mut self,
+                    _: &'a #krate::EventMessage,
+                    _: &'a #krate::EventContext<'a>,
+                ) -> ::core::result::Result<::core::option::Option<#future>, #json::Error> {
+                    ::core::unimplemented!()
+                }
+
+                fn project_deletion<'a>(
+                    &'a mut self,
+                    _: &'a #krate::StreamDeleted,
+                    _: &'a #krate::EventContext<'a>,
+                ) -> ::core::option::Option<#future> {
+                    ::core::unimplemented!()
+                }
+            }
         };
     }
 }

@@ -155,11 +155,75 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 ///
 /// Arguments of `#[saga(...)]`: `events(A, B, ...)`, the events the saga handles (by path);
 /// `name = "..."`, the stream type its commits record (default: the type's name as written);
+/// `correlated`, to run it from the log with `aett::SagaRunner` (it then needs an
+/// `impl aett::Correlate<E>` for every listed event, saying which instance the event goes to);
 /// and `crate = path`, where aett is (default `::aett`).
 #[proc_macro_derive(Saga, attributes(saga))]
 pub fn derive_saga(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive(&input, ast::Kind::Saga)
+}
+
+/// Implements `aett::Projection` for a read model kept from the log.
+///
+/// ```
+/// use aett::{EventContext, Project, Projection};
+///
+/// #[aett::event(topic = "shop.order_placed")]
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct OrderPlaced { order: String, total: u64 }
+///
+/// #[derive(Projection, Default)]
+/// #[projection(name = "revenue", events(OrderPlaced))]
+/// struct Revenue { total: u64 }
+///
+/// impl Project<OrderPlaced> for Revenue {
+///     async fn project(&mut self, e: OrderPlaced, _: &EventContext<'_>) -> Result<(), aett::BoxError> {
+///         self.total += e.total;
+///         Ok(())
+///     }
+/// }
+///
+/// assert_eq!(<Revenue as Projection>::NAME, "revenue");
+/// ```
+///
+/// Requirements, each a compile error pointing at the offending token when unmet: a type that
+/// is not generic, and an `impl aett::Project<E>` for every listed event `E` (listed events are
+/// `#[aett::event]` types with distinct topics).
+///
+/// Arguments of `#[projection(...)]`:
+///
+/// - `events(A, B, ...)`: the events the projection handles, by path. The runner decodes each
+///   straight from its stored JSON into its type; events of other topics are never decoded.
+/// - `name = "..."`: the key of the projection's checkpoint in the store (default: the type's
+///   name as written; give it explicitly so that renaming the type keeps the checkpoint).
+/// - `deletions`: deleted-stream notices go to an `impl aett::Project<aett::StreamDeleted>`
+///   (without it they are passed over).
+/// - `crate = path`: where aett is, for crates that re-export it (default `::aett`).
+#[proc_macro_derive(Projection, attributes(projection))]
+pub fn derive_projection(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    let expanded = match ast::ProjectionItem::from_syn(&input) {
+        Err(error) => {
+            let error = error.into_compile_error();
+            let fallback =
+                expand::projection_fallback(&input.ident, &input.generics, &ast::default_crate());
+            quote::quote!(#error #fallback)
+        }
+        Ok(projection) => match valid::projection(&projection) {
+            Ok(()) => expand::projection(&projection),
+            Err(error) => {
+                let error = error.into_compile_error();
+                let fallback = expand::projection_fallback(
+                    projection.ident,
+                    projection.generics,
+                    &projection.krate(),
+                );
+                quote::quote!(#error #fallback)
+            }
+        },
+    };
+    expanded.into()
 }
 
 fn derive(input: &DeriveInput, kind: ast::Kind) -> TokenStream {

@@ -2,7 +2,7 @@
 
 use quote::ToTokens;
 
-use crate::ast::{Domain, EventItem, Kind};
+use crate::ast::{Domain, EventItem, Kind, ProjectionItem};
 
 /// Collects every error of a pass, so one compile shows them all.
 #[derive(Default)]
@@ -113,6 +113,48 @@ pub fn domain(domain: &Domain) -> syn::Result<()> {
         [_, rest @ ..] => {
             for field in rest {
                 errors.push(&field.ty, format!("only one field may be of type `{state_type}`"));
+            }
+        }
+    }
+    errors.finish()
+}
+
+pub fn projection(projection: &ProjectionItem) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    if !projection.generics.params.is_empty() {
+        errors.push(
+            &projection.generics.params,
+            "a projection cannot be generic: its name keys one checkpoint",
+        );
+    }
+    if let Some(name) = &projection.args.name {
+        let value = name.value();
+        if value.trim().is_empty() {
+            errors.push(name, "the name is empty");
+        } else if value.trim() != value {
+            errors.push(name, "the name has leading or trailing whitespace");
+        }
+    }
+    match &projection.args.events {
+        None => errors.push(
+            projection.ident,
+            "missing `#[projection(events(...))]`: list the events the projection handles",
+        ),
+        Some((span, events)) if events.is_empty() => {
+            errors.push_at(*span, "the `events(...)` list is empty");
+        }
+        Some((_, events)) => {
+            for (index, event) in events.iter().enumerate() {
+                let text = event.to_token_stream().to_string();
+                if events[..index]
+                    .iter()
+                    .any(|earlier| earlier.to_token_stream().to_string() == text)
+                {
+                    errors.push(
+                        event,
+                        format!("`{}` is listed twice", text.replace(' ', "")),
+                    );
+                }
             }
         }
     }

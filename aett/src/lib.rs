@@ -12,12 +12,13 @@ mod connect;
 mod domain;
 mod error;
 mod model;
+mod read;
 mod repository;
 pub mod store;
 mod stream;
 mod trace;
 
-pub use aett_macros::{event, Aggregate, Saga};
+pub use aett_macros::{event, Aggregate, Projection, Saga};
 
 pub use backends::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
@@ -37,6 +38,11 @@ pub use model::{
     Commit, CommitAttempt, DuplicateTopic, Event, EventMessage, Headers, LogEntry, LogFilter,
     Snapshot, StreamDeleted, TopicEntry, TopicMap,
 };
+pub use read::{
+    CommandDispatcher, Correlate, CorrelatedSaga, Delivery, DispatchedCommand, EventContext,
+    OnDamage, Project, Projection, ProjectionRunner, RunnerError, RunningProjection, SagaRunner,
+    CAUSATION_HEADER, CORRELATION_HEADER,
+};
 pub use repository::{
     AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX,
 };
@@ -51,14 +57,16 @@ pub use stream::EventStream;
 /// The names a domain module needs: `use aett::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        event, Aggregate, AggregateRepository, AggregateState, Apply, Event, Headers, Saga,
-        SagaRepository, SagaState, Transition,
+        event, Aggregate, AggregateRepository, AggregateState, Apply, Correlate, Event,
+        EventContext, Headers, Project, Projection, ProjectionRunner, Saga, SagaRepository,
+        SagaRunner, SagaState, Transition,
     };
 }
 
 /// Support for the code the macros generate. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use futures::future::BoxFuture;
     pub use inventory;
     pub use serde;
     pub use serde_json;

@@ -21,6 +21,18 @@ use crate::domain::{
 };
 use crate::Harness;
 
+pub use crate::read_side::{
+    a_damaged_commit_stops_the_runner_or_is_skipped,
+    a_failing_handler_stops_the_runner_before_its_commit, a_projection_follows_new_commits_live,
+    a_projection_reads_only_what_its_filter_lets_through,
+    a_projection_resumes_from_its_stored_checkpoint, eight_concurrent_writers_miss_no_event,
+    exactly_once_runs_or_is_refused, loading_a_stream_as_another_type_is_a_typed_error,
+    one_projection_runs_in_one_runner_at_a_time,
+    saga_commands_survive_a_crash_between_save_and_dispatch, saga_update_retries_on_concurrency,
+    stream_types_are_recorded_and_filter_the_log,
+    the_saga_runner_routes_events_and_dispatches_commands,
+};
+
 const TENANT: &str = "tenant-a";
 
 async fn store<H: Harness>(harness: &H) -> Arc<H::Store> {

@@ -1,6 +1,8 @@
 //! A small domain the contract suite loads and saves through the repositories.
 
-use aett::{Aggregate, AggregateState, Apply, Memento, Saga, SagaState, Transition};
+use aett::{
+    Aggregate, AggregateState, Apply, Correlate, EventContext, Memento, Saga, SagaState, Transition,
+};
 use serde::{Deserialize, Serialize};
 
 /// Added to a counter.
@@ -152,7 +154,7 @@ pub struct BillCustomer {
 
 /// Bills an order when placed, ships it when paid.
 #[derive(Debug, Default, Saga)]
-#[saga(events(OrderPlaced, PaymentReceived))]
+#[saga(events(OrderPlaced, PaymentReceived), correlated)]
 pub struct Fulfilment {
     state: SagaState,
     /// Whether the order was placed.
@@ -177,5 +179,19 @@ impl Transition<PaymentReceived> for Fulfilment {
         self.dispatch(ShipOrder {
             order: event.order.clone(),
         });
+    }
+}
+
+/// One fulfilment per order.
+impl Correlate<OrderPlaced> for Fulfilment {
+    fn correlation_id(event: &OrderPlaced, _: &EventContext<'_>) -> Option<String> {
+        Some(format!("fulfilment-{}", event.order))
+    }
+}
+
+/// Payments go to the order's fulfilment.
+impl Correlate<PaymentReceived> for Fulfilment {
+    fn correlation_id(event: &PaymentReceived, _: &EventContext<'_>) -> Option<String> {
+        Some(format!("fulfilment-{}", event.order))
     }
 }

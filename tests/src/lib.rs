@@ -14,6 +14,7 @@ pub mod domain;
 pub mod migration;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod read_side;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +25,10 @@ use aett::{ConflictDetector, EventStore};
 pub trait Harness: Send + Sync {
     /// The backend's store type.
     type Store: EventStore + 'static;
+
+    /// Whether the backend runs projections exactly once (its checkpoints share a transaction
+    /// with a read model in its database); a backend that cannot must refuse it, typed.
+    const EXACTLY_ONCE: bool;
 
     /// A fresh, initialised, empty store that decides conflicts with `detector`.
     /// Each call gives a store no other call sees.
@@ -89,6 +94,19 @@ macro_rules! contract_suite {
             deleting_a_stream_removes_it_and_tells_the_log,
             truncating_a_stream_keeps_the_latest_state_and_refuses_the_lost_past,
             streams_that_need_a_snapshot,
+            stream_types_are_recorded_and_filter_the_log,
+            loading_a_stream_as_another_type_is_a_typed_error,
+            a_projection_resumes_from_its_stored_checkpoint,
+            a_projection_follows_new_commits_live,
+            eight_concurrent_writers_miss_no_event,
+            a_projection_reads_only_what_its_filter_lets_through,
+            a_failing_handler_stops_the_runner_before_its_commit,
+            a_damaged_commit_stops_the_runner_or_is_skipped,
+            one_projection_runs_in_one_runner_at_a_time,
+            exactly_once_runs_or_is_refused,
+            the_saga_runner_routes_events_and_dispatches_commands,
+            saga_commands_survive_a_crash_between_save_and_dispatch,
+            saga_update_retries_on_concurrency,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

@@ -9,6 +9,8 @@ struct MemoryHarness;
 impl aett_tests::Harness for MemoryHarness {
     type Store = InMemoryStore;
 
+    const EXACTLY_ONCE: bool = false;
+
     async fn store(&self, detector: ConflictDetector) -> Arc<InMemoryStore> {
         Arc::new(InMemoryStore::with_conflict_detector(Arc::new(detector)))
     }

@@ -11,6 +11,8 @@ struct PostgresHarness;
 impl aett_tests::Harness for PostgresHarness {
     type Store = PostgresStore;
 
+    const EXACTLY_ONCE: bool = true;
+
     async fn store(&self, detector: ConflictDetector) -> Arc<PostgresStore> {
         let config = PostgresConfig::new(url())
             .schema(unique_schema())

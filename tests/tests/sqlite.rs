@@ -23,6 +23,8 @@ impl SqliteHarness {
 impl aett_tests::Harness for SqliteHarness {
     type Store = SqliteStore;
 
+    const EXACTLY_ONCE: bool = true;
+
     async fn store(&self, detector: ConflictDetector) -> Arc<SqliteStore> {
         let config = SqliteConfig::new(self.path()).conflict_detector(Arc::new(detector));
         let store = SqliteStore::with_config(config).expect("open store");

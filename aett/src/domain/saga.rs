@@ -90,6 +90,12 @@ impl SagaState {
         }
     }
 
+    /// Saves the pending events and commands under `commit_id` (a saga run from the log saves
+    /// each event's handling under an id derived from the event, so a repeat is a duplicate).
+    pub(crate) fn use_commit_id(&mut self, commit_id: Uuid) {
+        self.pending_commit = Some((commit_id, self.uncommitted.len(), self.undispatched.len()));
+    }
+
     pub(crate) fn record(&mut self, event: PendingEvent) {
         self.version += 1;
         self.uncommitted.push(event);

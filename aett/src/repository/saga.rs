@@ -163,4 +163,35 @@ impl SagaRepository {
             .saved(commit.commit_sequence, commit.stream_revision);
         Ok(commands)
     }
+
+    /// Loads the saga `id`, runs `command` on it (typically [`Saga::handle`]) and saves it;
+    /// on a concurrency error it reloads and runs the command again, up to `attempts` times in
+    /// all. Returns the command's output and the commands the saga dispatched.
+    pub async fn update<S, T, E, F>(
+        &self,
+        id: &str,
+        headers: Headers,
+        attempts: usize,
+        mut command: F,
+    ) -> Result<(T, Vec<EventMessage>), E>
+    where
+        S: Saga,
+        F: FnMut(&mut S) -> Result<T, E>,
+        E: From<RepositoryError>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut saga: S = self.get(id).await?;
+            let output = command(&mut saga)?;
+            match self.save(&mut saga, headers.clone()).await {
+                Ok(commands) => return Ok((output, commands)),
+                Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => {
+                    crate::trace::debug!(id, tries, %error, "concurrency conflict: reloading the saga and running the command again");
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
 }
