@@ -524,3 +524,72 @@ async fn migrates_a_store_of_version(written: i32) {
         other => panic!("expected version 4 to be refused, got {other:?}"),
     }
 }
+
+/// Writes one row per event it handles into its table, in the runner's transaction, and fails
+/// after writing the event `fail_on`.
+#[derive(aett::Projection)]
+#[projection(name = "applied", events(Incremented))]
+struct AppliedRows {
+    table: String,
+    fail_on: Option<i64>,
+}
+
+impl aett::Project<Incremented> for AppliedRows {
+    async fn project(
+        &mut self,
+        event: Incremented,
+        context: &aett::EventContext<'_>,
+    ) -> Result<(), aett::BoxError> {
+        let tx = context
+            .transaction::<aett::backends::postgres::PostgresTransaction>()
+            .ok_or("exactly once on PostgreSQL hands the handler a PostgresTransaction")?;
+        tx.client()
+            .execute(
+                &format!("INSERT INTO {} (by) VALUES ($1)", self.table),
+                &[&event.by],
+            )
+            .await?;
+        if self.fail_on == Some(event.by) {
+            return Err("failing after the read model's write, before the checkpoint".into());
+        }
+        Ok(())
+    }
+}
+
+/// Exactly once: the read model lives in the store's database and is written in the
+/// transaction that advances the checkpoint. Runs that fail after a handler's write and before
+/// the checkpoint leave nothing behind; with eight writers appending meanwhile, every event
+/// ends up applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
+    let store = store(16).await;
+    let table = format!("\"{}\".applied", store.schema());
+    raw_client()
+        .await
+        .batch_execute(&format!("CREATE TABLE {table} (by bigint NOT NULL)"))
+        .await
+        .unwrap();
+    let (runner_store, runner_table) = (store.clone(), table.clone());
+    let round = move |fail_on: Option<i64>| {
+        let (store, table) = (runner_store.clone(), runner_table.clone());
+        async move {
+            aett::ProjectionRunner::new(&store, AppliedRows { table, fail_on })
+                .delivery(aett::Delivery::ExactlyOnce)
+                .batch_size(16)
+                .catch_up()
+                .await
+                .map(drop)
+        }
+    };
+    let applied = || async {
+        raw_client()
+            .await
+            .query(&format!("SELECT by, count(*) FROM {table} GROUP BY by"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1) as u64))
+            .collect()
+    };
+    aett_tests::read_side::exactly_once::check(store.clone(), round, applied).await;
+}

@@ -214,3 +214,67 @@ async fn migrates_a_store_of_version(written: i64) {
         other => panic!("expected version 4 to be refused, got {other:?}"),
     }
 }
+
+/// Writes one row per event it handles into `applied`, in the runner's transaction, and fails
+/// after writing the event `fail_on`.
+#[derive(Default, aett::Projection)]
+#[projection(name = "applied", events(aett_tests::domain::Incremented))]
+struct AppliedRows {
+    fail_on: Option<i64>,
+}
+
+impl aett::Project<aett_tests::domain::Incremented> for AppliedRows {
+    async fn project(
+        &mut self,
+        event: aett_tests::domain::Incremented,
+        context: &aett::EventContext<'_>,
+    ) -> Result<(), aett::BoxError> {
+        let tx = context
+            .transaction::<aett::backends::sqlite::SqliteTransaction>()
+            .ok_or("exactly once on SQLite hands the handler a SqliteTransaction")?;
+        tx.with(|db| db.execute("INSERT INTO applied (by) VALUES (?1)", [event.by]))?;
+        if self.fail_on == Some(event.by) {
+            return Err("failing after the read model's write, before the checkpoint".into());
+        }
+        Ok(())
+    }
+}
+
+/// Exactly once: the read model lives in the store's database and is written in the
+/// transaction that advances the checkpoint. Runs that fail after a handler's write and before
+/// the checkpoint leave nothing behind; with eight writers appending meanwhile, every event
+/// ends up applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exactly.db");
+    let store = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    store.initialize().await.unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE applied (by INTEGER NOT NULL)")
+        .unwrap();
+    let runner_store = store.clone();
+    let round = move |fail_on: Option<i64>| {
+        let store = runner_store.clone();
+        async move {
+            aett::ProjectionRunner::new(&store, AppliedRows { fail_on })
+                .delivery(aett::Delivery::ExactlyOnce)
+                .batch_size(16)
+                .catch_up()
+                .await
+                .map(drop)
+        }
+    };
+    let applied = || async {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        let mut statement = db
+            .prepare("SELECT by, count(*) FROM applied GROUP BY by")
+            .unwrap();
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    aett_tests::read_side::exactly_once::check(store.clone(), round, applied).await;
+}
