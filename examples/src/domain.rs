@@ -1,6 +1,8 @@
 //! The bank's domain: accounts, the events they raise, and the transfer saga.
 
-use aett::{Aggregate, AggregateState, Apply, Saga, SagaState, Transition};
+use aett::{
+    Aggregate, AggregateState, Apply, Correlate, EventContext, Saga, SagaState, Transition,
+};
 use serde::{Deserialize, Serialize};
 
 /// An account was opened.
@@ -31,10 +33,12 @@ pub struct Withdrawn {
     pub transfer: Option<String>,
 }
 
-/// A transfer between two accounts was asked for.
+/// A transfer between two accounts was asked for (raised by the paying account).
 #[aett::event(topic = "bank.transfer_started")]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransferStarted {
+    /// The transfer's id: the id of the saga that carries it out.
+    pub transfer: String,
     /// Paying account.
     pub from: String,
     /// Receiving account.
@@ -106,7 +110,10 @@ pub enum BankError {
 
 /// A bank account.
 #[derive(Debug, Default, Aggregate, Serialize, Deserialize)]
-#[aggregate(events(AccountOpened, Deposited, Withdrawn))]
+#[aggregate(
+    name = "account",
+    events(AccountOpened, Deposited, Withdrawn, TransferStarted)
+)]
 pub struct Account {
     #[serde(skip)]
     state: AggregateState,
@@ -132,6 +139,11 @@ impl Apply<Withdrawn> for Account {
     fn apply(&mut self, event: &Withdrawn) {
         self.balance -= event.amount;
     }
+}
+
+/// Asking for a transfer moves no money yet: the transfer saga withdraws it.
+impl Apply<TransferStarted> for Account {
+    fn apply(&mut self, _: &TransferStarted) {}
 }
 
 impl Account {
@@ -172,6 +184,32 @@ impl Account {
         Ok(())
     }
 
+    /// Asks for `amount` to be moved to `to` by the transfer saga `transfer`, if the balance
+    /// allows it now.
+    pub fn start_transfer(
+        &mut self,
+        transfer: &str,
+        to: &str,
+        amount: u64,
+    ) -> Result<(), BankError> {
+        self.require_open(amount)?;
+        if amount > self.balance {
+            return Err(BankError::InsufficientFunds {
+                account: self.id().to_owned(),
+                balance: self.balance,
+                amount,
+            });
+        }
+        let from = self.id().to_owned();
+        self.raise(TransferStarted {
+            transfer: transfer.to_owned(),
+            from,
+            to: to.to_owned(),
+            amount,
+        });
+        Ok(())
+    }
+
     fn require_open(&self, amount: u64) -> Result<(), BankError> {
         if !self.is_open() {
             return Err(BankError::NotOpen(self.id().to_owned()));
@@ -183,9 +221,14 @@ impl Account {
     }
 }
 
-/// Moves money between two accounts: withdraw first, then deposit.
+/// Moves money between two accounts: withdraw first, then deposit. Run from the log by a
+/// [`aett::SagaRunner`]: each event goes to the transfer it names.
 #[derive(Debug, Default, Saga)]
-#[saga(events(TransferStarted, Withdrawn, Deposited))]
+#[saga(
+    name = "transfer",
+    events(TransferStarted, Withdrawn, Deposited),
+    correlated
+)]
 pub struct Transfer {
     state: SagaState,
     /// The transfer as started.
@@ -224,5 +267,24 @@ impl Transition<Withdrawn> for Transfer {
 impl Transition<Deposited> for Transfer {
     fn transition(&mut self, _: &Deposited) {
         self.completed = true;
+    }
+}
+
+impl Correlate<TransferStarted> for Transfer {
+    fn correlation_id(event: &TransferStarted, _: &EventContext<'_>) -> Option<String> {
+        Some(event.transfer.clone())
+    }
+}
+
+/// A withdrawal belongs to the transfer it names; a plain withdrawal to none.
+impl Correlate<Withdrawn> for Transfer {
+    fn correlation_id(event: &Withdrawn, _: &EventContext<'_>) -> Option<String> {
+        event.transfer.clone()
+    }
+}
+
+impl Correlate<Deposited> for Transfer {
+    fn correlation_id(event: &Deposited, _: &EventContext<'_>) -> Option<String> {
+        event.transfer.clone()
     }
 }

@@ -5,23 +5,24 @@
 //! continues from the file.
 
 mod domain;
+mod ledger;
 
-use std::collections::VecDeque;
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use aett::{
-    Aggregate, AggregateRepository, CommitLog, ConflictDetector, EventMessage, EventStore, Headers,
-    RepositoryError, Saga, SagaRepository, StoreError,
+    Aggregate, AggregateRepository, CommandDispatcher, CommitLog, ConflictDetector, Delivery,
+    DispatchedCommand, EventMessage, EventStore, Headers, LogFilter, Projection, ProjectionRunner,
+    RepositoryError, Saga, SagaRepository, SagaRunner, StoreError,
 };
 use futures::TryStreamExt;
 use serde_json::json;
 
 use domain::{
-    dollars, money, Account, BankError, DepositFunds, Transfer, TransferStarted, WithdrawFunds,
-    Withdrawn,
+    dollars, money, Account, BankError, DepositFunds, Transfer, WithdrawFunds, Withdrawn,
 };
+use ledger::Ledger;
 
 const TENANT: &str = "bank";
 
@@ -139,46 +140,23 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Ok(()) => unreachable!("alice is not that rich"),
     }
 
-    println!("\n3. A transfer saga moves 30.00 from alice to bob");
+    println!("\n3. A transfer saga, run from the log, moves 30.00 from alice to bob");
     let transfer_id = format!("transfer-{}", alice.version());
-    let mut transfer: Transfer = transfers.get(&transfer_id).await?;
-    transfer.handle(TransferStarted {
-        from: "alice".to_owned(),
-        to: "bob".to_owned(),
-        amount: dollars(30),
-    });
-    let mut commands: VecDeque<EventMessage> =
-        transfers.save(&mut transfer, by("saga")).await?.into();
-    while let Some(command) = commands.pop_front() {
-        println!("   saga dispatched {}", command.topic);
-        if let Some(WithdrawFunds {
-            account,
-            amount,
-            transfer: id,
-        }) = command.decode_event()?
-        {
-            let event = execute(&accounts, &account, |a| {
-                a.withdraw(amount, Some(id.clone()))
-            })
-            .await?;
-            println!("     {account} withdrew {}", money(amount));
-            transfer.handle(event.decode_event::<Withdrawn>()?.expect("a withdrawal"));
-        } else if let Some(DepositFunds {
-            account,
-            amount,
-            transfer: id,
-        }) = command.decode_event()?
-        {
-            let event =
-                execute(&accounts, &account, |a| a.deposit(amount, Some(id.clone()))).await?;
-            println!("     {account} received {}", money(amount));
-            transfer.handle(
-                event
-                    .decode_event::<domain::Deposited>()?
-                    .expect("a deposit"),
-            );
-        }
-        commands.extend(transfers.save(&mut transfer, by("saga")).await?);
+    accounts
+        .update("alice", by("teller"), 3, |account: &mut Account| {
+            account.start_transfer(&transfer_id, "bob", dollars(30))
+        })
+        .await?;
+    println!("   alice asked for {transfer_id}: a TransferStarted event on her account");
+    // The saga runner reads the accounts' events from its checkpoint on, routes each to the
+    // transfer it names, saves the saga, and hands its commands to the teller; the teller's
+    // commits are read in turn, until the log holds nothing new.
+    let teller = SagaRunner::<Transfer, _>::new(&store, Teller::new(accounts.clone()))
+        .filter(LogFilter::new().tenant(TENANT).stream_type("account"))
+        .catch_up()
+        .await?;
+    for line in teller.lines() {
+        println!("{line}");
     }
     let transfer: Transfer = transfers.get(&transfer_id).await?;
     println!(
@@ -290,24 +268,124 @@ async fn run() -> Result<(), Box<dyn Error>> {
     for (id, revision) in taken {
         println!("   {id} was {SNAPSHOT_EVERY}+ events past its newest snapshot: snapshot taken at revision {revision}");
     }
+    println!("\n8. A read model: the ledger, kept by a projection");
+    let delivery = if url.starts_with("memory://") {
+        Delivery::AtLeastOnce
+    } else {
+        // The ledger is a table in the store's database, written in the transaction that
+        // advances the projection's checkpoint.
+        Delivery::ExactlyOnce
+    };
+    let resumed_from = store
+        .load_checkpoint(<Ledger as Projection>::NAME)
+        .await?
+        .map_or(0, |position| position.checkpoint);
+    let ledger = ProjectionRunner::new(&store, Ledger::default())
+        .filter(LogFilter::new().tenant(TENANT).stream_type("account"))
+        .delivery(delivery)
+        .catch_up()
+        .await?;
+    if resumed_from == 0 {
+        println!(
+            "   the ledger started from the beginning of the log and posted {} entries",
+            ledger.posted
+        );
+    } else {
+        println!(
+            "   the ledger resumed from checkpoint {resumed_from} and posted {} new entries",
+            ledger.posted
+        );
+    }
+    let balances = match ledger::read(&url)
+        .await
+        .map_err(|e| -> Box<dyn Error> { e })?
+    {
+        Some(balances) => balances,
+        None => ledger.in_memory.clone(),
+    };
+    for (account, balance) in &balances {
+        let cents = u64::try_from(*balance).unwrap_or_default();
+        let aggregate: Account = accounts.get(account).await?;
+        let agrees = if aggregate.balance == cents {
+            "agrees"
+        } else {
+            "DISAGREES"
+        };
+        println!(
+            "   ledger: {account} {} ({agrees} with the account)",
+            money(cents)
+        );
+    }
+
     if url.starts_with("sqlite://") {
         println!("\nRun it again: the next run continues from the same file.");
     }
     Ok(())
 }
 
-/// Runs a command on an account, reloading and retrying on a concurrency error, and returns the
-/// one event it raised.
-async fn execute(
-    accounts: &AggregateRepository,
-    id: &str,
-    mut command: impl FnMut(&mut Account) -> Result<(), BankError>,
-) -> Result<EventMessage, BankError> {
-    let ((), commit) = accounts
-        .update(id, by("saga"), 5, |account: &mut Account| command(account))
-        .await?;
-    let commit = commit.expect("the command raised an event");
-    Ok(commit.events.into_iter().next().expect("one event"))
+/// Carries out the commands the transfer saga dispatches, on the accounts, passing the
+/// command's causation on in the commit's headers; and keeps what it did, to print.
+struct Teller {
+    accounts: AggregateRepository,
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+impl Teller {
+    fn new(accounts: AggregateRepository) -> Self {
+        Self {
+            accounts,
+            lines: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .map(|lines| lines.clone())
+            .unwrap_or_default()
+    }
+
+    fn say(&self, line: String) {
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(line);
+        }
+    }
+}
+
+impl CommandDispatcher for Teller {
+    async fn dispatch(&self, command: &DispatchedCommand) -> Result<(), aett::BoxError> {
+        self.say(format!("   saga dispatched {}", command.message.topic));
+        let mut headers = command.causation_headers();
+        headers.extend(by("saga"));
+        if let Some(WithdrawFunds {
+            account,
+            amount,
+            transfer,
+        }) = command.decode()?
+        {
+            self.accounts
+                .update(&account, headers, 5, |a: &mut Account| {
+                    a.withdraw(amount, Some(transfer.clone()))
+                })
+                .await
+                .map_err(|e: BankError| Box::new(e) as aett::BoxError)?;
+            self.say(format!("     {account} withdrew {}", money(amount)));
+        } else if let Some(DepositFunds {
+            account,
+            amount,
+            transfer,
+        }) = command.decode()?
+        {
+            self.accounts
+                .update(&account, headers, 5, |a: &mut Account| {
+                    a.deposit(amount, Some(transfer.clone()))
+                })
+                .await
+                .map_err(|e: BankError| Box::new(e) as aett::BoxError)?;
+            self.say(format!("     {account} received {}", money(amount)));
+        }
+        Ok(())
+    }
 }
 
 fn topics(events: &[EventMessage]) -> Vec<&str> {

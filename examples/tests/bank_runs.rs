@@ -30,9 +30,16 @@ fn assert_story(out: &str) {
         "passed its balance check again",
         "7. A background snapshotter takes the snapshots that are due",
         "alice was 5+ events past its newest snapshot: snapshot taken at revision",
+        "8. A read model: the ledger, kept by a projection",
+        "ledger: alice",
+        "ledger: bob",
     ] {
         assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
     }
+    assert!(
+        !out.contains("DISAGREES"),
+        "the ledger must agree with the accounts:\n{out}"
+    );
 }
 
 #[test]
@@ -49,7 +56,7 @@ fn runs_on_the_default_sqlite_file_and_continues_after_a_restart() {
     let first = run("sqlite://./bank.db", dir.path());
     assert_story(&first);
     assert!(
-        first.contains("No accounts yet") && first.contains("alice: balance $106.00, version 9"),
+        first.contains("No accounts yet") && first.contains("alice: balance $106.00, version 10"),
         "{first}"
     );
     assert!(dir.path().join("bank.db").exists());
@@ -57,13 +64,23 @@ fn runs_on_the_default_sqlite_file_and_continues_after_a_restart() {
     assert_story(&second);
     assert!(
         second.contains(
-            "already exists (version 9, balance $106.00): continuing from an earlier run"
+            "already exists (version 10, balance $106.00): continuing from an earlier run"
         ),
         "{second}"
     );
     assert!(
-        second.contains("alice: balance $112.00, version 16"),
+        second.contains("alice: balance $112.00, version 18"),
         "{second}"
+    );
+    assert!(
+        first.contains("the ledger started from the beginning of the log and posted 10 entries"),
+        "{first}"
+    );
+    assert!(
+        second.contains("the ledger resumed from checkpoint")
+            && second.contains("posted 8 new entries")
+            && second.contains("ledger: alice $112.00 (agrees with the account)"),
+        "the ledger resumes on the second run and posts only what is new:\n{second}"
     );
 }
 

@@ -584,7 +584,10 @@ async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
     let applied = || async {
         raw_client()
             .await
-            .query(&format!("SELECT by, count(*) FROM {table} GROUP BY by"), &[])
+            .query(
+                &format!("SELECT by, count(*) FROM {table} GROUP BY by"),
+                &[],
+            )
             .await
             .unwrap()
             .iter()

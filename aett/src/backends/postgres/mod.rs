@@ -238,6 +238,7 @@ impl PostgresStore {
                     .execute("SELECT pg_notify($1, '')", &[&channel])
                     .await
                 {
+                    let _ = &error;
                     crate::trace::debug!(%error, "could not notify followers of the log");
                     drop(Object::take(client));
                 }

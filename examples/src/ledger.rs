@@ -1,0 +1,106 @@
+//! The bank's read model: a ledger of balances per account, kept by a projection from the log.
+//!
+//! On SQLite and PostgreSQL the ledger is a table in the store's own database, written in the
+//! transaction that advances the projection's checkpoint (exactly once): a second run of the
+//! example resumes where the first stopped, and never posts an entry twice. On the in-memory
+//! store it lives in the projection itself.
+
+use std::collections::BTreeMap;
+
+use aett::{BoxError, EventContext, Project, Projection};
+
+use crate::domain::{Deposited, Withdrawn};
+
+/// The SQL table, the same on both databases.
+pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS bank_ledger (
+    account TEXT PRIMARY KEY,
+    balance BIGINT NOT NULL,
+    entries BIGINT NOT NULL
+)";
+
+const POST: &str = "INSERT INTO bank_ledger (account, balance, entries) VALUES ($1, $2, 1)
+    ON CONFLICT (account) DO UPDATE
+    SET balance = bank_ledger.balance + excluded.balance, entries = bank_ledger.entries + 1";
+
+/// Balances per account, from deposits and withdrawals.
+#[derive(Debug, Default, Projection)]
+#[projection(name = "bank.ledger", events(Deposited, Withdrawn))]
+pub struct Ledger {
+    /// Entries posted by this run.
+    pub posted: u64,
+    /// The ledger itself, when the store has no database to keep it in.
+    pub in_memory: BTreeMap<String, i64>,
+}
+
+impl Project<Deposited> for Ledger {
+    async fn project(
+        &mut self,
+        event: Deposited,
+        context: &EventContext<'_>,
+    ) -> Result<(), BoxError> {
+        self.post(context, i64::try_from(event.amount)?).await
+    }
+}
+
+impl Project<Withdrawn> for Ledger {
+    async fn project(
+        &mut self,
+        event: Withdrawn,
+        context: &EventContext<'_>,
+    ) -> Result<(), BoxError> {
+        self.post(context, -i64::try_from(event.amount)?).await
+    }
+}
+
+impl Ledger {
+    /// Posts `delta` to the account whose stream the event is on.
+    async fn post(&mut self, context: &EventContext<'_>, delta: i64) -> Result<(), BoxError> {
+        self.posted += 1;
+        let account = context.stream_id;
+        if let Some(tx) = context.transaction::<aett::backends::sqlite::SqliteTransaction>() {
+            tx.with(|db| {
+                db.execute_batch(CREATE_TABLE)?;
+                db.execute(POST, rusqlite::params![account, delta])
+            })?;
+            return Ok(());
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(tx) = context.transaction::<aett::backends::postgres::PostgresTransaction>() {
+            tx.client().batch_execute(CREATE_TABLE).await?;
+            tx.client().execute(POST, &[&account, &delta]).await?;
+            return Ok(());
+        }
+        *self.in_memory.entry(account.to_owned()).or_default() += delta;
+        Ok(())
+    }
+}
+
+/// The ledger's balances as the store's database holds them (`None`: the store has no
+/// database, and the projection holds the ledger).
+pub async fn read(url: &str) -> Result<Option<BTreeMap<String, i64>>, BoxError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        let db = rusqlite::Connection::open(path)?;
+        db.execute_batch(CREATE_TABLE)?;
+        let mut statement =
+            db.prepare("SELECT account, balance FROM bank_ledger ORDER BY account")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        return Ok(Some(rows.collect::<Result<_, _>>()?));
+    }
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute(CREATE_TABLE).await?;
+        let rows = client
+            .query(
+                "SELECT account, balance FROM bank_ledger ORDER BY account",
+                &[],
+            )
+            .await?;
+        return Ok(Some(
+            rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
+        ));
+    }
+    Ok(None)
+}
