@@ -229,13 +229,15 @@ pub fn projection(projection: &ProjectionItem) -> TokenStream {
     let topics = events
         .iter()
         .map(|event| quote_spanned!(event.span()=> <#event as #krate::Event>::TOPIC));
+    let failure = quote!(#krate::__private::ProjectFailure);
     let arms = events.iter().enumerate().map(|(index, event)| {
         quote_spanned! {event.span()=>
-            if message.topic == <Self as #krate::Projection>::TOPICS[#index] {
-                let event: #event = #json::from_str(message.body.get())?;
-                return ::core::result::Result::Ok(::core::option::Option::Some(
-                    ::std::boxed::Box::pin(<Self as #krate::Project<#event>>::project(self, event, context)),
-                ));
+            if topic == <Self as #krate::Projection>::TOPICS[#index] {
+                let event: #event = #json::from_str(body).map_err(#failure::Decode)?;
+                <Self as #krate::Project<#event>>::project(self, event, context)
+                    .await
+                    .map_err(#failure::Handler)?;
+                return ::core::result::Result::Ok(true);
             }
         }
     });
@@ -277,13 +279,18 @@ pub fn projection(projection: &ProjectionItem) -> TokenStream {
                 const TOPICS: &'static [&'static str] = &[#(#topics),*];
                 const HANDLES_DELETIONS: bool = #deletions;
 
-                fn project_message<'a>(
+                fn project_event<'a>(
                     &'a mut self,
-                    message: &'a #krate::EventMessage,
+                    topic: &'a str,
+                    body: &'a str,
                     context: &'a #krate::EventContext<'a>,
-                ) -> ::core::result::Result<::core::option::Option<#future>, #json::Error> {
-                    #(#arms)*
-                    ::core::result::Result::Ok(::core::option::Option::None)
+                ) -> impl ::core::future::Future<Output = ::core::result::Result<bool, #failure>>
+                       + ::core::marker::Send + 'a {
+                    async move {
+                        #(#arms)*
+                        let _ = (body, context);
+                        ::core::result::Result::Ok(false)
+                    }
                 }
 
                 fn project_deletion<'a>(
@@ -305,7 +312,6 @@ pub fn projection(projection: &ProjectionItem) -> TokenStream {
 pub fn projection_fallback(ident: &Ident, generics: &Generics, krate: &Path) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let name = ident.to_string();
-    let json = quote!(#krate::__private::serde_json);
     let future =
         quote!(#krate::__private::BoxFuture<'a, ::core::result::Result<(), #krate::BoxError>>);
     let mut where_clause = where_clause
@@ -323,12 +329,16 @@ pub fn projection_fallback(ident: &Ident, generics: &Generics, krate: &Path) -> 
                 const TOPICS: &'static [&'static str] = &[];
                 const HANDLES_DELETIONS: bool = false;
 
-                fn project_message<'a>(
+                #[allow(unreachable_code)]
+                fn project_event<'a>(
                     &'a mut self,
-                    _: &'a #krate::EventMessage,
+                    _: &'a str,
+                    _: &'a str,
                     _: &'a #krate::EventContext<'a>,
-                ) -> ::core::result::Result<::core::option::Option<#future>, #json::Error> {
-                    ::core::unimplemented!()
+                ) -> impl ::core::future::Future<Output = ::core::result::Result<bool, #krate::__private::ProjectFailure>>
+                       + ::core::marker::Send + 'a {
+                    ::core::unimplemented!();
+                    async { ::core::result::Result::Ok(false) }
                 }
 
                 fn project_deletion<'a>(

@@ -48,9 +48,9 @@ pub use repository::{
 };
 pub use store::{
     CheckpointStore, CheckpointTransaction, CommitLog, CommitStore, CommitStream, EventStore,
-    Lease, LogStream, PersistenceManagement, ProjectionPosition, ReplayCommit, ReplayEvents,
-    ReplaySnapshot, ReplayStream, SharedStore, SkippedCommit, SnapshotStore, StreamToSnapshot,
-    StreamsToSnapshot, Wakeups,
+    Lease, LogStream, PersistenceManagement, ProjectionPosition, ReplayCommit, ReplayEntry,
+    ReplayEvents, ReplayHeaders, ReplayLogCommit, ReplayLogStream, ReplaySnapshot, ReplayStream,
+    SharedStore, SkippedCommit, SnapshotStore, StreamToSnapshot, StreamsToSnapshot, Wakeups,
 };
 pub use stream::EventStream;
 
@@ -66,6 +66,7 @@ pub mod prelude {
 /// Support for the code the macros generate. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::read::ProjectFailure;
     pub use futures::future::BoxFuture;
     pub use inventory;
     pub use serde;

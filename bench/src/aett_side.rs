@@ -1,9 +1,12 @@
 //! Each scenario through aett's public API, the way an application would use it.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aett::{
-    Aggregate, AggregateRepository, Commit, CommitAttempt, EventMessage, Headers, StoreError,
+    Aggregate, AggregateRepository, BoxError, Commit, CommitAttempt, EventContext, EventMessage,
+    Headers, Project, ProjectionRunner, StoreError,
 };
 
 use crate::Stores;
@@ -218,23 +221,100 @@ pub async fn prepare_log(stores: &Stores, events_total: u64) {
     }
 }
 
-/// Reads every commit from checkpoint 0, decoding every event as a projection would.
+/// Sums every deposit in the log: the read-everything scenario's projection.
+#[derive(Default, aett::Projection)]
+#[projection(name = "bench.sum", events(Deposited))]
+struct Sum {
+    count: u64,
+    sum: u64,
+}
+
+impl Project<Deposited> for Sum {
+    async fn project(&mut self, event: Deposited, _: &EventContext<'_>) -> Result<(), BoxError> {
+        self.sum = self.sum.wrapping_add(event.amount);
+        self.count += 1;
+        Ok(())
+    }
+}
+
+/// Reads every commit from checkpoint 0 through a projection (under a fresh name each round,
+/// so each starts from 0), its checkpoint saved in the store as it goes.
 pub async fn read_all(stores: &Stores) -> Measured {
     let start = Instant::now();
-    let mut commits = stores.get_from(0);
-    let (mut count, mut sum) = (0u64, 0u64);
-    while let Some(entry) = commits.try_next().await.expect("read") {
-        let Some(commit) = entry.as_commit() else {
-            continue;
-        };
-        for message in &commit.events {
-            let event: Deposited = message.decode().expect("decode");
-            sum = sum.wrapping_add(event.amount);
-            count += 1;
-        }
+    let sum = ProjectionRunner::new(stores, Sum::default())
+        .name(format!("bench-read-{}", uuid::Uuid::new_v4().simple()))
+        .batch_size(1_000)
+        .catch_up()
+        .await
+        .expect("project");
+    assert!(sum.sum > 0);
+    Measured::new(sum.count, start.elapsed())
+}
+
+/// Records when each commit reached the projection's handler.
+#[derive(aett::Projection)]
+#[projection(name = "bench.clock", events(Deposited))]
+struct Clock {
+    handled: Arc<Mutex<HashMap<u64, Instant>>>,
+}
+
+impl Project<Deposited> for Clock {
+    async fn project(&mut self, _: Deposited, context: &EventContext<'_>) -> Result<(), BoxError> {
+        self.handled
+            .lock()
+            .expect("clock")
+            .insert(context.checkpoint, Instant::now());
+        Ok(())
     }
-    assert!(sum > 0);
-    Measured::new(count, start.elapsed())
+}
+
+/// Commit-to-handler latency: one writer appends single-event commits, 2 ms apart, while a
+/// runner on `runner_store` follows the log; the time from each commit's return to its handler.
+/// Returns the 50th and 99th percentiles and the maximum.
+pub async fn latency(
+    stores: &Stores,
+    runner_store: &Stores,
+    commits: u64,
+) -> (Duration, Duration, Duration) {
+    let handled = Arc::new(Mutex::new(HashMap::new()));
+    let mut running = ProjectionRunner::new(
+        runner_store,
+        Clock {
+            handled: handled.clone(),
+        },
+    )
+    .name(format!("bench-latency-{}", uuid::Uuid::new_v4().simple()))
+    .spawn();
+    let stream = format!("latency-{}", uuid::Uuid::new_v4().simple());
+    // Let the runner catch up with what is there before the clock starts.
+    let head = stores
+        .get_from(0)
+        .try_fold(0, |_, entry| async move { Ok(entry.checkpoint()) })
+        .await
+        .expect("read the log");
+    running.wait_for(head).await.expect("catch up");
+    let mut committed = Vec::new();
+    for i in 0..commits {
+        let commit = commit(stores, &stream, i + 1, i + 1, events(i, 1))
+            .await
+            .expect("commit");
+        committed.push((commit.checkpoint, Instant::now()));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let last = committed.last().expect("commits").0;
+    tokio::time::timeout(Duration::from_secs(60), running.wait_for(last))
+        .await
+        .expect("the runner keeps up")
+        .expect("the runner runs");
+    running.stop().await.expect("stop");
+    let handled = handled.lock().expect("clock");
+    let mut latencies: Vec<Duration> = committed
+        .iter()
+        .map(|(checkpoint, at)| handled[checkpoint].saturating_duration_since(*at))
+        .collect();
+    latencies.sort();
+    let at = |share: f64| latencies[((latencies.len() - 1) as f64 * share).round() as usize];
+    (at(0.5), at(0.99), *latencies.last().expect("latencies"))
 }
 
 /// Replays the aggregate `id` once (for the peak-memory measurement).

@@ -31,6 +31,17 @@ use std::sync::Arc;
 
 /// One store in every role, as `aett::connect` hands it out.
 pub(crate) type Stores = Arc<dyn EventStore>;
+
+/// A commit-to-handler latency measurement: backend, where the runner runs, (p50, p99, max).
+type Latency = (
+    String,
+    &'static str,
+    (
+        std::time::Duration,
+        std::time::Duration,
+        std::time::Duration,
+    ),
+);
 use report::{Measured, Row};
 use workload::Sizes;
 
@@ -112,9 +123,10 @@ async fn main() -> ExitCode {
     };
     let mut rows = Vec::new();
     let mut memory = Vec::new();
+    let mut latencies = Vec::new();
     for backend in &options.backends {
         eprintln!("== {backend}");
-        match run_backend(backend, &options, &mut rows, &mut memory).await {
+        match run_backend(backend, &options, &mut rows, &mut memory, &mut latencies).await {
             Ok(()) => {}
             Err(message) => {
                 eprintln!("aett-bench: {message}");
@@ -124,6 +136,20 @@ async fn main() -> ExitCode {
     }
     println!("\nMachine: {}; size `{}`.\n", machine(), options.size_name);
     report::print_table(&rows);
+    println!(
+        "\nCommit-to-handler latency: one writer appends {} single-event commits 2 ms apart; a projection runner follows.\n",
+        options.sizes.latency_commits
+    );
+    println!("| backend | runner on | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---:|---:|---:|");
+    for (backend, runner, (p50, p99, max)) in &latencies {
+        println!(
+            "| {backend} | {runner} | {:.2} | {:.2} | {:.2} |",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3
+        );
+    }
     println!();
     for (backend, events, before, peak) in &memory {
         println!(
@@ -143,6 +169,11 @@ async fn main() -> ExitCode {
                 "aett_per_second": row.aett.rate(),
                 "direct_per_second": row.direct.map(|d| d.rate()),
                 "ratio": row.ratio(),
+            })).collect::<Vec<_>>(),
+            "latency": latencies.iter().map(|(backend, runner, (p50, p99, max))| serde_json::json!({
+                "backend": backend, "runner": runner,
+                "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3,
+                "max_ms": max.as_secs_f64() * 1e3,
             })).collect::<Vec<_>>(),
             "peak_rss": memory.iter().map(|(backend, events, before, peak)| serde_json::json!({
                 "backend": backend, "events": events, "before_kib": before, "peak_kib": peak,
@@ -171,6 +202,7 @@ async fn run_backend(
     options: &Options,
     rows: &mut Vec<Row>,
     memory: &mut Vec<(String, u64, u64, u64)>,
+    latencies: &mut Vec<Latency>,
 ) -> Result<(), String> {
     let sizes = options.sizes;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -312,6 +344,23 @@ async fn run_backend(
     );
     prepare!(prepare_log(sizes.read_all_events));
     both!("read everything from checkpoint 0", "events", read_all());
+
+    eprintln!("   commit-to-handler latency");
+    let same = aett_side::latency(&stores, &stores, sizes.latency_commits).await;
+    latencies.push((backend.to_owned(), "the same store", same));
+    if backend != "memory" {
+        // A projection in another process: a store of its own on the same database, woken by
+        // what crosses processes (LISTEN/NOTIFY on PostgreSQL, polling on SQLite).
+        let other: Stores = aett::connect(&url)
+            .await
+            .map_err(|e| format!("{backend}: {e}"))?;
+        let apart = aett_side::latency(&stores, &other, sizes.latency_commits).await;
+        latencies.push((
+            backend.to_owned(),
+            "a store of its own (as another process)",
+            apart,
+        ));
+    }
 
     if backend != "memory" {
         eprintln!("   peak memory while replaying {} events", sizes.rss_events);

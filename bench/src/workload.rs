@@ -57,6 +57,8 @@ pub struct Sizes {
     pub read_all_events: u64,
     /// Events replayed while peak memory is measured.
     pub rss_events: u64,
+    /// Single-event commits whose commit-to-handler latency is measured.
+    pub latency_commits: u64,
 }
 
 impl Sizes {
@@ -69,6 +71,7 @@ impl Sizes {
         load_events: 100,
         read_all_events: 1_000,
         rss_events: 2_000,
+        latency_commits: 20,
     };
 
     /// A run of well under two minutes.
@@ -80,6 +83,7 @@ impl Sizes {
         load_events: 10_000,
         read_all_events: 100_000,
         rss_events: 1_000_000,
+        latency_commits: 300,
     };
 
     /// The sizes BENCHMARKS.md reports.
@@ -91,5 +95,6 @@ impl Sizes {
         load_events: 10_000,
         read_all_events: 100_000,
         rss_events: 1_000_000,
+        latency_commits: 1_000,
     };
 }

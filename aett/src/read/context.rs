@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::{Commit, Headers, StreamDeleted};
+use crate::store::ReplayLogCommit;
 
 static NO_HEADERS: Headers = Headers::new();
 
@@ -71,6 +72,30 @@ impl<'a> EventContext<'a> {
             commit_stamp: commit.commit_stamp,
             commit_headers: &commit.headers,
             event_headers: &commit.events[index].headers,
+            transaction: None,
+        }
+    }
+
+    /// The context of the event at `index` of a replayed commit whose headers are read.
+    pub(crate) fn of_replayed(
+        commit: &'a ReplayLogCommit,
+        commit_headers: &'a Headers,
+        index: usize,
+        count: usize,
+        event_headers: &'a Headers,
+    ) -> Self {
+        let first = (commit.stream_revision + 1).saturating_sub(count as u64);
+        Self {
+            tenant_id: &commit.tenant_id,
+            stream_id: &commit.stream_id,
+            stream_type: commit.stream_type.as_deref(),
+            commit_id: commit.commit_id,
+            commit_sequence: commit.commit_sequence,
+            checkpoint: commit.checkpoint,
+            revision: first + index as u64,
+            commit_stamp: commit.commit_stamp,
+            commit_headers,
+            event_headers,
             transaction: None,
         }
     }

@@ -5,7 +5,7 @@ use std::future::Future;
 use futures::future::BoxFuture;
 
 use crate::error::BoxError;
-use crate::model::{EventMessage, StreamDeleted};
+use crate::model::StreamDeleted;
 use crate::read::EventContext;
 
 /// How a projection handles an event of type `E` (or, with `#[projection(deletions)]`, a
@@ -60,15 +60,16 @@ pub trait Projection: Send + 'static {
     /// Whether the projection handles deleted-stream notices (`#[projection(deletions)]`).
     const HANDLES_DELETIONS: bool;
 
-    /// The one dispatcher: decodes a message of a listed topic into its event type and returns
-    /// its handler's future; `Ok(None)` for a topic the projection does not list (its body is
-    /// never decoded).
+    /// The one dispatcher: decodes a body of a listed topic straight from its stored JSON into
+    /// its event type and runs its handler; `Ok(false)` for a topic the projection does not list
+    /// (its body is never decoded).
     #[doc(hidden)]
-    fn project_message<'a>(
+    fn project_event<'a>(
         &'a mut self,
-        message: &'a EventMessage,
+        topic: &'a str,
+        body: &'a str,
         context: &'a EventContext<'a>,
-    ) -> Result<Option<BoxFuture<'a, Result<(), BoxError>>>, serde_json::Error>;
+    ) -> impl Future<Output = Result<bool, ProjectFailure>> + Send + 'a;
 
     /// Hands a deleted-stream notice to `Project<StreamDeleted>` when the projection handles
     /// deletions; `None` otherwise.
@@ -78,4 +79,15 @@ pub trait Projection: Send + 'static {
         deleted: &'a StreamDeleted,
         context: &'a EventContext<'a>,
     ) -> Option<BoxFuture<'a, Result<(), BoxError>>>;
+}
+
+/// Why dispatching an event to a projection failed: its body did not decode, or its handler
+/// failed. Used by the code `#[derive(Projection)]` generates.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ProjectFailure {
+    /// The body does not decode into the listed type.
+    Decode(serde_json::Error),
+    /// The handler returned an error.
+    Handler(BoxError),
 }

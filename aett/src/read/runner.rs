@@ -10,9 +10,12 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
-use crate::model::{LogEntry, LogFilter};
-use crate::read::{EventContext, Projection, RunnerError};
-use crate::store::{CheckpointStore, CommitLog, Lease, SharedStore, SkippedCommit, Wakeups};
+use crate::model::LogFilter;
+use crate::read::stored;
+use crate::read::{EventContext, ProjectFailure, Projection, RunnerError};
+use crate::store::{
+    CheckpointStore, CommitLog, Lease, ReplayEntry, SharedStore, SkippedCommit, Wakeups,
+};
 
 /// When a runner's handlers' work and its checkpoint are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,9 +74,10 @@ impl Settings {
 /// What a runner does with each entry of the log it reads.
 pub(crate) trait Consumer: Send + 'static {
     /// Handles one entry; `transaction` is the store's transaction when running exactly once.
+    /// A damaged commit is [`RunnerError::Damaged`], which the runner may skip.
     fn consume<'a>(
         &'a mut self,
-        entry: &'a LogEntry,
+        entry: &'a ReplayEntry,
         transaction: Option<&'a (dyn Any + Send + Sync)>,
         name: &'a str,
     ) -> BoxFuture<'a, Result<(), RunnerError>>;
@@ -85,46 +89,87 @@ pub(crate) struct Projecting<P>(pub P);
 impl<P: Projection> Consumer for Projecting<P> {
     fn consume<'a>(
         &'a mut self,
-        entry: &'a LogEntry,
+        entry: &'a ReplayEntry,
         transaction: Option<&'a (dyn Any + Send + Sync)>,
         name: &'a str,
     ) -> BoxFuture<'a, Result<(), RunnerError>> {
         async move {
             match entry {
-                LogEntry::Commit(commit) => {
-                    for (index, message) in commit.events.iter().enumerate() {
-                        let mut context = EventContext::of_event(commit, index);
+                ReplayEntry::Commit(commit) => {
+                    let damaged = |source| RunnerError::Damaged {
+                        projection: name.to_owned(),
+                        source,
+                    };
+                    let commit_headers = stored::headers(commit).map_err(damaged)?;
+                    let events = stored::events(commit).map_err(damaged)?;
+                    let count = events.len();
+                    // Everything that could be damaged is read before any handler runs, so a
+                    // damaged commit that is skipped leaves nothing half handled.
+                    let listed = events
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, event)| P::TOPICS.contains(&event.topic))
+                        .map(|(index, event)| {
+                            let headers = event.headers(commit)?.into_owned();
+                            Ok((index, event, headers))
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()
+                        .map_err(damaged)?;
+                    for (index, event, event_headers) in &listed {
+                        let (index, event) = (*index, event);
+                        let mut context = EventContext::of_replayed(
+                            commit,
+                            &commit_headers,
+                            index,
+                            count,
+                            event_headers,
+                        );
                         if let Some(transaction) = transaction {
                             context = context.in_transaction(transaction);
                         }
-                        let handled = match self.0.project_message(message, &context) {
-                            Ok(None) => continue,
-                            Ok(Some(handler)) => handler.await,
-                            Err(source) => {
+                        let failed = |topic: &str| {
+                            (
+                                name.to_owned(),
+                                commit.tenant_id.clone(),
+                                commit.stream_id.clone(),
+                                topic.to_owned(),
+                            )
+                        };
+                        match self
+                            .0
+                            .project_event(event.topic, event.body, &context)
+                            .await
+                        {
+                            Ok(_) => {}
+                            Err(ProjectFailure::Decode(source)) => {
+                                let (projection, tenant, stream, topic) = failed(event.topic);
                                 return Err(RunnerError::Decode {
-                                    projection: name.to_owned(),
-                                    tenant: commit.tenant_id.clone(),
-                                    stream: commit.stream_id.clone(),
+                                    projection,
+                                    tenant,
+                                    stream,
                                     commit_sequence: commit.commit_sequence,
                                     checkpoint: commit.checkpoint,
-                                    topic: message.topic.clone(),
+                                    topic,
                                     source,
-                                })
+                                });
                             }
-                        };
-                        handled.map_err(|source| RunnerError::Handler {
-                            projection: name.to_owned(),
-                            tenant: commit.tenant_id.clone(),
-                            stream: commit.stream_id.clone(),
-                            commit_sequence: commit.commit_sequence,
-                            checkpoint: commit.checkpoint,
-                            topic: message.topic.clone(),
-                            source,
-                        })?;
+                            Err(ProjectFailure::Handler(source)) => {
+                                let (projection, tenant, stream, topic) = failed(event.topic);
+                                return Err(RunnerError::Handler {
+                                    projection,
+                                    tenant,
+                                    stream,
+                                    commit_sequence: commit.commit_sequence,
+                                    checkpoint: commit.checkpoint,
+                                    topic,
+                                    source,
+                                });
+                            }
+                        }
                     }
                     Ok(())
                 }
-                LogEntry::StreamDeleted(deleted) => {
+                ReplayEntry::StreamDeleted(deleted) => {
                     let mut context = EventContext::of_deletion(deleted);
                     if let Some(transaction) = transaction {
                         context = context.in_transaction(transaction);
@@ -567,7 +612,7 @@ async fn follow<C: Consumer>(
     let mut checkpoint = start;
     let mut pause = Duration::from_millis(5);
     loop {
-        let mut entries = log.get_filtered(checkpoint, &settings.filter);
+        let mut entries = log.get_filtered_for_replay(checkpoint, &settings.filter);
         let mut open: Open = None;
         let mut in_batch = 0usize;
         let mut handled_any = false;
@@ -612,13 +657,28 @@ async fn follow<C: Consumer>(
                 );
             }
             let transaction = open.as_ref().map(|open| open.as_any());
-            // On failure an open transaction is dropped, which rolls the batch back; without
-            // one, the checkpoint is saved up to the last entry handled whole.
-            if let Err(error) = consumer.consume(&entry, transaction, name).await {
-                if open.is_none() && in_batch > 0 {
-                    keeper.save(checkpoint, None).await?;
+            match consumer.consume(&entry, transaction, name).await {
+                Ok(()) => {}
+                // A commit found damaged as it is read: skipped like one the store could not
+                // read at all, recorded with the batch's checkpoint.
+                Err(RunnerError::Damaged { source, .. })
+                    if settings.on_damage == OnDamage::Skip =>
+                {
+                    checkpoint = entry.checkpoint();
+                    handled_any = true;
+                    skipped = Some(skip_record(checkpoint, &source));
+                    finish(keeper, open.take(), checkpoint, in_batch, skipped.take()).await?;
+                    in_batch = 0;
+                    continue;
                 }
-                return Err(error);
+                // On failure an open transaction is dropped, which rolls the batch back;
+                // without one, the checkpoint is saved up to the last entry handled whole.
+                Err(error) => {
+                    if open.is_none() && in_batch > 0 {
+                        keeper.save(checkpoint, None).await?;
+                    }
+                    return Err(error);
+                }
             }
             checkpoint = entry.checkpoint();
             in_batch += 1;

@@ -11,11 +11,12 @@ use uuid::Uuid;
 
 use crate::domain::{Saga, COMMANDS_ONLY_TOPIC};
 use crate::error::{BoxError, StoreError};
-use crate::model::{Commit, EventMessage, Headers, LogEntry, LogFilter};
+use crate::model::{Commit, EventMessage, Headers, LogFilter};
 use crate::read::runner::{Consumer, Job, Settings};
+use crate::read::stored;
 use crate::read::{EventContext, RunnerError, RunningProjection};
 use crate::repository::{RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX};
-use crate::store::{CheckpointStore, CommitLog, CommitStore, SharedStore};
+use crate::store::{CheckpointStore, CommitLog, CommitStore, ReplayEntry, SharedStore};
 
 /// The header of a dispatched command (and of the commits made while handling it, when the
 /// application passes [`DispatchedCommand::causation_headers`] on) naming the event that caused
@@ -231,17 +232,21 @@ struct Routing<S, D> {
 impl<S: CorrelatedSaga, D: CommandDispatcher> Consumer for Routing<S, D> {
     fn consume<'a>(
         &'a mut self,
-        entry: &'a LogEntry,
+        entry: &'a ReplayEntry,
         _: Option<&'a (dyn Any + Send + Sync)>,
         name: &'a str,
     ) -> BoxFuture<'a, Result<(), RunnerError>> {
         async move {
-            let LogEntry::Commit(commit) = entry else {
+            let ReplayEntry::Commit(replayed) = entry else {
                 return Ok(());
             };
-            if commit.stream_type.as_deref() == Some(S::NAME) {
+            if replayed.stream_type.as_deref() == Some(S::NAME) {
                 return Ok(());
             }
+            let commit = &stored::to_commit(replayed).map_err(|source| RunnerError::Damaged {
+                projection: name.to_owned(),
+                source,
+            })?;
             for (index, message) in commit.events.iter().enumerate() {
                 if message.topic == COMMANDS_ONLY_TOPIC
                     || !S::TOPICS.contains(&message.topic.as_str())

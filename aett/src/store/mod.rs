@@ -46,6 +46,119 @@ pub type LogStream = BoxStream<'static, Result<LogEntry, StoreError>>;
 /// A stream of commits for replay (see [`CommitStore::get_for_replay`]).
 pub type ReplayStream = BoxStream<'static, Result<ReplayCommit, StoreError>>;
 
+/// A stream of log entries for replay into projections (see
+/// [`CommitLog::get_filtered_for_replay`]).
+pub type ReplayLogStream = BoxStream<'static, Result<ReplayEntry, StoreError>>;
+
+/// An entry of the log in the form a projection runner replays: a commit whose headers and
+/// events a backend may hand over as the stored JSON, decoded by the runner in one pass
+/// straight into the typed events; or a deleted-stream notice.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ReplayEntry {
+    /// A commit.
+    Commit(ReplayLogCommit),
+    /// A stream was deleted at this point of the log.
+    StreamDeleted(crate::model::StreamDeleted),
+}
+
+impl ReplayEntry {
+    /// The entry's position in the log.
+    pub fn checkpoint(&self) -> u64 {
+        match self {
+            ReplayEntry::Commit(commit) => commit.checkpoint,
+            ReplayEntry::StreamDeleted(deleted) => deleted.checkpoint,
+        }
+    }
+}
+
+impl From<LogEntry> for ReplayEntry {
+    fn from(entry: LogEntry) -> Self {
+        match entry {
+            LogEntry::Commit(commit) => ReplayEntry::Commit(ReplayLogCommit {
+                tenant_id: commit.tenant_id,
+                stream_id: commit.stream_id,
+                stream_type: commit.stream_type,
+                commit_id: commit.commit_id,
+                commit_sequence: commit.commit_sequence,
+                stream_revision: commit.stream_revision,
+                commit_stamp: commit.commit_stamp,
+                checkpoint: commit.checkpoint,
+                headers: ReplayHeaders::Parsed(commit.headers),
+                events: ReplayEvents::Messages(commit.events),
+            }),
+            LogEntry::StreamDeleted(deleted) => ReplayEntry::StreamDeleted(deleted),
+        }
+    }
+}
+
+/// A commit of the log for replay: its place and identity read, its headers and events
+/// perhaps still the stored JSON.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReplayLogCommit {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The stream.
+    pub stream_id: String,
+    /// The type of what wrote the stream.
+    pub stream_type: Option<String>,
+    /// The commit's id.
+    pub commit_id: uuid::Uuid,
+    /// The commit's sequence.
+    pub commit_sequence: u64,
+    /// The revision of its last event.
+    pub stream_revision: u64,
+    /// When it was made.
+    pub commit_stamp: DateTime<Utc>,
+    /// Its position in the log.
+    pub checkpoint: u64,
+    /// Its headers.
+    pub headers: ReplayHeaders,
+    /// Its events.
+    pub events: ReplayEvents,
+}
+
+impl ReplayLogCommit {
+    /// A commit read for replay, its headers and events the stored JSON.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_json(
+        tenant_id: String,
+        stream_id: String,
+        stream_type: Option<String>,
+        commit_id: uuid::Uuid,
+        commit_sequence: u64,
+        stream_revision: u64,
+        commit_stamp: DateTime<Utc>,
+        checkpoint: u64,
+        headers: Vec<u8>,
+        events: Vec<u8>,
+    ) -> Self {
+        Self {
+            tenant_id,
+            stream_id,
+            stream_type,
+            commit_id,
+            commit_sequence,
+            stream_revision,
+            commit_stamp,
+            checkpoint,
+            headers: ReplayHeaders::Json(headers),
+            events: ReplayEvents::Json(events),
+        }
+    }
+}
+
+/// A commit's headers for replay.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ReplayHeaders {
+    /// Already read.
+    Parsed(crate::model::Headers),
+    /// The JSON object as stored.
+    Json(Vec<u8>),
+}
+
 /// What replaying a commit into an aggregate or saga needs: its position and its events, which a
 /// backend may hand over still as the stored JSON so they are decoded in one pass, straight into
 /// the typed events.
@@ -300,6 +413,16 @@ pub trait CommitLog: Send + Sync {
         let filter = filter.clone();
         entries
             .try_filter(move |entry| futures::future::ready(filter.matches(entry)))
+            .boxed()
+    }
+
+    /// The entries [`CommitLog::get_filtered`] returns, in the form a projection runner
+    /// replays. Backends that store events as JSON override it to hand the JSON over undecoded,
+    /// so that each event is decoded once, straight into its type, and events a projection
+    /// does not list are never decoded.
+    fn get_filtered_for_replay(&self, checkpoint: u64, filter: &LogFilter) -> ReplayLogStream {
+        self.get_filtered(checkpoint, filter)
+            .map_ok(ReplayEntry::from)
             .boxed()
     }
 

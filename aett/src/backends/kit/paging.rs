@@ -5,7 +5,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::error::StoreError;
 use crate::model::{Commit, EventMessage, LogEntry};
-use crate::store::{ReplayCommit, ReplayEvents};
+use crate::store::{ReplayCommit, ReplayEntry, ReplayEvents};
 
 /// The most commits a backend reads per round trip.
 pub const PAGE_SIZE: usize = 1024;
@@ -117,6 +117,31 @@ impl PageItem for LogEntry {
     }
 }
 
+impl PageItem for ReplayEntry {
+    fn resume(&self) -> Resume {
+        match self {
+            ReplayEntry::Commit(commit) => Resume {
+                commit_sequence: commit.commit_sequence,
+                checkpoint: commit.checkpoint,
+            },
+            ReplayEntry::StreamDeleted(deleted) => Resume {
+                commit_sequence: 0,
+                checkpoint: deleted.checkpoint,
+            },
+        }
+    }
+
+    fn stored_bytes(&self) -> usize {
+        match self {
+            ReplayEntry::Commit(commit) => match &commit.events {
+                ReplayEvents::Json(json) => json.len(),
+                ReplayEvents::Messages(messages) => messages_bytes(messages),
+            },
+            ReplayEntry::StreamDeleted(_) => 128,
+        }
+    }
+}
+
 impl PageItem for ReplayCommit {
     fn resume(&self) -> Resume {
         Resume {
@@ -151,14 +176,17 @@ where
         + Send
         + 'static,
 {
-    struct State<F> {
+    struct State<F, T> {
         fetch: F,
+        /// The next page, already being fetched while the reader handles the current one.
+        next: Option<tokio::task::JoinHandle<Result<Page<T>, StoreError>>>,
         resume: Option<Resume>,
         limit: usize,
         done: bool,
     }
     let state = State {
         fetch,
+        next: None,
         resume: None,
         limit: FIRST_PAGE,
         done: false,
@@ -167,7 +195,17 @@ where
         if state.done {
             return None;
         }
-        let page = match (state.fetch)(state.resume, state.limit).await {
+        let fetched = match state.next.take() {
+            Some(prefetched) => prefetched.await.unwrap_or_else(|error| {
+                Err(StoreError::storage(
+                    crate::error::Operation::ReadLog,
+                    crate::error::Scope::Store,
+                    error,
+                ))
+            }),
+            None => (state.fetch)(state.resume, state.limit).await,
+        };
+        let page = match fetched {
             Ok(page) => page,
             Err(error) => {
                 state.done = true;
@@ -180,6 +218,11 @@ where
             let bytes: usize = page.items.iter().map(PageItem::stored_bytes).sum();
             let average = (bytes / page.items.len()).max(1);
             state.limit = (PAGE_BYTES / average).clamp(1, PAGE_SIZE);
+        }
+        if !state.done {
+            // Fetch the next page while the reader works through this one: reading and
+            // handling overlap, and memory holds at most two pages.
+            state.next = Some(tokio::spawn((state.fetch)(state.resume, state.limit)));
         }
         let mut results: Vec<Result<T, StoreError>> = page.items.into_iter().map(Ok).collect();
         results.extend(page.error.map(Err));

@@ -8,7 +8,7 @@ use crate::error::{Scope, StoreError};
 use crate::model::{
     Commit, CommitAttempt, EventMessage, Headers, LogEntry, Snapshot, StreamDeleted,
 };
-use crate::store::{ReplayCommit, ReplaySnapshot};
+use crate::store::{ReplayCommit, ReplayEntry, ReplayLogCommit, ReplaySnapshot};
 
 /// Checks that a configured table or schema name is a plain SQL identifier, so it can be placed in
 /// SQL text (quoted as well) without any chance of injection.
@@ -90,6 +90,48 @@ impl RawCommit {
             StreamDeleted::new(self.tenant_id, self.stream_id, checkpoint, deleted_at)
                 .with_stream_type(self.stream_type),
         ))
+    }
+
+    /// A row of the log for replay: its place and identity checked, its headers and events left
+    /// as the stored JSON (the runner reads them in one pass, and reports damage there).
+    pub fn decode_replay_entry(self) -> Result<ReplayEntry, StoreError> {
+        if self.commit_sequence < 0 {
+            return self.decode_entry().map(ReplayEntry::from);
+        }
+        let scope = Scope::stream(&self.tenant_id, &self.stream_id);
+        let checkpoint = u64::try_from(self.checkpoint).ok();
+        let corrupt = |reason: String| StoreError::Corrupt {
+            scope: scope.clone(),
+            commit_sequence: u64::try_from(self.commit_sequence).ok(),
+            checkpoint,
+            reason,
+        };
+        let checkpoint = checkpoint
+            .ok_or_else(|| corrupt(format!("negative checkpoint {}", self.checkpoint)))?;
+        let stream_revision = u64::try_from(self.stream_revision)
+            .map_err(|_| corrupt(format!("negative stream revision {}", self.stream_revision)))?;
+        let commit_id = match self.commit_id {
+            StoredId::Uuid(id) => id,
+            StoredId::Bytes(bytes) => Uuid::from_slice(&bytes)
+                .map_err(|error| corrupt(format!("commit id is not a UUID: {error}")))?,
+        };
+        let commit_stamp = match self.commit_stamp {
+            StoredStamp::Time(stamp) => stamp,
+            StoredStamp::Micros(micros) => stamp_from_micros(micros)
+                .ok_or_else(|| corrupt(format!("commit stamp {micros} is out of range")))?,
+        };
+        Ok(ReplayEntry::Commit(ReplayLogCommit::from_json(
+            self.tenant_id,
+            self.stream_id,
+            self.stream_type,
+            commit_id,
+            self.commit_sequence as u64,
+            stream_revision,
+            commit_stamp,
+            checkpoint,
+            self.headers,
+            self.events,
+        )))
     }
 
     /// Checks and decodes every column; damaged data is [`StoreError::Corrupt`] naming the row.

@@ -58,6 +58,7 @@ pub struct PostgresConfig {
     /// `None`: as the URL's `sslmode` says.
     pub(crate) tls: Option<PostgresTls>,
     pub(crate) detector: Arc<ConflictDetector>,
+    pub(crate) notify_interval: Option<Duration>,
 }
 
 impl PostgresConfig {
@@ -86,6 +87,7 @@ impl PostgresConfig {
             statement_timeout: Duration::from_secs(30),
             tls: None,
             detector: Arc::default(),
+            notify_interval: Some(Duration::from_millis(5)),
         }
     }
 
@@ -143,6 +145,16 @@ impl PostgresConfig {
     /// TLS settings, overriding the URL's `sslmode`.
     pub fn tls(mut self, tls: PostgresTls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// How often, at most, the store tells followers of the log in other processes (projection
+    /// runners on stores of their own) that it committed: one `NOTIFY` after a burst of commits,
+    /// then none for this long (5 ms by default), so a busy writer does not pay a statement per
+    /// commit and a follower elsewhere wakes within about this long. `None` sends none: such
+    /// followers then find new commits by polling.
+    pub fn notify_interval(mut self, interval: Option<Duration>) -> Self {
+        self.notify_interval = interval;
         self
     }
 

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 use futures::FutureExt;
 use sha2::{Digest, Sha256};
 use tokio_postgres::config::SslMode;
@@ -51,13 +51,14 @@ use crate::backends::kit::sql::{
 };
 use crate::backends::kit::sql::{notice_sequence, StoredId, StoredStamp};
 use crate::backends::kit::{
-    paged, paged_by_key, resolve_taken_sequence, CommitSignal, Page, Resume, PAGE_SIZE,
+    paged, paged_by_key, resolve_taken_sequence, CommitSignal, Page, PageItem, Resume, PAGE_SIZE,
 };
 use crate::error::{Operation, Scope, StoreError};
-use crate::model::{Commit, CommitAttempt, LogEntry, LogFilter, Snapshot};
+use crate::model::{Commit, CommitAttempt, LogFilter, Snapshot};
 use crate::store::{
-    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplaySnapshot,
-    ReplayStream, SnapshotStore, StreamToSnapshot, StreamsToSnapshot, Wakeups,
+    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplayEntry,
+    ReplayLogStream, ReplaySnapshot, ReplayStream, SnapshotStore, StreamToSnapshot,
+    StreamsToSnapshot, Wakeups,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -225,6 +226,9 @@ impl PostgresStore {
     /// Turns this store's in-process commit signal into `NOTIFY`s for followers in other
     /// processes (see `listen.rs` for why outside the commit). The task ends with the store.
     fn notify_other_processes(&self) {
+        let Some(interval) = self.inner.config.notify_interval else {
+            return;
+        };
         let mut wakes = self.inner.signal.wakeups();
         let pool = self.inner.pool.clone();
         let channel = self.inner.sql.channel.clone();
@@ -242,6 +246,8 @@ impl PostgresStore {
                     crate::trace::debug!(%error, "could not notify followers of the log");
                     drop(Object::take(client));
                 }
+                // Commits during this pause are told of by one notification after it.
+                tokio::time::sleep(interval).await;
             }
         });
     }
@@ -324,15 +330,25 @@ impl PostgresStore {
         crate::trace::read(operation, &scope, pages)
     }
 
-    /// The log from `checkpoint`, as `select` chooses.
-    fn log(&self, checkpoint: u64, select: LogSelect) -> LogStream {
+    /// The log from `checkpoint`, as `select` chooses, each row decoded by `decode`.
+    fn log<T: PageItem>(
+        &self,
+        checkpoint: u64,
+        select: LogSelect,
+        decode: fn(RawCommit) -> Result<T, StoreError>,
+    ) -> BoxStream<'static, Result<T, StoreError>> {
         let inner = self.inner.clone();
         let (operation, scope) = select.traced();
         let pages = paged(move |last, page_limit| {
             let inner = inner.clone();
             let select = select.clone();
             let after = last.map_or(clamp(checkpoint), |r| clamp(r.checkpoint));
-            async move { inner.page_from_checkpoint(after, page_limit, &select).await }.boxed()
+            async move {
+                inner
+                    .page_from_checkpoint(after, page_limit, &select, decode)
+                    .await
+            }
+            .boxed()
         });
         crate::trace::read(operation, &scope, pages)
     }
@@ -355,6 +371,20 @@ enum LogSelect {
 }
 
 impl LogSelect {
+    /// The tenants and stream types of `filter`, for the query.
+    fn filtered(filter: &LogFilter) -> Self {
+        let scope = match filter.tenants.as_slice() {
+            [tenant] => Scope::tenant(tenant),
+            _ => Scope::Store,
+        };
+        LogSelect::Filtered {
+            scope,
+            tenants: (!filter.tenants.is_empty())
+                .then(|| filter.tenants.iter().map(|t| tenant_key(t)).collect()),
+            types: (!filter.stream_types.is_empty()).then(|| filter.stream_types.clone()),
+        }
+    }
+
     fn traced(&self) -> (Operation, Scope) {
         match self {
             LogSelect::All => (Operation::ReadLog, Scope::Store),
@@ -614,12 +644,13 @@ impl Inner {
 
     /// One page of the log: the entries after `after` that `select` chooses whose
     /// transactions are below the horizon. Waits while only commits above it are visible.
-    async fn page_from_checkpoint(
+    async fn page_from_checkpoint<T: PageItem>(
         &self,
         after: i64,
         page_limit: usize,
         select: &LogSelect,
-    ) -> Result<Page<LogEntry>, StoreError> {
+        decode: fn(RawCommit) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
         let limit = page_limit as i64;
         let deadline = Instant::now() + self.config.checkpoint_wait;
         let mut pause = Duration::from_millis(1);
@@ -672,7 +703,7 @@ impl Inner {
             }
             if !held_back || !final_rows.is_empty() {
                 let mut page = Page::decode(final_rows, page_limit, |row| {
-                    raw_commit(row, &scope).and_then(RawCommit::decode_entry)
+                    raw_commit(row, &scope).and_then(decode)
                 });
                 // Commits held back at the horizon follow once the transactions below it end.
                 page.more = page.error.is_none() && (full || held_back);
@@ -915,7 +946,7 @@ impl PostgresStore {
 
 impl CommitLog for PostgresStore {
     fn get_from(&self, checkpoint: u64) -> LogStream {
-        self.log(checkpoint, LogSelect::All)
+        self.log(checkpoint, LogSelect::All, RawCommit::decode_entry)
     }
 
     fn get_tenant_from(&self, tenant_id: &str, checkpoint: u64) -> LogStream {
@@ -925,24 +956,15 @@ impl CommitLog for PostgresStore {
                 tenant: tenant_id.to_owned(),
                 key: tenant_key(tenant_id),
             },
+            RawCommit::decode_entry,
         )
     }
 
     fn get_filtered(&self, checkpoint: u64, filter: &LogFilter) -> LogStream {
-        let scope = match filter.tenants.as_slice() {
-            [tenant] => Scope::tenant(tenant),
-            _ => Scope::Store,
-        };
-        let tenants = (!filter.tenants.is_empty())
-            .then(|| filter.tenants.iter().map(|t| tenant_key(t)).collect());
-        let types = (!filter.stream_types.is_empty()).then(|| filter.stream_types.clone());
         let entries = self.log(
             checkpoint,
-            LogSelect::Filtered {
-                scope,
-                tenants,
-                types,
-            },
+            LogSelect::filtered(filter),
+            RawCommit::decode_entry,
         );
         if filter.topics.is_empty() {
             return entries;
@@ -952,6 +974,22 @@ impl CommitLog for PostgresStore {
             futures::future::ready(filter.matches(entry))
         })
         .boxed()
+    }
+
+    fn get_filtered_for_replay(&self, checkpoint: u64, filter: &LogFilter) -> ReplayLogStream {
+        if !filter.topics.is_empty() {
+            // Topics live inside the events: those are read to filter.
+            return futures::TryStreamExt::map_ok(
+                self.get_filtered(checkpoint, filter),
+                ReplayEntry::from,
+            )
+            .boxed();
+        }
+        self.log(
+            checkpoint,
+            LogSelect::filtered(filter),
+            RawCommit::decode_replay_entry,
+        )
     }
 
     /// Commits made through this store wake its followers at once; commits by other
