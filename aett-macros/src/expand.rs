@@ -223,21 +223,30 @@ pub fn projection(projection: &ProjectionItem) -> TokenStream {
     let krate = projection.krate();
     let name = projection.name();
     let events = projection.events();
-    let json = quote!(#krate::__private::serde_json);
     let future =
         quote!(#krate::__private::BoxFuture<'a, ::core::result::Result<(), #krate::BoxError>>);
     let topics = events
         .iter()
         .map(|event| quote_spanned!(event.span()=> <#event as #krate::Event>::TOPIC));
-    let failure = quote!(#krate::__private::ProjectFailure);
-    let arms = events.iter().enumerate().map(|(index, event)| {
+    let decode_arms = events.iter().enumerate().map(|(index, event)| {
         quote_spanned! {event.span()=>
             if topic == <Self as #krate::Projection>::TOPICS[#index] {
-                let event: #event = #json::from_str(body).map_err(#failure::Decode)?;
-                <Self as #krate::Project<#event>>::project(self, event, context)
-                    .await
-                    .map_err(#failure::Handler)?;
-                return ::core::result::Result::Ok(true);
+                let event: #event = #krate::__private::serde::Deserialize::deserialize(body)?;
+                return ::core::result::Result::Ok(::core::option::Option::Some(
+                    ::std::boxed::Box::new(event),
+                ));
+            }
+        }
+    });
+    let project_arms = events.iter().enumerate().map(|(index, event)| {
+        quote_spanned! {event.span()=>
+            if topic == <Self as #krate::Projection>::TOPICS[#index] {
+                if let ::core::result::Result::Ok(event) = event.downcast::<#event>() {
+                    return <Self as #krate::Project<#event>>::project(self, *event, context).await;
+                }
+                return ::core::result::Result::Err(#krate::BoxError::from(
+                    "an event was handed to the handler of another type",
+                ));
             }
         }
     });
@@ -279,17 +288,31 @@ pub fn projection(projection: &ProjectionItem) -> TokenStream {
                 const TOPICS: &'static [&'static str] = &[#(#topics),*];
                 const HANDLES_DELETIONS: bool = #deletions;
 
-                fn project_event<'a>(
+                fn decode_body<'de, D: #krate::__private::serde::Deserializer<'de>>(
+                    topic: &str,
+                    body: D,
+                ) -> ::core::result::Result<
+                    ::core::option::Option<::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>>,
+                    D::Error,
+                > {
+                    #(#decode_arms)*
+                    let _ = body;
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+
+                fn project_decoded<'a>(
                     &'a mut self,
                     topic: &'a str,
-                    body: &'a str,
+                    event: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
                     context: &'a #krate::EventContext<'a>,
-                ) -> impl ::core::future::Future<Output = ::core::result::Result<bool, #failure>>
+                ) -> impl ::core::future::Future<Output = ::core::result::Result<(), #krate::BoxError>>
                        + ::core::marker::Send + 'a {
                     async move {
-                        #(#arms)*
-                        let _ = (body, context);
-                        ::core::result::Result::Ok(false)
+                        #(#project_arms)*
+                        let _ = (event, context);
+                        ::core::result::Result::Err(#krate::BoxError::from(
+                            "an event of a topic the projection does not list",
+                        ))
                     }
                 }
 
@@ -329,16 +352,26 @@ pub fn projection_fallback(ident: &Ident, generics: &Generics, krate: &Path) -> 
                 const TOPICS: &'static [&'static str] = &[];
                 const HANDLES_DELETIONS: bool = false;
 
+                fn decode_body<'de, D: #krate::__private::serde::Deserializer<'de>>(
+                    _: &str,
+                    _: D,
+                ) -> ::core::result::Result<
+                    ::core::option::Option<::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>>,
+                    D::Error,
+                > {
+                    ::core::unimplemented!()
+                }
+
                 #[allow(unreachable_code)]
-                fn project_event<'a>(
+                fn project_decoded<'a>(
                     &'a mut self,
                     _: &'a str,
-                    _: &'a str,
+                    _: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
                     _: &'a #krate::EventContext<'a>,
-                ) -> impl ::core::future::Future<Output = ::core::result::Result<bool, #krate::__private::ProjectFailure>>
+                ) -> impl ::core::future::Future<Output = ::core::result::Result<(), #krate::BoxError>>
                        + ::core::marker::Send + 'a {
                     ::core::unimplemented!();
-                    async { ::core::result::Result::Ok(false) }
+                    async { ::core::result::Result::Ok(()) }
                 }
 
                 fn project_deletion<'a>(

@@ -66,7 +66,6 @@ pub mod prelude {
 /// Support for the code the macros generate. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::read::ProjectFailure;
     pub use futures::future::BoxFuture;
     pub use inventory;
     pub use serde;

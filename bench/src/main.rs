@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p aett-bench --features postgres -- [--size smoke|quick|full]
 //!     [--rounds N] [--rss-events N] [--backends memory,sqlite,postgres] [--json FILE]
+//!     [--only SCENARIO]   (run only the scenarios whose name contains SCENARIO)
 //!     [--postgres-url URL]
 //! cargo run --release -p aett-bench --features postgres -- pg-payload [--postgres-url URL]
 //! ```
@@ -52,6 +53,16 @@ struct Options {
     backends: Vec<String>,
     json: Option<PathBuf>,
     postgres_url: Option<String>,
+    /// Run only the scenarios whose name contains this.
+    only: Option<String>,
+}
+
+impl Options {
+    fn selected(&self, scenario: &str) -> bool {
+        self.only
+            .as_deref()
+            .is_none_or(|only| scenario.contains(only))
+    }
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -62,6 +73,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         backends: vec!["memory".to_owned(), "sqlite".to_owned()],
         json: None,
         postgres_url: std::env::var("AETT_POSTGRES_URL").ok(),
+        only: None,
     };
     if cfg!(feature = "postgres") {
         options.backends.push("postgres".to_owned());
@@ -84,6 +96,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 };
                 options.size_name = name;
             }
+            "--only" => options.only = Some(value()?),
             "--rounds" => {
                 options.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?;
                 if options.rounds == 0 {
@@ -248,7 +261,7 @@ async fn run_backend(
     let rounds = options.rounds;
     macro_rules! both {
         // Write scenarios name their streams after the round, so each round writes fresh ones.
-        ($label:expr, $unit:expr, $method:ident ( $($arg:expr),* ), $round:ident) => {{
+        ($label:expr, $unit:expr, $method:ident ( $($arg:expr),* ), $round:ident) => {if options.selected($label) {
             eprintln!("   {}", $label);
             let (mut aett, mut direct_runs) = (Vec::new(), Vec::new());
             for $round in 0..rounds {
@@ -270,7 +283,7 @@ async fn run_backend(
             push($label, $unit, median(aett).expect("at least one round"), median(direct_runs));
         }};
         // Read scenarios read the same data every round.
-        ($label:expr, $unit:expr, $method:ident ( $($arg:expr),* )) => {{
+        ($label:expr, $unit:expr, $method:ident ( $($arg:expr),* )) => {if options.selected($label) {
             eprintln!("   {}", $label);
             let (mut aett, mut direct_runs) = (Vec::new(), Vec::new());
             for round in 0..rounds {
@@ -293,7 +306,7 @@ async fn run_backend(
         }};
     }
     macro_rules! prepare {
-        ($method:ident ( $($arg:expr),* )) => {{
+        ($needed:expr, $method:ident ( $($arg:expr),* )) => {if $needed {
             aett_side::$method(&stores, $($arg),*).await;
             match &direct {
                 Direct::None => {}
@@ -330,39 +343,49 @@ async fn run_backend(
         contended(sizes.contended_commits),
         round
     );
-    prepare!(prepare_aggregate("aggregate", sizes.load_events));
+    let loads = options.selected("load aggregate of 10,000 events")
+        || options.selected("load with snapshot 10 events from head");
+    prepare!(loads, prepare_aggregate("aggregate", sizes.load_events));
     both!(
         "load aggregate of 10,000 events",
         "events replayed",
         load("aggregate", 5)
     );
-    prepare!(snapshot_near_head("aggregate", sizes.load_events));
+    prepare!(
+        options.selected("load with snapshot 10 events from head"),
+        snapshot_near_head("aggregate", sizes.load_events)
+    );
     both!(
         "load with snapshot 10 events from head",
         "loads",
         load_from_snapshot("aggregate", 200)
     );
-    prepare!(prepare_log(sizes.read_all_events));
+    prepare!(
+        options.selected("read everything from checkpoint 0"),
+        prepare_log(sizes.read_all_events)
+    );
     both!("read everything from checkpoint 0", "events", read_all());
 
-    eprintln!("   commit-to-handler latency");
-    let same = aett_side::latency(&stores, &stores, sizes.latency_commits).await;
-    latencies.push((backend.to_owned(), "the same store", same));
-    if backend != "memory" {
-        // A projection in another process: a store of its own on the same database, woken by
-        // what crosses processes (LISTEN/NOTIFY on PostgreSQL, polling on SQLite).
-        let other: Stores = aett::connect(&url)
-            .await
-            .map_err(|e| format!("{backend}: {e}"))?;
-        let apart = aett_side::latency(&stores, &other, sizes.latency_commits).await;
-        latencies.push((
-            backend.to_owned(),
-            "a store of its own (as another process)",
-            apart,
-        ));
+    if options.selected("latency") {
+        eprintln!("   commit-to-handler latency");
+        let same = aett_side::latency(&stores, &stores, sizes.latency_commits).await;
+        latencies.push((backend.to_owned(), "the same store", same));
+        if backend != "memory" {
+            // A projection in another process: a store of its own on the same database, woken by
+            // what crosses processes (LISTEN/NOTIFY on PostgreSQL, polling on SQLite).
+            let other: Stores = aett::connect(&url)
+                .await
+                .map_err(|e| format!("{backend}: {e}"))?;
+            let apart = aett_side::latency(&stores, &other, sizes.latency_commits).await;
+            latencies.push((
+                backend.to_owned(),
+                "a store of its own (as another process)",
+                apart,
+            ));
+        }
     }
 
-    if backend != "memory" {
+    if backend != "memory" && options.selected("peak memory") {
         eprintln!("   peak memory while replaying {} events", sizes.rss_events);
         aett_side::prepare_big(&stores, "big", sizes.rss_events).await;
         let (events, before, peak) = rss::measure(&url, "big");

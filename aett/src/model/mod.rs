@@ -6,6 +6,7 @@ mod event;
 mod log;
 mod message;
 mod snapshot;
+pub(crate) mod wire;
 
 pub use commit::{Commit, CommitAttempt};
 pub use event::{DuplicateTopic, Event, TopicEntry, TopicMap};

@@ -16,7 +16,7 @@ mod stored;
 
 pub use context::EventContext;
 pub use error::RunnerError;
-pub use projection::{Project, ProjectFailure, Projection};
+pub use projection::{Project, Projection};
 pub use runner::{Delivery, OnDamage, ProjectionRunner, RunningProjection};
 pub use saga::{
     CommandDispatcher, Correlate, CorrelatedSaga, DispatchedCommand, SagaRunner, CAUSATION_HEADER,

@@ -1,5 +1,6 @@
 //! Projections: read models kept from the log, with a typed handler per event.
 
+use std::any::Any;
 use std::future::Future;
 
 use futures::future::BoxFuture;
@@ -60,16 +61,22 @@ pub trait Projection: Send + 'static {
     /// Whether the projection handles deleted-stream notices (`#[projection(deletions)]`).
     const HANDLES_DELETIONS: bool;
 
-    /// The one dispatcher: decodes a body of a listed topic straight from its stored JSON into
-    /// its event type and runs its handler; `Ok(false)` for a topic the projection does not list
-    /// (its body is never decoded).
+    /// Decodes the body of an event of a listed topic straight from the stored JSON into its
+    /// type (`Ok(None)`, and nothing read, for a topic the projection does not list).
     #[doc(hidden)]
-    fn project_event<'a>(
+    fn decode_body<'de, D: serde::Deserializer<'de>>(
+        topic: &str,
+        body: D,
+    ) -> Result<Option<Box<dyn Any + Send>>, D::Error>;
+
+    /// Runs the handler of an event [`Projection::decode_body`] decoded.
+    #[doc(hidden)]
+    fn project_decoded<'a>(
         &'a mut self,
         topic: &'a str,
-        body: &'a str,
+        event: Box<dyn Any + Send>,
         context: &'a EventContext<'a>,
-    ) -> impl Future<Output = Result<bool, ProjectFailure>> + Send + 'a;
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
 
     /// Hands a deleted-stream notice to `Project<StreamDeleted>` when the projection handles
     /// deletions; `None` otherwise.
@@ -79,15 +86,4 @@ pub trait Projection: Send + 'static {
         deleted: &'a StreamDeleted,
         context: &'a EventContext<'a>,
     ) -> Option<BoxFuture<'a, Result<(), BoxError>>>;
-}
-
-/// Why dispatching an event to a projection failed: its body did not decode, or its handler
-/// failed. Used by the code `#[derive(Projection)]` generates.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum ProjectFailure {
-    /// The body does not decode into the listed type.
-    Decode(serde_json::Error),
-    /// The handler returned an error.
-    Handler(BoxError),
 }

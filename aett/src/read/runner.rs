@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::error::StoreError;
 use crate::model::LogFilter;
 use crate::read::stored;
-use crate::read::{EventContext, ProjectFailure, Projection, RunnerError};
+use crate::read::{EventContext, Projection, RunnerError};
 use crate::store::{
     CheckpointStore, CommitLog, Lease, ReplayEntry, SharedStore, SkippedCommit, Wakeups,
 };
@@ -100,71 +100,51 @@ impl<P: Projection> Consumer for Projecting<P> {
                         projection: name.to_owned(),
                         source,
                     };
-                    let commit_headers = stored::headers(commit).map_err(damaged)?;
-                    let events = stored::events(commit).map_err(damaged)?;
-                    let count = events.len();
                     // Everything that could be damaged is read before any handler runs, so a
                     // damaged commit that is skipped leaves nothing half handled.
-                    let listed = events
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, event)| P::TOPICS.contains(&event.topic))
-                        .map(|(index, event)| {
-                            let headers = event.headers(commit)?.into_owned();
-                            Ok((index, event, headers))
-                        })
-                        .collect::<Result<Vec<_>, StoreError>>()
-                        .map_err(damaged)?;
-                    for (index, event, event_headers) in &listed {
-                        let (index, event) = (*index, event);
+                    let commit_headers = stored::headers(commit).map_err(damaged)?;
+                    let (count, listed) = match stored::decode_listed::<P>(commit) {
+                        Ok(decoded) => decoded,
+                        Err(stored::Fault::Damaged(source)) => return Err(damaged(source)),
+                        Err(stored::Fault::Decode { topic, source }) => {
+                            return Err(RunnerError::Decode {
+                                projection: name.to_owned(),
+                                tenant: commit.tenant_id.clone(),
+                                stream: commit.stream_id.clone(),
+                                commit_sequence: commit.commit_sequence,
+                                checkpoint: commit.checkpoint,
+                                topic,
+                                source,
+                            })
+                        }
+                    };
+                    for stored::Listed {
+                        index,
+                        topic,
+                        headers,
+                        event,
+                    } in listed
+                    {
                         let mut context = EventContext::of_replayed(
                             commit,
                             &commit_headers,
                             index,
                             count,
-                            event_headers,
+                            &headers,
                         );
                         if let Some(transaction) = transaction {
                             context = context.in_transaction(transaction);
                         }
-                        let failed = |topic: &str| {
-                            (
-                                name.to_owned(),
-                                commit.tenant_id.clone(),
-                                commit.stream_id.clone(),
-                                topic.to_owned(),
-                            )
-                        };
-                        match self
-                            .0
-                            .project_event(event.topic, event.body, &context)
-                            .await
-                        {
-                            Ok(_) => {}
-                            Err(ProjectFailure::Decode(source)) => {
-                                let (projection, tenant, stream, topic) = failed(event.topic);
-                                return Err(RunnerError::Decode {
-                                    projection,
-                                    tenant,
-                                    stream,
-                                    commit_sequence: commit.commit_sequence,
-                                    checkpoint: commit.checkpoint,
-                                    topic,
-                                    source,
-                                });
-                            }
-                            Err(ProjectFailure::Handler(source)) => {
-                                let (projection, tenant, stream, topic) = failed(event.topic);
-                                return Err(RunnerError::Handler {
-                                    projection,
-                                    tenant,
-                                    stream,
-                                    commit_sequence: commit.commit_sequence,
-                                    checkpoint: commit.checkpoint,
-                                    topic,
-                                    source,
-                                });
-                            }
+                        if let Err(source) = self.0.project_decoded(topic, event, &context).await {
+                            return Err(RunnerError::Handler {
+                                projection: name.to_owned(),
+                                tenant: commit.tenant_id.clone(),
+                                stream: commit.stream_id.clone(),
+                                commit_sequence: commit.commit_sequence,
+                                checkpoint: commit.checkpoint,
+                                topic: topic.to_owned(),
+                                source,
+                            });
                         }
                     }
                     Ok(())

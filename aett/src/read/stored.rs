@@ -1,13 +1,18 @@
 //! Reading a replayed commit's stored JSON in one pass: its events borrowed from the stored
 //! bytes (topic, headers, body), nothing decoded that no handler asks for.
 
+use std::any::Any;
 use std::borrow::Cow;
+use std::fmt;
 
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Scope, StoreError};
+use crate::model::wire::{BorrowedTopic, MessageKey};
 use crate::model::{Commit, EventMessage, Headers};
+use crate::read::Projection;
 use crate::store::{ReplayEvents, ReplayHeaders, ReplayLogCommit};
 
 static NO_HEADERS: Headers = Headers::new();
@@ -151,4 +156,229 @@ pub(crate) fn to_commit(commit: &ReplayLogCommit) -> Result<Commit, StoreError> 
         stream_type: commit.stream_type.clone(),
         checkpoint: commit.checkpoint,
     })
+}
+
+/// A listed event of a replayed commit, decoded into its type in the one pass over the stored
+/// JSON, with its headers read.
+pub(crate) struct Listed {
+    pub index: usize,
+    pub topic: &'static str,
+    pub headers: Headers,
+    pub event: Box<dyn Any + Send>,
+}
+
+/// Why the events of a commit could not be handed to a projection.
+pub(crate) enum Fault {
+    /// The stored data is damaged.
+    Damaged(StoreError),
+    /// A listed event's body does not decode into its type.
+    Decode {
+        topic: String,
+        source: serde_json::Error,
+    },
+}
+
+/// The events of `commit` that `P` lists, each decoded straight from the stored JSON into its
+/// type in one pass (the others skipped unread), and how many events the commit holds.
+pub(crate) fn decode_listed<P: Projection>(
+    commit: &ReplayLogCommit,
+) -> Result<(usize, Vec<Listed>), Fault> {
+    let (count, listed) = match &commit.events {
+        ReplayEvents::Messages(messages) => {
+            let mut listed = Vec::new();
+            for (index, message) in messages.iter().enumerate() {
+                if !P::TOPICS.contains(&message.topic.as_str()) {
+                    continue;
+                }
+                let mut body = serde_json::Deserializer::from_str(message.body.get());
+                let event = P::decode_body(&message.topic, &mut body)
+                    .map_err(|source| Fault::Decode {
+                        topic: message.topic.clone(),
+                        source,
+                    })?
+                    .ok_or_else(|| {
+                        Fault::Damaged(damaged(commit, "a listed topic was not decoded".into()))
+                    })?;
+                listed.push(Listed {
+                    index,
+                    topic: listed_topic::<P>(&message.topic),
+                    headers: message.headers.clone(),
+                    event,
+                });
+            }
+            (messages.len(), listed)
+        }
+        ReplayEvents::Json(json) => {
+            let mut failure = None;
+            let mut listed = Vec::new();
+            let mut deserializer = serde_json::Deserializer::from_slice(json);
+            let visited = deserializer
+                .deserialize_seq(ListedVisitor::<P> {
+                    listed: &mut listed,
+                    failure: &mut failure,
+                    projection: std::marker::PhantomData,
+                })
+                .and_then(|count| deserializer.end().map(|()| count));
+            match (visited, failure) {
+                (Ok(count), _) => (count, listed),
+                (Err(source), Some(topic)) => return Err(Fault::Decode { topic, source }),
+                (Err(error), None) => {
+                    return Err(Fault::Damaged(damaged(
+                        commit,
+                        format!("events are not valid JSON: {error}"),
+                    )))
+                }
+            }
+        }
+    };
+    if count == 0 || count as u64 > commit.stream_revision {
+        return Err(Fault::Damaged(damaged(
+            commit,
+            format!(
+                "{count} events do not fit stream revision {}",
+                commit.stream_revision
+            ),
+        )));
+    }
+    Ok((count, listed))
+}
+
+struct ListedVisitor<'a, P> {
+    listed: &'a mut Vec<Listed>,
+    /// The topic whose body failed to decode, when that is why the pass stopped.
+    failure: &'a mut Option<String>,
+    projection: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<'de, P: Projection> Visitor<'de> for ListedVisitor<'_, P> {
+    /// How many events the array holds.
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of event messages")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<usize, S::Error> {
+        let mut index = 0;
+        while let Some(found) = seq.next_element_seed(MessageSeed::<P> {
+            failure: &mut *self.failure,
+            projection: std::marker::PhantomData,
+        })? {
+            if let Some((topic, headers, event)) = found {
+                let headers = match headers {
+                    Some(raw) => serde_json::from_str(raw.get()).map_err(de::Error::custom)?,
+                    None => Headers::new(),
+                };
+                self.listed.push(Listed {
+                    index,
+                    topic,
+                    headers,
+                    event,
+                });
+            }
+            index += 1;
+        }
+        Ok(index)
+    }
+}
+
+/// One stored message: its listed event decoded (with its topic and raw headers), or `None`
+/// for a topic the projection does not list.
+type Found<'de> = Option<(&'static str, Option<&'de RawValue>, Box<dyn Any + Send>)>;
+
+/// The projection's own copy of a listed topic.
+fn listed_topic<P: Projection>(topic: &str) -> &'static str {
+    P::TOPICS
+        .iter()
+        .find(|listed| **listed == topic)
+        .copied()
+        .unwrap_or_default()
+}
+
+struct MessageSeed<'a, P> {
+    failure: &'a mut Option<String>,
+    projection: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<'de, P: Projection> DeserializeSeed<'de> for MessageSeed<'_, P> {
+    type Value = Found<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
+    type Value = Found<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event message")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut topic: Option<Cow<'de, str>> = None;
+        let mut headers: Option<&'de RawValue> = None;
+        let mut early_body: Option<&'de RawValue> = None;
+        let mut event: Option<Box<dyn Any + Send>> = None;
+        let mut seen_body = false;
+        while let Some(key) = map.next_key::<MessageKey>()? {
+            match key {
+                MessageKey::Topic => topic = Some(map.next_value::<BorrowedTopic<'de>>()?.0),
+                MessageKey::Headers => headers = Some(map.next_value()?),
+                MessageKey::Body => {
+                    seen_body = true;
+                    match &topic {
+                        Some(topic) if P::TOPICS.contains(&topic.as_ref()) => {
+                            event = map.next_value_seed(BodySeed::<P> {
+                                topic,
+                                failure: &mut *self.failure,
+                                projection: std::marker::PhantomData,
+                            })?;
+                        }
+                        Some(_) => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        // Written by something that put the body first: keep it for later.
+                        None => early_body = Some(map.next_value()?),
+                    }
+                }
+                MessageKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let topic = topic.ok_or_else(|| de::Error::missing_field("topic"))?;
+        if !seen_body {
+            return Err(de::Error::missing_field("body"));
+        }
+        if let (None, Some(body)) = (&event, early_body) {
+            if P::TOPICS.contains(&topic.as_ref()) {
+                let mut body = serde_json::Deserializer::from_str(body.get());
+                event = BodySeed::<P> {
+                    topic: &topic,
+                    failure: &mut *self.failure,
+                    projection: std::marker::PhantomData,
+                }
+                .deserialize(&mut body)
+                .map_err(de::Error::custom)?;
+            }
+        }
+        Ok(event.map(|event| (listed_topic::<P>(&topic), headers, event)))
+    }
+}
+
+struct BodySeed<'a, P> {
+    topic: &'a str,
+    failure: &'a mut Option<String>,
+    projection: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<'de, P: Projection> DeserializeSeed<'de> for BodySeed<'_, P> {
+    type Value = Option<Box<dyn Any + Send>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, body: D) -> Result<Self::Value, D::Error> {
+        P::decode_body(self.topic, body).inspect_err(|_| {
+            *self.failure = Some(self.topic.to_owned());
+        })
+    }
 }

@@ -9,6 +9,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::domain::{Aggregate, Saga, COMMANDS_ONLY_TOPIC};
 use crate::error::{Scope, StoreError};
+use crate::model::wire::{BorrowedTopic, MessageKey};
 use crate::repository::RepositoryError;
 use crate::store::{ReplayCommit, ReplayEvents};
 
@@ -236,10 +237,10 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
         let mut topic: Option<Cow<'de, str>> = None;
         let mut early_body: Option<Box<serde_json::value::RawValue>> = None;
         let mut applied = false;
-        while let Some(key) = map.next_key::<Key>()? {
+        while let Some(key) = map.next_key::<MessageKey>()? {
             match key {
-                Key::Topic => topic = Some(map.next_value::<Topic<'de>>()?.0),
-                Key::Body => match &topic {
+                MessageKey::Topic => topic = Some(map.next_value::<BorrowedTopic<'de>>()?.0),
+                MessageKey::Body => match &topic {
                     Some(topic) => {
                         map.next_value_seed(BodySeed {
                             target: &mut *self.target,
@@ -251,7 +252,7 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
                     // Written by something that put the body first: keep it for later.
                     None => early_body = Some(map.next_value()?),
                 },
-                Key::Other => {
+                MessageKey::Headers | MessageKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -296,55 +297,6 @@ impl<'de, T: Target> DeserializeSeed<'de> for BodySeed<'_, T> {
                 Err(error)
             }
         }
-    }
-}
-
-/// A message's field name, read without allocating.
-enum Key {
-    Topic,
-    Body,
-    Other,
-}
-
-impl<'de> de::Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(match key {
-                    "topic" => Key::Topic,
-                    "body" => Key::Body,
-                    _ => Key::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(KeyVisitor)
-    }
-}
-
-/// A topic, borrowed from the stored bytes when it has no escapes.
-struct Topic<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Topic<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopicVisitor;
-        impl<'de> Visitor<'de> for TopicVisitor {
-            type Value = Topic<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a topic string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, topic: &'de str) -> Result<Topic<'de>, E> {
-                Ok(Topic(Cow::Borrowed(topic)))
-            }
-            fn visit_str<E: de::Error>(self, topic: &str) -> Result<Topic<'de>, E> {
-                Ok(Topic(Cow::Owned(topic.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(TopicVisitor)
     }
 }
 
