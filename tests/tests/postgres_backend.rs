@@ -596,3 +596,64 @@ async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
     };
     aett_tests::read_side::exactly_once::check(store.clone(), round, applied).await;
 }
+
+/// Sums the increments it handles.
+#[derive(Default, aett::Projection)]
+#[projection(name = "listening", events(Incremented))]
+struct Listening {
+    seen: Vec<i64>,
+}
+
+impl aett::Project<Incremented> for Listening {
+    async fn project(
+        &mut self,
+        event: Incremented,
+        _: &aett::EventContext<'_>,
+    ) -> Result<(), aett::BoxError> {
+        self.seen.push(event.by);
+        Ok(())
+    }
+}
+
+/// A runner on a store of its own (as in another process) is woken by `NOTIFY` when another
+/// store commits: with polling set to once a minute, only the notification can wake it in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_runner_elsewhere_is_woken_by_notify() {
+    let schema = unique_schema();
+    let writer = PostgresStore::connect(PostgresConfig::new(url()).schema(&schema))
+        .await
+        .expect("connect the writer");
+    writer.initialize().await.unwrap();
+    let follower = Arc::new(
+        PostgresStore::connect(PostgresConfig::new(url()).schema(&schema))
+            .await
+            .expect("connect the follower"),
+    );
+    let mut running = aett::ProjectionRunner::new(&follower, Listening::default())
+        .max_poll_interval(Duration::from_secs(60))
+        .spawn();
+    // Let the runner reach its idle wait, listening.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut last = 0;
+    for by in 1..=3 {
+        let commit = writer
+            .commit(CommitAttempt::new(
+                "t",
+                "s",
+                by as u64,
+                by as u64,
+                Headers::new(),
+                increment(by),
+            ))
+            .await
+            .unwrap();
+        last = commit.checkpoint;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(10), running.wait_for(last))
+        .await
+        .expect("the notification wakes the runner long before its next poll")
+        .expect("the runner runs");
+    let listening = running.stop().await.unwrap();
+    assert_eq!(listening.seen, vec![1, 2, 3]);
+}
