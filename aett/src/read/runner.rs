@@ -685,13 +685,11 @@ async fn follow<C: Consumer>(
             continue;
         }
         keeper.renew_if_due().await?;
-        let limit = if wakeups.is_some() {
-            settings.max_poll
+        // A signal cuts the wait short; polling, backing off while nothing comes, finds what no
+        // signal reaches (an SQLite file written by another process).
+        if idle(&mut wakeups, &mut stopped, pause).await {
+            pause = Duration::from_millis(5);
         } else {
-            pause
-        };
-        let woke = idle(&mut wakeups, &mut stopped, limit).await;
-        if !woke {
             pause = (pause * 2).min(settings.max_poll);
         }
     }
