@@ -272,9 +272,13 @@ async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
             .prepare("SELECT by, count(*) FROM applied GROUP BY by")
             .unwrap();
         let rows = statement
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?)))
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .unwrap();
-        rows.map(Result::unwrap).collect()
+        rows.map(|row| {
+            let (by, times) = row.unwrap();
+            (by, u64::try_from(times).unwrap())
+        })
+        .collect()
     };
     aett_tests::read_side::exactly_once::check(store.clone(), round, applied).await;
 }
