@@ -103,6 +103,7 @@ macro_rules! contract_suite {
             a_failing_handler_stops_the_runner_before_its_commit,
             a_damaged_commit_stops_the_runner_or_is_skipped,
             one_projection_runs_in_one_runner_at_a_time,
+            concurrent_runners_get_one_lease,
             exactly_once_runs_or_is_refused,
             the_saga_runner_routes_events_and_dispatches_commands,
             saga_commands_survive_a_crash_between_save_and_dispatch,

@@ -681,6 +681,34 @@ pub async fn one_projection_runs_in_one_runner_at_a_time<H: Harness>(harness: &H
     assert_eq!(store.acquire_lease(&old).await.unwrap().checkpoint, 7);
 }
 
+/// Runners starting at the same moment for a projection never seen: exactly one gets the
+/// lease, every other is told it is held.
+pub async fn concurrent_runners_get_one_lease<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    for round in 0..5 {
+        let projection = format!("race-{round}");
+        let takers: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                let lease = Lease::new(projection.clone(), Duration::from_secs(60));
+                tokio::spawn(async move { store.acquire_lease(&lease).await })
+            })
+            .collect();
+        let mut won = 0;
+        for taker in takers {
+            match taker.await.unwrap() {
+                Ok(position) => {
+                    assert_eq!(position.checkpoint, 0);
+                    won += 1;
+                }
+                Err(StoreError::LeaseHeld { .. }) => {}
+                Err(other) => panic!("a lease taker failed: {other:?}"),
+            }
+        }
+        assert_eq!(won, 1, "exactly one runner holds the lease");
+    }
+}
+
 /// Exactly-once delivery runs where the store has transactions, and is refused with a typed
 /// error where it has not.
 pub async fn exactly_once_runs_or_is_refused<H: Harness>(harness: &H) {

@@ -44,18 +44,27 @@ impl CheckpointStore for PostgresStore {
             .inner
             .session(Operation::AcquireLease, scope.clone())
             .await?;
-        let row = session
-            .query_opt(
-                &self.inner.sql.take_lease,
-                &[&lease.projection, &lease.owner, &lease.ttl_micros()],
-            )
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                scope: scope.clone(),
-                commit_sequence: None,
-                checkpoint: None,
-                reason: "the projection's row vanished while its lease was taken".to_owned(),
-            })?;
+        // The statement sees the table as it was when it started: when another runner created
+        // the projection's row meanwhile, neither of its branches finds a row, and a second try
+        // (with a fresh view) does.
+        let mut row = None;
+        for _ in 0..3 {
+            row = session
+                .query_opt(
+                    &self.inner.sql.take_lease,
+                    &[&lease.projection, &lease.owner, &lease.ttl_micros()],
+                )
+                .await?;
+            if row.is_some() {
+                break;
+            }
+        }
+        let row = row.ok_or_else(|| StoreError::Corrupt {
+            scope: scope.clone(),
+            commit_sequence: None,
+            checkpoint: None,
+            reason: "the projection's row vanished while its lease was taken".to_owned(),
+        })?;
         let checkpoint: Option<i64> = session.column(&row, 0)?;
         match checkpoint {
             Some(checkpoint) => position(&scope, checkpoint, &session.column::<String>(&row, 1)?),
