@@ -40,7 +40,12 @@ fn the_benchmark_runs_and_writes_its_table_and_json() {
         );
     }
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(report["rows"].as_array().unwrap().len(), 7 * backends.len());
+    assert_eq!(report["rows"].as_array().unwrap().len(), 8 * backends.len());
+    // The same store for every backend, a store of its own for those with a database.
+    assert_eq!(
+        report["latency"].as_array().unwrap().len(),
+        2 * backends.len() - 1
+    );
     assert!(report["rows"]
         .as_array()
         .unwrap()
