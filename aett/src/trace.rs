@@ -2,9 +2,11 @@
 //! compiles to nothing, so the hot paths pay nothing for it.
 //!
 //! Spans: `aett.commit` (tenant, stream, sequence, events), `aett.read` (operation, scope; the
-//! number of commits read is recorded when the read ends), `aett.replay` (tenant, stream, type).
+//! number of commits read is recorded when the read ends), `aett.replay` (tenant, stream, type),
+//! `aett.runner` (a projection or saga runner's whole run, by name).
 //! Events: retries in `update`, checkpoint waits, discarded connections, loads without a usable
-//! snapshot.
+//! snapshot; a runner's start position, saved checkpoints, skipped damaged commits, idle waits and
+//! the error it stops with.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,6 +65,19 @@ pub(crate) fn replay_span(tenant: &str, stream: &str, target: &'static str) -> S
     #[cfg(not(feature = "tracing"))]
     {
         let _ = (tenant, stream, target);
+        Span
+    }
+}
+
+/// The span of one run of a projection or saga runner.
+pub(crate) fn runner_span(name: &str) -> Span {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::debug_span!("aett.runner", projection = name)
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = name;
         Span
     }
 }

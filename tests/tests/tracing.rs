@@ -1,4 +1,5 @@
-//! With the `tracing` feature, commits, reads and replays are spans and retries are events.
+//! With the `tracing` feature, commits, reads, replays and runner runs are spans; retries and a
+//! runner's checkpoints are events.
 #![cfg(feature = "tracing")]
 
 use std::sync::{Arc, Mutex};
@@ -106,16 +107,31 @@ fn commits_reads_replays_and_retries_are_traced() {
             .unwrap();
             let log: Vec<_> = store.get_from(0).try_collect().await.unwrap();
             assert_eq!(log.len(), 3);
+            aett::ProjectionRunner::new(&store, aett_tests::read_side::Totals::default())
+                .catch_up()
+                .await
+                .unwrap();
         });
     });
     let seen = recorder.seen.lock().unwrap().clone();
-    for expected in ["span aett.commit", "span aett.read", "span aett.replay"] {
+    for expected in [
+        "span aett.commit",
+        "span aett.read",
+        "span aett.replay",
+        "span aett.runner",
+    ] {
         assert!(
             seen.iter().any(|s| s == expected),
             "no {expected} in {seen:?}"
         );
     }
-    for expected in ["no snapshot", "concurrency conflict", "read finished"] {
+    for expected in [
+        "no snapshot",
+        "concurrency conflict",
+        "read finished",
+        "runner started from its checkpoint",
+        "checkpoint saved",
+    ] {
         assert!(
             seen.iter()
                 .any(|s| s.starts_with("event") && s.contains(expected)),

@@ -479,8 +479,18 @@ enum Until {
     Stopped,
 }
 
-/// The one loop every runner runs.
+/// The one loop every runner runs, inside its span.
 async fn run<C: Consumer>(
+    job: Job<C>,
+    stopped: watch::Receiver<bool>,
+    until: Until,
+    progress: watch::Sender<u64>,
+) -> Result<C, RunnerError> {
+    let span = crate::trace::runner_span(&job.settings.name);
+    crate::trace::in_span(span, run_in_span(job, stopped, until, progress)).await
+}
+
+async fn run_in_span<C: Consumer>(
     job: Job<C>,
     stopped: watch::Receiver<bool>,
     until: Until,
@@ -502,6 +512,10 @@ async fn run<C: Consumer>(
         .acquire_lease(&lease)
         .await
         .map_err(store_error)?;
+    crate::trace::debug!(
+        checkpoint = position.checkpoint,
+        "runner started from its checkpoint"
+    );
     progress.send_replace(position.checkpoint);
     let mut keeper = Keeper {
         checkpoints: &*checkpoints,
@@ -522,6 +536,10 @@ async fn run<C: Consumer>(
     .await;
     // The lease is given up either way, so another runner can start at once.
     let released = checkpoints.release_lease(&lease).await;
+    if let Err(error) = &outcome {
+        let _ = error;
+        crate::trace::debug!(%error, "runner stopped");
+    }
     outcome?;
     released.map_err(store_error)?;
     Ok(consumer)
@@ -559,6 +577,7 @@ impl Keeper<'_> {
     }
 
     fn saved(&mut self, checkpoint: u64) {
+        crate::trace::debug!(checkpoint, "checkpoint saved");
         self.saved = checkpoint;
         self.renewed = Instant::now();
         self.progress.send_replace(checkpoint);
@@ -687,6 +706,7 @@ async fn follow<C: Consumer>(
         keeper.renew_if_due().await?;
         // A signal cuts the wait short; polling, backing off while nothing comes, finds what no
         // signal reaches (an SQLite file written by another process).
+        crate::trace::debug!(?pause, "runner idle: waiting for new commits");
         if idle(&mut wakeups, &mut stopped, pause).await {
             pause = Duration::from_millis(5);
         } else {
@@ -721,6 +741,7 @@ async fn finish(
 }
 
 fn skip_record(checkpoint: u64, error: &StoreError) -> SkippedCommit {
+    crate::trace::debug!(checkpoint, %error, "damaged commit skipped");
     let (tenant, stream) = match error {
         StoreError::Corrupt { scope, .. } => (
             scope.tenant_id().map(str::to_owned),
