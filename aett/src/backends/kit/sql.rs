@@ -98,10 +98,10 @@ impl RawCommit {
         if self.commit_sequence < 0 {
             return self.decode_entry().map(ReplayEntry::from);
         }
-        let scope = Scope::stream(&self.tenant_id, &self.stream_id);
         let checkpoint = u64::try_from(self.checkpoint).ok();
+        // The scope is built only for an error: this runs for every row read.
         let corrupt = |reason: String| StoreError::Corrupt {
-            scope: scope.clone(),
+            scope: Scope::stream(&self.tenant_id, &self.stream_id),
             commit_sequence: u64::try_from(self.commit_sequence).ok(),
             checkpoint,
             reason,
@@ -136,11 +136,11 @@ impl RawCommit {
 
     /// Checks and decodes every column; damaged data is [`StoreError::Corrupt`] naming the row.
     pub fn decode(self) -> Result<Commit, StoreError> {
-        let scope = Scope::stream(&self.tenant_id, &self.stream_id);
         let sequence = u64::try_from(self.commit_sequence).ok();
         let checkpoint = u64::try_from(self.checkpoint).ok();
+        // The scope is built only for an error: this runs for every row read.
         let corrupt = |reason: String| StoreError::Corrupt {
-            scope: scope.clone(),
+            scope: Scope::stream(&self.tenant_id, &self.stream_id),
             commit_sequence: sequence,
             checkpoint,
             reason,
