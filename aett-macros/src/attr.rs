@@ -58,6 +58,29 @@ fn parse_crate(meta: &syn::meta::ParseNestedMeta) -> syn::Result<Path> {
     }
 }
 
+/// `events(A, B, ...)`: the listed paths, and the span of the `events` keyword.
+fn parse_events(meta: &syn::meta::ParseNestedMeta) -> syn::Result<(Span, Vec<Path>)> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
+    let span = meta
+        .path
+        .get_ident()
+        .map_or_else(Span::call_site, |ident| ident.span());
+    Ok((span, list.into_iter().collect()))
+}
+
+/// `name = "..."`.
+fn parse_name(meta: &syn::meta::ParseNestedMeta) -> syn::Result<LitStr> {
+    match meta.value()?.parse()? {
+        syn::Lit::Str(lit) => Ok(lit),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "the name must be a string literal: `name = \"...\"`",
+        )),
+    }
+}
+
 /// The arguments of `#[aggregate(...)]` or `#[saga(...)]`, merged over every such attribute.
 #[derive(Default)]
 pub struct DomainArgs {
@@ -94,29 +117,13 @@ pub fn domain_args(
                 if args.events.is_some() {
                     return Err(meta.error("duplicate `events(...)` list"));
                 }
-                let content;
-                syn::parenthesized!(content in meta.input);
-                let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
-                let span = meta
-                    .path
-                    .get_ident()
-                    .map_or_else(Span::call_site, |ident| ident.span());
-                args.events = Some((span, list.into_iter().collect()));
+                args.events = Some(parse_events(&meta)?);
                 Ok(())
             } else if meta.path.is_ident("name") {
                 if args.name.is_some() {
                     return Err(meta.error("duplicate `name` argument"));
                 }
-                let lit: syn::Lit = meta.value()?.parse()?;
-                match lit {
-                    syn::Lit::Str(lit) => args.name = Some(lit),
-                    other => {
-                        return Err(syn::Error::new_spanned(
-                            other,
-                            "the name must be a string literal: `name = \"...\"`",
-                        ))
-                    }
-                }
+                args.name = Some(parse_name(&meta)?);
                 Ok(())
             } else if !allow_memento && meta.path.is_ident("correlated") {
                 if args.correlated {
@@ -174,29 +181,13 @@ pub fn projection_args(attrs: &[Attribute]) -> syn::Result<ProjectionArgs> {
                 if args.events.is_some() {
                     return Err(meta.error("duplicate `events(...)` list"));
                 }
-                let content;
-                syn::parenthesized!(content in meta.input);
-                let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
-                let span = meta
-                    .path
-                    .get_ident()
-                    .map_or_else(Span::call_site, |ident| ident.span());
-                args.events = Some((span, list.into_iter().collect()));
+                args.events = Some(parse_events(&meta)?);
                 Ok(())
             } else if meta.path.is_ident("name") {
                 if args.name.is_some() {
                     return Err(meta.error("duplicate `name` argument"));
                 }
-                let lit: syn::Lit = meta.value()?.parse()?;
-                match lit {
-                    syn::Lit::Str(lit) => args.name = Some(lit),
-                    other => {
-                        return Err(syn::Error::new_spanned(
-                            other,
-                            "the name must be a string literal: `name = \"...\"`",
-                        ))
-                    }
-                }
+                args.name = Some(parse_name(&meta)?);
                 Ok(())
             } else if meta.path.is_ident("deletions") {
                 if args.deletions.is_some() {

@@ -39,12 +39,7 @@ pub fn event(event: &EventItem) -> syn::Result<()> {
         );
     }
     if let Some(topic) = &event.topic {
-        let value = topic.value();
-        if value.trim().is_empty() {
-            errors.push(topic, "the topic is empty");
-        } else if value.trim() != value {
-            errors.push(topic, "the topic has leading or trailing whitespace");
-        }
+        check_text(&mut errors, topic, "topic");
     }
     errors.finish()
 }
@@ -74,32 +69,11 @@ pub fn domain(domain: &Domain) -> syn::Result<()> {
             domain.ident,
             format!("missing `#[{attr_name}(events(...))]`: list the events {what} handles"),
         ),
-        Some((span, events)) if events.is_empty() => {
-            errors.push_at(*span, "the `events(...)` list is empty");
-        }
-        Some((_, events)) => {
-            for (index, event) in events.iter().enumerate() {
-                let text = event.to_token_stream().to_string();
-                if events[..index]
-                    .iter()
-                    .any(|earlier| earlier.to_token_stream().to_string() == text)
-                {
-                    errors.push(
-                        event,
-                        format!("`{}` is listed twice", text.replace(' ', "")),
-                    );
-                }
-            }
-        }
+        Some((span, events)) => check_list(&mut errors, *span, events),
     }
 
     if let Some(name) = &domain.args.name {
-        let value = name.value();
-        if value.trim().is_empty() {
-            errors.push(name, "the name is empty");
-        } else if value.trim() != value {
-            errors.push(name, "the name has leading or trailing whitespace");
-        }
+        check_text(&mut errors, name, "name");
     }
 
     let state_type = domain.kind.state_type();
@@ -128,35 +102,46 @@ pub fn projection(projection: &ProjectionItem) -> syn::Result<()> {
         );
     }
     if let Some(name) = &projection.args.name {
-        let value = name.value();
-        if value.trim().is_empty() {
-            errors.push(name, "the name is empty");
-        } else if value.trim() != value {
-            errors.push(name, "the name has leading or trailing whitespace");
-        }
+        check_text(&mut errors, name, "name");
     }
     match &projection.args.events {
         None => errors.push(
             projection.ident,
             "missing `#[projection(events(...))]`: list the events the projection handles",
         ),
-        Some((span, events)) if events.is_empty() => {
-            errors.push_at(*span, "the `events(...)` list is empty");
-        }
-        Some((_, events)) => {
-            for (index, event) in events.iter().enumerate() {
-                let text = event.to_token_stream().to_string();
-                if events[..index]
-                    .iter()
-                    .any(|earlier| earlier.to_token_stream().to_string() == text)
-                {
-                    errors.push(
-                        event,
-                        format!("`{}` is listed twice", text.replace(' ', "")),
-                    );
-                }
-            }
-        }
+        Some((span, events)) => check_list(&mut errors, *span, events),
     }
     errors.finish()
+}
+
+/// An `events(...)` list: not empty, no event twice.
+fn check_list(errors: &mut Errors, span: proc_macro2::Span, events: &[syn::Path]) {
+    if events.is_empty() {
+        errors.push_at(span, "the `events(...)` list is empty");
+    }
+    for (index, event) in events.iter().enumerate() {
+        let text = event.to_token_stream().to_string();
+        if events[..index]
+            .iter()
+            .any(|earlier| earlier.to_token_stream().to_string() == text)
+        {
+            errors.push(
+                event,
+                format!("`{}` is listed twice", text.replace(' ', "")),
+            );
+        }
+    }
+}
+
+/// A `topic = "..."` or `name = "..."`: not empty, no surrounding whitespace.
+fn check_text(errors: &mut Errors, text: &syn::LitStr, what: &str) {
+    let value = text.value();
+    if value.trim().is_empty() {
+        errors.push(text, format!("the {what} is empty"));
+    } else if value.trim() != value {
+        errors.push(
+            text,
+            format!("the {what} has leading or trailing whitespace"),
+        );
+    }
 }

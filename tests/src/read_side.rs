@@ -764,35 +764,32 @@ impl CommandDispatcher for Recorder {
     }
 }
 
-async fn place_order(store: &dyn CommitStore, order: &str, amount: u64) -> Commit {
-    let event = EventMessage::from_event(&OrderPlaced {
-        order: order.to_owned(),
-        amount,
-    })
-    .unwrap();
+/// Appends `event` to the stream of `order`, as an order aggregate would.
+async fn order_event<E: aett::Event>(store: &dyn CommitStore, order: &str, event: &E) -> Commit {
+    let message = EventMessage::from_event(event).unwrap();
     append_typed(
         store,
         TENANT,
         &format!("order-{order}"),
         Some("order"),
-        vec![event],
+        vec![message],
     )
     .await
 }
 
-async fn pay_order(store: &dyn CommitStore, order: &str) -> Commit {
-    let event = EventMessage::from_event(&PaymentReceived {
+async fn place_order(store: &dyn CommitStore, order: &str, amount: u64) -> Commit {
+    let placed = OrderPlaced {
         order: order.to_owned(),
-    })
-    .unwrap();
-    append_typed(
-        store,
-        TENANT,
-        &format!("order-{order}"),
-        Some("order"),
-        vec![event],
-    )
-    .await
+        amount,
+    };
+    order_event(store, order, &placed).await
+}
+
+async fn pay_order(store: &dyn CommitStore, order: &str) -> Commit {
+    let paid = PaymentReceived {
+        order: order.to_owned(),
+    };
+    order_event(store, order, &paid).await
 }
 
 /// The saga runner routes each event to its saga instance, saves the saga, and dispatches its

@@ -1,50 +1,20 @@
-//! Reading a replayed commit's stored JSON in one pass: its events borrowed from the stored
-//! bytes (topic, headers, body), nothing decoded that no handler asks for.
+//! Reading a replayed commit's stored JSON in one pass: the events a projection lists decoded
+//! straight into their types, the others skipped unread.
 
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Scope, StoreError};
 use crate::model::wire::{BorrowedTopic, MessageKey};
-use crate::model::{Commit, EventMessage, Headers};
+use crate::model::{Commit, Headers};
 use crate::read::Projection;
 use crate::store::{ReplayEvents, ReplayHeaders, ReplayLogCommit};
 
 static NO_HEADERS: Headers = Headers::new();
-
-/// One stored event, borrowed from the commit's JSON.
-#[derive(Deserialize)]
-struct StoredEvent<'a> {
-    #[serde(borrow)]
-    topic: Cow<'a, str>,
-    #[serde(default, borrow)]
-    headers: Option<&'a RawValue>,
-    #[serde(borrow)]
-    body: &'a RawValue,
-}
-
-/// An event of a replayed commit: its topic and body as stored, its headers read on demand.
-pub(crate) struct Event<'a> {
-    pub topic: &'a str,
-    pub body: &'a str,
-    headers: EventHeaders<'a>,
-}
-
-enum EventHeaders<'a> {
-    Parsed(&'a Headers),
-    Json(Option<&'a RawValue>),
-}
-
-/// A replayed commit's events, read in one pass.
-pub(crate) struct Events<'a> {
-    stored: Vec<StoredEvent<'a>>,
-    messages: &'a [EventMessage],
-}
 
 fn damaged(commit: &ReplayLogCommit, reason: String) -> StoreError {
     StoreError::Corrupt {
@@ -66,22 +36,9 @@ pub(crate) fn headers(commit: &ReplayLogCommit) -> Result<Cow<'_, Headers>, Stor
     }
 }
 
-/// The commit's events, each borrowed from the stored JSON; damage (not JSON, no events, more
-/// events than the revision allows) is [`StoreError::Corrupt`] naming the commit.
-pub(crate) fn events(commit: &ReplayLogCommit) -> Result<Events<'_>, StoreError> {
-    let events = match &commit.events {
-        ReplayEvents::Messages(messages) => Events {
-            stored: Vec::new(),
-            messages,
-        },
-        ReplayEvents::Json(json) => Events {
-            stored: serde_json::from_slice(json)
-                .map_err(|e| damaged(commit, format!("events are not valid JSON: {e}")))?,
-            messages: &[],
-        },
-    };
-    let count = events.len() as u64;
-    if count == 0 || count > commit.stream_revision {
+/// Checks that a commit holds between one event and as many as its revision allows.
+fn check_count(commit: &ReplayLogCommit, count: usize) -> Result<(), StoreError> {
+    if count == 0 || count as u64 > commit.stream_revision {
         return Err(damaged(
             commit,
             format!(
@@ -90,60 +47,18 @@ pub(crate) fn events(commit: &ReplayLogCommit) -> Result<Events<'_>, StoreError>
             ),
         ));
     }
-    Ok(events)
-}
-
-impl<'a> Events<'a> {
-    pub fn len(&self) -> usize {
-        self.stored.len() + self.messages.len()
-    }
-
-    /// The events, in order.
-    pub fn iter(&self) -> impl Iterator<Item = Event<'_>> {
-        let stored = self.stored.iter().map(|event| Event {
-            topic: &event.topic,
-            body: event.body.get(),
-            headers: EventHeaders::Json(event.headers),
-        });
-        let messages = self.messages.iter().map(|message| Event {
-            topic: &message.topic,
-            body: message.body.get(),
-            headers: EventHeaders::Parsed(&message.headers),
-        });
-        stored.chain(messages)
-    }
-}
-
-impl Event<'_> {
-    /// The event's headers; damage is [`StoreError::Corrupt`] naming the commit.
-    pub fn headers(&self, commit: &ReplayLogCommit) -> Result<Cow<'_, Headers>, StoreError> {
-        match self.headers {
-            EventHeaders::Parsed(headers) => Ok(Cow::Borrowed(headers)),
-            EventHeaders::Json(None) => Ok(Cow::Borrowed(&NO_HEADERS)),
-            EventHeaders::Json(Some(json)) => serde_json::from_str(json.get())
-                .map(Cow::Owned)
-                .map_err(|e| damaged(commit, format!("event headers are not valid JSON: {e}"))),
-        }
-    }
-
-    /// The event as an owned message.
-    pub fn to_message(&self, commit: &ReplayLogCommit) -> Result<EventMessage, StoreError> {
-        let body = RawValue::from_string(self.body.to_owned())
-            .map_err(|e| damaged(commit, format!("an event body is not valid JSON: {e}")))?;
-        let mut message = EventMessage::from_raw(self.topic, body);
-        message.headers = self.headers(commit)?.into_owned();
-        Ok(message)
-    }
+    Ok(())
 }
 
 /// The whole commit, decoded (for the saga runner, which hands sagas owned messages).
 pub(crate) fn to_commit(commit: &ReplayLogCommit) -> Result<Commit, StoreError> {
     let headers = headers(commit)?.into_owned();
-    let events = events(commit)?;
-    let messages = events
-        .iter()
-        .map(|event| event.to_message(commit))
-        .collect::<Result<Vec<_>, _>>()?;
+    let events = match &commit.events {
+        ReplayEvents::Messages(messages) => messages.clone(),
+        ReplayEvents::Json(json) => serde_json::from_slice(json)
+            .map_err(|e| damaged(commit, format!("events are not valid JSON: {e}")))?,
+    };
+    check_count(commit, events.len())?;
     Ok(Commit {
         tenant_id: commit.tenant_id.clone(),
         stream_id: commit.stream_id.clone(),
@@ -152,7 +67,7 @@ pub(crate) fn to_commit(commit: &ReplayLogCommit) -> Result<Commit, StoreError> 
         commit_sequence: commit.commit_sequence,
         commit_stamp: commit.commit_stamp,
         headers,
-        events: messages,
+        events,
         stream_type: commit.stream_type.clone(),
         checkpoint: commit.checkpoint,
     })
@@ -231,15 +146,7 @@ pub(crate) fn decode_listed<P: Projection>(
             }
         }
     };
-    if count == 0 || count as u64 > commit.stream_revision {
-        return Err(Fault::Damaged(damaged(
-            commit,
-            format!(
-                "{count} events do not fit stream revision {}",
-                commit.stream_revision
-            ),
-        )));
-    }
+    check_count(commit, count).map_err(Fault::Damaged)?;
     Ok((count, listed))
 }
 

@@ -407,13 +407,7 @@ pub trait CommitLog: Send + Sync {
             [tenant] => self.get_tenant_from(tenant, checkpoint),
             _ => self.get_from(checkpoint),
         };
-        if filter.is_empty() {
-            return entries;
-        }
-        let filter = filter.clone();
-        entries
-            .try_filter(move |entry| futures::future::ready(filter.matches(entry)))
-            .boxed()
+        keep_matching(entries, filter)
     }
 
     /// The entries [`CommitLog::get_filtered`] returns, in the form a projection runner
@@ -421,9 +415,7 @@ pub trait CommitLog: Send + Sync {
     /// so that each event is decoded once, straight into its type, and events a projection
     /// does not list are never decoded.
     fn get_filtered_for_replay(&self, checkpoint: u64, filter: &LogFilter) -> ReplayLogStream {
-        self.get_filtered(checkpoint, filter)
-            .map_ok(ReplayEntry::from)
-            .boxed()
+        for_replay(self.get_filtered(checkpoint, filter))
     }
 
     /// A signal each time commits may have been appended, so a follower of the log wakes at
@@ -433,6 +425,23 @@ pub trait CommitLog: Send + Sync {
     fn wakeups(&self) -> Option<Wakeups> {
         None
     }
+}
+
+/// The entries of `entries` that `filter` lets through (all of them for an empty filter).
+/// Backends that push part of a filter into their queries use it for the rest (topics).
+pub(crate) fn keep_matching(entries: LogStream, filter: &LogFilter) -> LogStream {
+    if filter.is_empty() {
+        return entries;
+    }
+    let filter = filter.clone();
+    entries
+        .try_filter(move |entry| futures::future::ready(filter.matches(entry)))
+        .boxed()
+}
+
+/// Log entries in the form a projection runner replays.
+pub(crate) fn for_replay(entries: LogStream) -> ReplayLogStream {
+    entries.map_ok(ReplayEntry::from).boxed()
 }
 
 /// Setting up and tearing down a store.

@@ -8,7 +8,10 @@ use crate::error::{Scope, StoreError};
 use crate::model::{
     Commit, CommitAttempt, EventMessage, Headers, LogEntry, Snapshot, StreamDeleted,
 };
-use crate::store::{ReplayCommit, ReplayEntry, ReplayLogCommit, ReplaySnapshot};
+use crate::store::{
+    Lease, ProjectionPosition, ReplayCommit, ReplayEntry, ReplayLogCommit, ReplaySnapshot,
+    SkippedCommit,
+};
 
 /// Checks that a configured table or schema name is a plain SQL identifier, so it can be placed in
 /// SQL text (quoted as well) without any chance of injection.
@@ -98,44 +101,57 @@ impl RawCommit {
         if self.commit_sequence < 0 {
             return self.decode_entry().map(ReplayEntry::from);
         }
-        let checkpoint = u64::try_from(self.checkpoint).ok();
-        // The scope is built only for an error: this runs for every row read.
-        let corrupt = |reason: String| StoreError::Corrupt {
-            scope: Scope::stream(&self.tenant_id, &self.stream_id),
-            commit_sequence: u64::try_from(self.commit_sequence).ok(),
-            checkpoint,
-            reason,
-        };
-        let checkpoint = checkpoint
-            .ok_or_else(|| corrupt(format!("negative checkpoint {}", self.checkpoint)))?;
-        let stream_revision = u64::try_from(self.stream_revision)
-            .map_err(|_| corrupt(format!("negative stream revision {}", self.stream_revision)))?;
-        let commit_id = match self.commit_id {
-            StoredId::Uuid(id) => id,
-            StoredId::Bytes(bytes) => Uuid::from_slice(&bytes)
-                .map_err(|error| corrupt(format!("commit id is not a UUID: {error}")))?,
-        };
-        let commit_stamp = match self.commit_stamp {
-            StoredStamp::Time(stamp) => stamp,
-            StoredStamp::Micros(micros) => stamp_from_micros(micros)
-                .ok_or_else(|| corrupt(format!("commit stamp {micros} is out of range")))?,
-        };
+        let (row, headers, events) = self.checked()?;
         Ok(ReplayEntry::Commit(ReplayLogCommit::from_json(
-            self.tenant_id,
-            self.stream_id,
-            self.stream_type,
-            commit_id,
-            self.commit_sequence as u64,
-            stream_revision,
-            commit_stamp,
-            checkpoint,
-            self.headers,
-            self.events,
+            row.tenant_id,
+            row.stream_id,
+            row.stream_type,
+            row.commit_id,
+            row.commit_sequence,
+            row.stream_revision,
+            row.commit_stamp,
+            row.checkpoint,
+            headers,
+            events,
         )))
     }
 
     /// Checks and decodes every column; damaged data is [`StoreError::Corrupt`] naming the row.
     pub fn decode(self) -> Result<Commit, StoreError> {
+        let (row, headers, events) = self.checked()?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            scope: Scope::stream(&row.tenant_id, &row.stream_id),
+            commit_sequence: Some(row.commit_sequence),
+            checkpoint: Some(row.checkpoint),
+            reason,
+        };
+        let headers: Headers = serde_json::from_slice(&headers)
+            .map_err(|error| corrupt(format!("headers are not valid JSON: {error}")))?;
+        let events: Vec<EventMessage> = serde_json::from_slice(&events)
+            .map_err(|error| corrupt(format!("events are not valid JSON: {error}")))?;
+        if events.is_empty() || (events.len() as u64) > row.stream_revision {
+            return Err(corrupt(format!(
+                "{} events do not fit stream revision {}",
+                events.len(),
+                row.stream_revision
+            )));
+        }
+        Ok(Commit {
+            tenant_id: row.tenant_id,
+            stream_id: row.stream_id,
+            stream_revision: row.stream_revision,
+            commit_id: row.commit_id,
+            commit_sequence: row.commit_sequence,
+            commit_stamp: row.commit_stamp,
+            headers,
+            events,
+            stream_type: row.stream_type,
+            checkpoint: row.checkpoint,
+        })
+    }
+
+    /// The row's place and identity checked; its headers and events handed back as stored.
+    fn checked(self) -> Result<(CheckedRow, Vec<u8>, Vec<u8>), StoreError> {
         let sequence = u64::try_from(self.commit_sequence).ok();
         let checkpoint = u64::try_from(self.checkpoint).ok();
         // The scope is built only for an error: this runs for every row read.
@@ -145,7 +161,7 @@ impl RawCommit {
             checkpoint,
             reason,
         };
-        let checkpoint_token = checkpoint
+        let checkpoint = checkpoint
             .ok_or_else(|| corrupt(format!("negative checkpoint {}", self.checkpoint)))?;
         let commit_sequence = sequence
             .ok_or_else(|| corrupt(format!("negative commit sequence {}", self.commit_sequence)))?;
@@ -161,29 +177,30 @@ impl RawCommit {
             StoredStamp::Micros(micros) => stamp_from_micros(micros)
                 .ok_or_else(|| corrupt(format!("commit stamp {micros} is out of range")))?,
         };
-        let headers: Headers = serde_json::from_slice(&self.headers)
-            .map_err(|error| corrupt(format!("headers are not valid JSON: {error}")))?;
-        let events: Vec<EventMessage> = serde_json::from_slice(&self.events)
-            .map_err(|error| corrupt(format!("events are not valid JSON: {error}")))?;
-        if events.is_empty() || (events.len() as u64) > stream_revision {
-            return Err(corrupt(format!(
-                "{} events do not fit stream revision {stream_revision}",
-                events.len()
-            )));
-        }
-        Ok(Commit {
+        let row = CheckedRow {
             tenant_id: self.tenant_id,
             stream_id: self.stream_id,
-            stream_revision,
+            stream_type: self.stream_type,
             commit_id,
             commit_sequence,
+            stream_revision,
             commit_stamp,
-            headers,
-            events,
-            stream_type: self.stream_type,
-            checkpoint: checkpoint_token,
-        })
+            checkpoint,
+        };
+        Ok((row, self.headers, self.events))
     }
+}
+
+/// A commit row whose place and identity are checked.
+struct CheckedRow {
+    tenant_id: String,
+    stream_id: String,
+    stream_type: Option<String>,
+    commit_id: Uuid,
+    commit_sequence: u64,
+    stream_revision: u64,
+    commit_stamp: DateTime<Utc>,
+    checkpoint: u64,
 }
 
 /// Serialises a commit's headers and events for storage.
@@ -342,4 +359,38 @@ pub(crate) fn decode_snapshot(
         payload,
         headers,
     })
+}
+
+/// A skipped commit as the SQL backends store it with a projection's checkpoint (JSON).
+pub(crate) fn encode_skipped(
+    lease: &Lease,
+    skipped: Option<&SkippedCommit>,
+) -> Result<Option<String>, StoreError> {
+    skipped
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|source| StoreError::Serialization {
+            scope: Scope::projection(&lease.projection),
+            what: "skipped commit",
+            source,
+        })
+}
+
+/// A projection's stored checkpoint and skipped commits (JSON), checked.
+pub(crate) fn position(
+    scope: &Scope,
+    checkpoint: i64,
+    skipped: &str,
+) -> Result<ProjectionPosition, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        scope: scope.clone(),
+        commit_sequence: None,
+        checkpoint: None,
+        reason,
+    };
+    let checkpoint = u64::try_from(checkpoint)
+        .map_err(|_| corrupt(format!("negative projection checkpoint {checkpoint}")))?;
+    let skipped = serde_json::from_str(skipped)
+        .map_err(|e| corrupt(format!("skipped commits are not readable: {e}")))?;
+    Ok(ProjectionPosition::new(checkpoint, skipped))
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use deadpool_postgres::Object;
 
 use super::{DriverError, Inner, PostgresStore};
-use crate::backends::kit::sql::clamp;
+use crate::backends::kit::sql::{clamp, encode_skipped, position};
 use crate::error::{Operation, Scope, StoreError};
 use crate::store::{
     CheckpointStore, CheckpointTransaction, Lease, ProjectionPosition, SkippedCommit,
@@ -250,36 +250,4 @@ fn fenced(lease: &Lease, updated: u64) -> Result<(), StoreError> {
         });
     }
     Ok(())
-}
-
-fn encode_skipped(
-    lease: &Lease,
-    skipped: Option<&SkippedCommit>,
-) -> Result<Option<String>, StoreError> {
-    skipped
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|source| StoreError::Serialization {
-            scope: Scope::projection(&lease.projection),
-            what: "skipped commit",
-            source,
-        })
-}
-
-fn position(
-    scope: &Scope,
-    checkpoint: i64,
-    skipped: &str,
-) -> Result<ProjectionPosition, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        scope: scope.clone(),
-        commit_sequence: None,
-        checkpoint: None,
-        reason,
-    };
-    let checkpoint = u64::try_from(checkpoint)
-        .map_err(|_| corrupt(format!("negative projection checkpoint {checkpoint}")))?;
-    let skipped = serde_json::from_str(skipped)
-        .map_err(|e| corrupt(format!("skipped commits are not readable: {e}")))?;
-    Ok(ProjectionPosition::new(checkpoint, skipped))
 }

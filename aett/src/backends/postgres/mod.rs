@@ -55,10 +55,10 @@ use crate::backends::kit::{
 };
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, LogFilter, Snapshot};
+use crate::store::{for_replay, keep_matching};
 use crate::store::{
-    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplayEntry,
-    ReplayLogStream, ReplaySnapshot, ReplayStream, SnapshotStore, StreamToSnapshot,
-    StreamsToSnapshot, Wakeups,
+    CommitLog, CommitStore, CommitStream, LogStream, PersistenceManagement, ReplayLogStream,
+    ReplaySnapshot, ReplayStream, SnapshotStore, StreamToSnapshot, StreamsToSnapshot, Wakeups,
 };
 
 /// An event store in a PostgreSQL database. Cheap to clone; clones share the pool.
@@ -656,35 +656,17 @@ impl Inner {
         let mut pause = Duration::from_millis(1);
         let (operation, scope) = select.traced();
         loop {
-            let rows = match select {
+            let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match select {
                 LogSelect::Tenant { key, .. } => {
-                    self.query(
-                        operation,
-                        &scope,
-                        &self.sql.tenant_from_checkpoint,
-                        &[key, &after, &limit],
-                    )
-                    .await?
+                    (&self.sql.tenant_from_checkpoint, vec![key, &after, &limit])
                 }
-                LogSelect::All => {
-                    self.query(
-                        operation,
-                        &scope,
-                        &self.sql.from_checkpoint,
-                        &[&after, &limit],
-                    )
-                    .await?
-                }
-                LogSelect::Filtered { tenants, types, .. } => {
-                    self.query(
-                        operation,
-                        &scope,
-                        &self.sql.filtered_from_checkpoint,
-                        &[&after, tenants, types, &limit],
-                    )
-                    .await?
-                }
+                LogSelect::All => (&self.sql.from_checkpoint, vec![&after, &limit]),
+                LogSelect::Filtered { tenants, types, .. } => (
+                    &self.sql.filtered_from_checkpoint,
+                    vec![&after, tenants, types, &limit],
+                ),
             };
+            let rows = self.query(operation, &scope, sql, &params).await?;
             let full = rows.len() >= page_limit;
             let mut final_rows = Vec::with_capacity(rows.len());
             let mut held_back = false;
@@ -966,24 +948,13 @@ impl CommitLog for PostgresStore {
             LogSelect::filtered(filter),
             RawCommit::decode_entry,
         );
-        if filter.topics.is_empty() {
-            return entries;
-        }
-        let filter = filter.clone();
-        futures::TryStreamExt::try_filter(entries, move |entry| {
-            futures::future::ready(filter.matches(entry))
-        })
-        .boxed()
+        keep_matching(entries, filter)
     }
 
     fn get_filtered_for_replay(&self, checkpoint: u64, filter: &LogFilter) -> ReplayLogStream {
         if !filter.topics.is_empty() {
             // Topics live inside the events: those are read to filter.
-            return futures::TryStreamExt::map_ok(
-                self.get_filtered(checkpoint, filter),
-                ReplayEntry::from,
-            )
-            .boxed();
+            return for_replay(self.get_filtered(checkpoint, filter));
         }
         self.log(
             checkpoint,

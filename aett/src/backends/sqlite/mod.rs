@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::FutureExt;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::Semaphore;
 
@@ -33,6 +33,7 @@ use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawC
 use crate::backends::kit::sql::{
     decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
 };
+use crate::backends::kit::sql::{encode_skipped, position};
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{
     lease_check, paged, paged_by_key, resolve_taken_sequence, stamp_from_micros, stamp_to_micros,
@@ -40,10 +41,11 @@ use crate::backends::kit::{
 };
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, LogFilter, Snapshot};
+use crate::store::{for_replay, keep_matching};
 use crate::store::{
     CheckpointStore, CheckpointTransaction, CommitLog, CommitStore, CommitStream, Lease, LogStream,
-    PersistenceManagement, ProjectionPosition, ReplayEntry, ReplayLogStream, ReplaySnapshot,
-    ReplayStream, SkippedCommit, SnapshotStore, StreamToSnapshot, StreamsToSnapshot, Wakeups,
+    PersistenceManagement, ProjectionPosition, ReplayLogStream, ReplaySnapshot, ReplayStream,
+    SkippedCommit, SnapshotStore, StreamToSnapshot, StreamsToSnapshot, Wakeups,
 };
 
 /// An event store in a SQLite database file.
@@ -202,6 +204,37 @@ impl SqliteStore {
             })
         });
         crate::trace::read(operation, &traced, pages)
+    }
+}
+
+impl SqliteStore {
+    /// The log after `checkpoint` of the tenants and stream types `filter` names (as JSON
+    /// arrays; NULL for any), each row decoded by `decode`. Topics are left to the caller.
+    fn filtered<T: PageItem>(
+        &self,
+        checkpoint: u64,
+        filter: &LogFilter,
+        decode: fn(RawCommit) -> Result<T, StoreError>,
+    ) -> BoxStream<'static, Result<T, StoreError>> {
+        let list = |values: &[String]| {
+            if values.is_empty() {
+                rusqlite::types::Value::Null
+            } else {
+                text(&serde_json::to_string(values).expect("strings serialise"))
+            }
+        };
+        let scope = match filter.tenants.as_slice() {
+            [tenant] => Scope::tenant(tenant),
+            _ => Scope::Store,
+        };
+        self.paged_query(
+            Operation::ReadLog,
+            scope,
+            |sql| &sql.filtered_from_checkpoint,
+            vec![list(&filter.tenants), list(&filter.stream_types)],
+            ResumeAfter::Checkpoint(checkpoint),
+            decode,
+        )
     }
 }
 
@@ -595,62 +628,16 @@ impl CommitLog for SqliteStore {
     }
 
     fn get_filtered(&self, checkpoint: u64, filter: &LogFilter) -> LogStream {
-        let list = |values: &[String]| {
-            if values.is_empty() {
-                rusqlite::types::Value::Null
-            } else {
-                text(&serde_json::to_string(values).expect("strings serialise"))
-            }
-        };
-        let scope = match filter.tenants.as_slice() {
-            [tenant] => Scope::tenant(tenant),
-            _ => Scope::Store,
-        };
-        let entries = self.paged_query(
-            Operation::ReadLog,
-            scope,
-            |sql| &sql.filtered_from_checkpoint,
-            vec![list(&filter.tenants), list(&filter.stream_types)],
-            ResumeAfter::Checkpoint(checkpoint),
-            RawCommit::decode_entry,
-        );
-        if filter.topics.is_empty() {
-            return entries;
-        }
-        let filter = filter.clone();
-        futures::TryStreamExt::try_filter(entries, move |entry| {
-            futures::future::ready(filter.matches(entry))
-        })
-        .boxed()
+        let entries = self.filtered(checkpoint, filter, RawCommit::decode_entry);
+        keep_matching(entries, filter)
     }
 
     fn get_filtered_for_replay(&self, checkpoint: u64, filter: &LogFilter) -> ReplayLogStream {
         if !filter.topics.is_empty() {
             // Topics live inside the events: those are read to filter.
-            return self
-                .get_filtered(checkpoint, filter)
-                .map_ok(ReplayEntry::from)
-                .boxed();
+            return for_replay(self.get_filtered(checkpoint, filter));
         }
-        let list = |values: &[String]| {
-            if values.is_empty() {
-                rusqlite::types::Value::Null
-            } else {
-                text(&serde_json::to_string(values).expect("strings serialise"))
-            }
-        };
-        let scope = match filter.tenants.as_slice() {
-            [tenant] => Scope::tenant(tenant),
-            _ => Scope::Store,
-        };
-        self.paged_query(
-            Operation::ReadLog,
-            scope,
-            |sql| &sql.filtered_from_checkpoint,
-            vec![list(&filter.tenants), list(&filter.stream_types)],
-            ResumeAfter::Checkpoint(checkpoint),
-            RawCommit::decode_replay_entry,
-        )
+        self.filtered(checkpoint, filter, RawCommit::decode_replay_entry)
     }
 
     /// Commits made through this store (in this process) wake followers at once; commits by
@@ -1261,36 +1248,4 @@ fn lease_holder(
             .zip(stamp_from_micros(until)),
         _ => None,
     })
-}
-
-fn encode_skipped(
-    lease: &Lease,
-    skipped: Option<&SkippedCommit>,
-) -> Result<Option<String>, StoreError> {
-    skipped
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|source| StoreError::Serialization {
-            scope: Scope::projection(&lease.projection),
-            what: "skipped commit",
-            source,
-        })
-}
-
-fn position(
-    scope: &Scope,
-    checkpoint: i64,
-    skipped: &str,
-) -> Result<ProjectionPosition, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        scope: scope.clone(),
-        commit_sequence: None,
-        checkpoint: None,
-        reason,
-    };
-    let checkpoint = u64::try_from(checkpoint)
-        .map_err(|_| corrupt(format!("negative projection checkpoint {checkpoint}")))?;
-    let skipped = serde_json::from_str(skipped)
-        .map_err(|e| corrupt(format!("skipped commits are not readable: {e}")))?;
-    Ok(ProjectionPosition::new(checkpoint, skipped))
 }

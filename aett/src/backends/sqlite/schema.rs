@@ -24,18 +24,8 @@ pub(crate) const COMMITS_SHAPE: &[&str] = &[
 
 /// The columns of the commits table of schema versions 1 and 2, before commits recorded their
 /// stream type: `initialize` migrates such a table.
-pub(crate) const COMMITS_SHAPE_V2: &[&str] = &[
-    "checkpoint",
-    "tenant_id",
-    "stream_id",
-    "stream_revision",
-    "items",
-    "commit_id",
-    "commit_sequence",
-    "commit_stamp",
-    "headers",
-    "events",
-];
+// Every column but the last, `stream_type`.
+pub(crate) const COMMITS_SHAPE_V2: &[&str] = COMMITS_SHAPE.split_at(COMMITS_SHAPE.len() - 1).0;
 
 /// The columns of aett's projection checkpoints table (`{commits}_checkpoints`), in order.
 pub(crate) const CHECKPOINTS_SHAPE: &[&str] = &[
