@@ -13,7 +13,13 @@ set -euo pipefail
 
 PORT=${AETT_MONGO_PORT:-27019}
 VENV=${AETT_MONGO_VENV:-/tmp/aett-mongodb-venv}
-DATA=${AETT_MONGO_DATA:-/tmp/aett-mongodb-data}
+# In memory where the machine has a tmpfs: the server syncs each write to disk, which makes a
+# write take about 17 ms on /tmp against 1.5 ms on /dev/shm, and the data is thrown away anyway.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    DATA=${AETT_MONGO_DATA:-/dev/shm/aett-mongodb-data}
+else
+    DATA=${AETT_MONGO_DATA:-/tmp/aett-mongodb-data}
+fi
 PIDFILE=${AETT_MONGO_PIDFILE:-/tmp/aett-mongodb.pid}
 LOG=${AETT_MONGO_LOG:-/tmp/aett-mongodb.log}
 VERSION=0.7.0b3

@@ -270,6 +270,23 @@ pub(crate) enum Refused {
     SequenceTaken,
 }
 
+impl Refused {
+    /// The answer, for a backend that has already read the commits that took the sequence
+    /// and found none: a writer took it just now, so the attempt's writer reloads.
+    #[cfg_attr(not(feature = "mongodb"), allow(dead_code))]
+    pub fn into_answer(self, attempt: &CommitAttempt) -> StoreError {
+        match self {
+            Refused::Answer(error) => error,
+            Refused::SequenceTaken => StoreError::NonConflictingCommit {
+                tenant: attempt.tenant_id.clone(),
+                stream: attempt.stream_id.clone(),
+                commit_sequence: attempt.commit_sequence,
+                committed: Vec::new(),
+            },
+        }
+    }
+}
+
 /// Why an attempt did not go in, from whether its commit id is stored and the stream's head
 /// (`(0, 0)` for an empty stream) as read afterwards.
 pub(crate) fn why_refused(attempt: &CommitAttempt, duplicate: bool, head: (i64, i64)) -> Refused {
