@@ -1,4 +1,5 @@
-//! Helpers shared by the SQL backends: validated table names, and rows turned back into commits.
+//! Helpers shared by the backends that store rows (SQLite, PostgreSQL) or documents (MongoDB):
+//! validated table names, and stored commits turned back into commits.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -15,6 +16,7 @@ use crate::store::{
 
 /// Checks that a configured table or schema name is a plain SQL identifier, so it can be placed in
 /// SQL text (quoted as well) without any chance of injection.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn validate_identifier(kind: &str, name: &str) -> Result<(), StoreError> {
     let mut chars = name.chars();
     let first_ok = chars

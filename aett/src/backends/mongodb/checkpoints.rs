@@ -9,9 +9,9 @@ use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document, RawDocumentBu
 use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 
-use super::documents::{clamp, json_to_bson, uuid_bson, Fields};
+use super::documents::{json_to_bson, uuid_bson, Fields};
 use super::{duplicate_index, Inner, MongoStore};
-use crate::backends::kit::sql::position;
+use crate::backends::kit::sql::{clamp, encode_skipped, position};
 use crate::error::{Operation, Scope, StoreError};
 use crate::store::{
     CheckpointStore, CheckpointTransaction, Lease, ProjectionPosition, SkippedCommit,
@@ -38,14 +38,9 @@ fn save_update(
     let until = Utc::now() + lease.ttl;
     let mut update =
         doc! {"$set": {"checkpoint": clamp(checkpoint), "lease_until": bson_time(until)}};
-    if let Some(skipped) = skipped {
+    if let Some(json) = encode_skipped(lease, skipped)? {
         let scope = Scope::projection(&lease.projection);
-        let json = serde_json::to_vec(skipped).map_err(|source| StoreError::Serialization {
-            scope: scope.clone(),
-            what: "skipped commit",
-            source,
-        })?;
-        let skipped = json_to_bson(&json)
+        let skipped = json_to_bson(json.as_bytes())
             .map_err(|reason| StoreError::storage(Operation::SaveCheckpoint, scope, reason))?;
         update.insert("$push", doc! {"skipped": skipped});
     }

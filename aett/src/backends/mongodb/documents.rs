@@ -15,7 +15,7 @@ use serde::ser::{Error as _, SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::backends::kit::sql::{RawCommit, StoredId, StoredStamp};
+use crate::backends::kit::sql::{clamp, RawCommit, StoredId, StoredStamp};
 use crate::backends::kit::stamp_to_micros;
 use crate::error::{Scope, StoreError};
 use crate::model::CommitAttempt;
@@ -196,11 +196,6 @@ pub(crate) fn commit_document(attempt: &CommitAttempt) -> Result<Document, Store
         "headers": headers,
         "events": events,
     })
-}
-
-/// Clamps a revision, sequence or checkpoint into BSON's signed 64-bit integers.
-pub(crate) fn clamp(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// A stored document's fields, read with damage reported as [`StoreError::Corrupt`].

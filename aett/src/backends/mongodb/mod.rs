@@ -43,10 +43,10 @@ pub use checkpoints::MongoTransaction;
 pub use config::MongoConfig;
 
 use self::documents::{
-    clamp, commit_document, json_to_bson, raw_commit, uuid_bson, Fields, MARKER_ID, SCHEMA_VERSION,
+    commit_document, json_to_bson, raw_commit, uuid_bson, Fields, MARKER_ID, SCHEMA_VERSION,
 };
 use crate::backends::kit::sql::{
-    decode_snapshot, notice_sequence, replay_commit, replay_snapshot, why_refused, RawCommit,
+    clamp, decode_snapshot, notice_sequence, replay_commit, replay_snapshot, why_refused, RawCommit,
 };
 use crate::backends::kit::{
     check_follows_head, paged, paged_by_key, resolve_taken_sequence, stamp_to_micros, CommitSignal,
@@ -1213,47 +1213,78 @@ impl SnapshotStore for MongoStore {
     }
 }
 
-/// The indexes `initialize` creates, by collection: name, keys, unique.
-fn indexes() -> [(&'static str, Vec<(&'static str, Document, bool)>); 3] {
-    [
-        (
-            "commits",
-            vec![
-                // Optimistic concurrency: one commit per sequence of a stream.
-                (
-                    "stream_sequence",
-                    doc! {"tenant_id": 1, "stream_id": 1, "commit_sequence": 1},
+/// An index `initialize` creates.
+struct Index {
+    name: &'static str,
+    keys: Document,
+    unique: bool,
+}
+
+impl Index {
+    fn new(name: &'static str, keys: Document, unique: bool) -> Self {
+        Self { name, keys, unique }
+    }
+
+    fn model(self) -> IndexModel {
+        IndexModel::builder()
+            .keys(self.keys)
+            .options(
+                IndexOptions::builder()
+                    .name(self.name.to_owned())
+                    .unique(self.unique)
+                    .build(),
+            )
+            .build()
+    }
+}
+
+impl Inner {
+    /// The indexes `initialize` creates, by collection.
+    fn indexes(&self) -> [(&Collection<Document>, Vec<Index>); 3] {
+        [
+            (
+                &self.commits,
+                vec![
+                    // Optimistic concurrency: one commit per sequence of a stream.
+                    Index::new(
+                        "stream_sequence",
+                        doc! {"tenant_id": 1, "stream_id": 1, "commit_sequence": 1},
+                        true,
+                    ),
+                    // Duplicate commits: one commit id per stream.
+                    Index::new(
+                        "stream_commit_id",
+                        doc! {"tenant_id": 1, "stream_id": 1, "commit_id": 1},
+                        true,
+                    ),
+                    // The global log: one entry per checkpoint.
+                    Index::new("checkpoint", doc! {"checkpoint": 1}, true),
+                    // A tenant's log, and its commits up to a time.
+                    Index::new(
+                        "tenant_checkpoint",
+                        doc! {"tenant_id": 1, "checkpoint": 1},
+                        false,
+                    ),
+                ],
+            ),
+            (
+                &self.snapshots,
+                vec![Index::new(
+                    "stream_revision",
+                    doc! {"tenant_id": 1, "stream_id": 1, "stream_revision": 1},
                     true,
-                ),
-                // Duplicate commits: one commit id per stream.
-                (
-                    "stream_commit_id",
-                    doc! {"tenant_id": 1, "stream_id": 1, "commit_id": 1},
+                )],
+            ),
+            (
+                &self.heads,
+                vec![Index::new(
+                    "stream",
+                    doc! {"tenant_id": 1, "stream_id": 1},
                     true,
-                ),
-                // The global log: one entry per checkpoint.
-                ("checkpoint", doc! {"checkpoint": 1}, true),
-                // A tenant's log, and its commits up to a time.
-                (
-                    "tenant_checkpoint",
-                    doc! {"tenant_id": 1, "checkpoint": 1},
-                    false,
-                ),
-            ],
-        ),
-        (
-            "snapshots",
-            vec![(
-                "stream_revision",
-                doc! {"tenant_id": 1, "stream_id": 1, "stream_revision": 1},
-                true,
-            )],
-        ),
-        (
-            "heads",
-            vec![("stream", doc! {"tenant_id": 1, "stream_id": 1}, true)],
-        ),
-    ]
+                )],
+            ),
+        ]
+    }
 }
 
 #[async_trait]
@@ -1263,23 +1294,8 @@ impl PersistenceManagement for MongoStore {
         let scope = Scope::Store;
         let operation = Operation::Initialize;
         self.check_ownership(operation).await?;
-        for (collection, wanted) in indexes() {
-            let collection = match collection {
-                "commits" => &inner.commits,
-                "snapshots" => &inner.snapshots,
-                _ => &inner.heads,
-            };
-            let models = wanted.into_iter().map(|(name, keys, unique)| {
-                IndexModel::builder()
-                    .keys(keys)
-                    .options(
-                        IndexOptions::builder()
-                            .name(name.to_owned())
-                            .unique(unique)
-                            .build(),
-                    )
-                    .build()
-            });
+        for (collection, wanted) in inner.indexes() {
+            let models = wanted.into_iter().map(Index::model);
             inner
                 .try_run(operation, &scope, collection.create_indexes(models))
                 .await?
