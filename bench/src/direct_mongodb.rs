@@ -78,6 +78,9 @@ impl DirectMongo {
             .create_indexes([
                 unique(doc! {"tenant_id": 1, "stream_id": 1, "commit_sequence": 1}),
                 unique(doc! {"checkpoint": 1}),
+                IndexModel::builder()
+                    .keys(doc! {"tenant_id": 1, "stream_id": 1, "stream_revision": 1})
+                    .build(),
             ])
             .await
             .expect("indexes");
@@ -246,7 +249,7 @@ impl DirectMongo {
             .database
             .collection::<Events>("commits")
             .find(doc! {"tenant_id": "bench", "stream_id": id, "stream_revision": {"$gt": after_revision as i64}})
-            .sort(doc! {"commit_sequence": 1})
+            .sort(doc! {"stream_revision": 1})
             .projection(doc! {"events": 1, "_id": 0})
             .await
             .unwrap()

@@ -510,3 +510,54 @@ async fn store_urls_reach_mongodb() {
         );
     }
 }
+
+/// A purge that removes the newest commits does not give their checkpoints out again: a reader
+/// that had passed them would skip the commits that took them.
+#[tokio::test]
+async fn checkpoints_removed_by_a_purge_are_not_handed_out_again() {
+    let store = store().await;
+    let kept = store
+        .commit(CommitAttempt::new(
+            "kept",
+            "s",
+            1,
+            1,
+            Headers::new(),
+            increment(1),
+        ))
+        .await
+        .unwrap();
+    let purged = store
+        .commit(CommitAttempt::new(
+            "purged",
+            "s",
+            1,
+            1,
+            Headers::new(),
+            increment(2),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((kept.checkpoint, purged.checkpoint), (1, 2));
+    store.purge("purged").await.unwrap();
+    // A store of its own, as another process would be, knows nothing of what this one saw.
+    let other = store_at(&url(), store.database().name()).await;
+    let next = other
+        .commit(CommitAttempt::new(
+            "kept",
+            "s",
+            2,
+            2,
+            Headers::new(),
+            increment(3),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next.checkpoint, 3, "checkpoint 2 is not given out again");
+    let after_two: Vec<LogEntry> = store.get_from(2).try_collect().await.unwrap();
+    assert_eq!(
+        after_two.len(),
+        1,
+        "a reader that had passed 2 sees the new commit"
+    );
+}

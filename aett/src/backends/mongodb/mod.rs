@@ -362,7 +362,7 @@ impl Query {
                 ..
             } => (
                 stream_range(tenant, stream, last, *min, *max),
-                doc! {"commit_sequence": 1},
+                doc! {"stream_revision": 1},
             ),
             Query::StreamToTime {
                 tenant,
@@ -393,14 +393,17 @@ impl Query {
     }
 }
 
-/// The commits of a stream after `last` that hold a revision in `min..=max`.
+/// The commits of a stream after `last` that hold a revision in `min..=max`, read on the
+/// `stream_revision` index from the first revision wanted: a load from a snapshot touches only
+/// the commits after it.
 fn stream_range(tenant: &str, stream: &str, last: Option<Resume>, min: i64, max: i64) -> Document {
+    let from = last.map_or(min, |r| clamp(r.stream_revision).saturating_add(1).max(min));
     doc! {
         "tenant_id": tenant,
         "stream_id": stream,
-        "commit_sequence": {"$gt": last.map_or(0, |r| clamp(r.commit_sequence))},
-        "stream_revision": {"$gte": min},
+        "stream_revision": {"$gte": from},
         "first_revision": {"$lte": max},
+        "commit_sequence": {"$gt": 0},
     }
 }
 
@@ -798,7 +801,7 @@ impl CommitStore for MongoStore {
                         Operation::ReadStream,
                         &scope,
                         filter,
-                        doc! {"commit_sequence": 1},
+                        doc! {"stream_revision": 1},
                         limit,
                         Some(doc! {
                             "commit_sequence": 1, "stream_revision": 1, "items": 1,
@@ -1259,6 +1262,12 @@ impl Inner {
                     ),
                     // The global log: one entry per checkpoint.
                     Index::new("checkpoint", doc! {"checkpoint": 1}, true),
+                    // Reads of a stream by revision: loads from a snapshot start at it.
+                    Index::new(
+                        "stream_revision",
+                        doc! {"tenant_id": 1, "stream_id": 1, "stream_revision": 1},
+                        false,
+                    ),
                     // A tenant's log, and its commits up to a time.
                     Index::new(
                         "tenant_checkpoint",
