@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::stream::{BoxStream, TryStreamExt};
 use futures::FutureExt;
-use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
+use mongodb::bson::{doc, Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{ClientSession, Collection, IndexModel};
@@ -207,23 +207,10 @@ impl MongoStore {
     }
 
     fn paged_query(&self, query: Query) -> CommitStream {
-        let inner = self.inner.clone();
-        let (operation, scope) = (query.operation(), query.scope().clone());
-        let pages = paged(move |last: Option<Resume>, limit| {
-            let inner = inner.clone();
-            let query = query.clone();
-            async move {
-                let (filter, sort) = query.filter(last);
-                let documents = inner
-                    .find(query.operation(), query.scope(), filter, sort, limit, None)
-                    .await?;
-                Ok(Page::decode(&documents, limit, |document| {
-                    raw_commit(document, query.scope()).and_then(RawCommit::decode)
-                }))
-            }
-            .boxed()
-        });
-        crate::trace::read(operation, &scope, pages)
+        let (operation, scope, shape) = query.into_parts();
+        self.read(operation, scope, shape, None, |document, scope| {
+            raw_commit(document, scope).and_then(RawCommit::decode)
+        })
     }
 
     /// The log from `checkpoint`, as `select` chooses, each document decoded by `decode`.
@@ -233,30 +220,137 @@ impl MongoStore {
         select: LogSelect,
         decode: fn(RawCommit) -> Result<T, StoreError>,
     ) -> BoxStream<'static, Result<T, StoreError>> {
-        let inner = self.inner.clone();
         let (operation, scope) = (select.operation(), select.scope());
+        let shape = select.shape(clamp(checkpoint));
+        self.read(operation, scope, shape, None, move |document, scope| {
+            raw_commit(document, scope).and_then(decode)
+        })
+    }
+
+    /// A paged read of the commits collection in the order of `shape`, each document kept by
+    /// it decoded by `decode`.
+    fn read<T: PageItem>(
+        &self,
+        operation: Operation,
+        scope: Scope,
+        shape: Shape,
+        projection: Option<Document>,
+        decode: impl Fn(&RawDocument, &Scope) -> Result<T, StoreError> + Clone + Send + Sync + 'static,
+    ) -> BoxStream<'static, Result<T, StoreError>> {
+        let inner = self.inner.clone();
         let traced = scope.clone();
         let pages = paged(move |last: Option<Resume>, limit| {
-            let (inner, select, scope) = (inner.clone(), select.clone(), scope.clone());
-            let after = last.map_or(clamp(checkpoint), |r| clamp(r.checkpoint));
+            let (inner, shape, scope) = (inner.clone(), shape.clone(), scope.clone());
+            let (projection, decode) = (projection.clone(), decode.clone());
             async move {
-                let documents = inner
-                    .find(
-                        operation,
-                        &scope,
-                        select.filter(after),
-                        doc! {"checkpoint": 1},
-                        limit,
-                        None,
-                    )
+                let after = shape.after(last);
+                let (documents, more) = inner
+                    .residual_page(operation, &scope, &shape, after, limit, projection)
                     .await?;
-                Ok(Page::decode(&documents, limit, |document| {
-                    raw_commit(document, &scope).and_then(decode)
-                }))
+                let mut page = Page::decode(&documents, limit, |document| decode(document, &scope));
+                if page.error.is_none() {
+                    page.more = more;
+                }
+                Ok(page)
             }
             .boxed()
         });
         crate::trace::read(operation, &traced, pages)
+    }
+}
+
+/// A read of the commits collection: an equality prefix and one range on `key` (the shape every
+/// server, however simple its planner, answers from an index), in `key` order, and what is
+/// checked of each document here rather than in the query.
+#[derive(Clone)]
+struct Shape {
+    equal: Document,
+    key: &'static str,
+    /// The key's value before the first document wanted.
+    start: i64,
+    residual: Residual,
+}
+
+#[derive(Clone)]
+enum Residual {
+    None,
+    /// Tenants and stream types (empty: any).
+    Log {
+        tenants: Vec<String>,
+        types: Vec<String>,
+    },
+    /// Commits stamped at or before these microseconds.
+    UpToTime(i64),
+    /// Commits that begin at or before this revision; the first that does not ends the read.
+    BeginningBy(i64),
+}
+
+/// What becomes of a document read.
+enum Verdict {
+    Keep,
+    Skip,
+    Stop,
+}
+
+impl Shape {
+    fn new(equal: Document, key: &'static str, start: i64, residual: Residual) -> Self {
+        Self {
+            equal,
+            key,
+            start,
+            residual,
+        }
+    }
+
+    /// Where the page after `last` starts.
+    fn after(&self, last: Option<Resume>) -> i64 {
+        let Some(last) = last else {
+            return self.start;
+        };
+        clamp(match self.key {
+            "checkpoint" => last.checkpoint,
+            "stream_revision" => last.stream_revision,
+            _ => last.commit_sequence,
+        })
+    }
+
+    fn filter(&self, after: i64) -> Document {
+        let mut filter = self.equal.clone();
+        filter.insert(self.key, doc! {"$gt": after});
+        filter
+    }
+
+    fn verdict(&self, document: &RawDocument) -> Verdict {
+        // The collection's marker is not an entry of the log.
+        if document.get_str("_id") == Ok(MARKER_ID) {
+            return Verdict::Skip;
+        }
+        // A field that does not read is kept: decoding reports the damage.
+        let kept = |keep: bool| if keep { Verdict::Keep } else { Verdict::Skip };
+        match &self.residual {
+            Residual::None => Verdict::Keep,
+            Residual::Log { tenants, types } => {
+                let tenant_ok = tenants.is_empty()
+                    || document
+                        .get_str("tenant_id")
+                        .map_or(true, |t| tenants.iter().any(|x| x == t));
+                let type_ok = types.is_empty()
+                    || match document.get("stream_type") {
+                        Ok(Some(RawBsonRef::String(t))) => types.iter().any(|x| x == t),
+                        Ok(Some(RawBsonRef::Null)) | Ok(None) => false,
+                        _ => true,
+                    };
+                kept(tenant_ok && type_ok)
+            }
+            Residual::UpToTime(max) => kept(
+                document.get_i64("commit_sequence").map_or(true, |s| s > 0)
+                    && document.get_i64("stamp_micros").map_or(true, |t| t <= *max),
+            ),
+            Residual::BeginningBy(max) => match document.get_i64("first_revision") {
+                Ok(first) if first > *max => Verdict::Stop,
+                _ => Verdict::Keep,
+            },
+        }
     }
 }
 
@@ -288,26 +382,34 @@ impl LogSelect {
         }
     }
 
-    fn filter(&self, after: i64) -> Document {
-        let mut filter = doc! {"checkpoint": {"$gt": after}};
+    /// The read from `after`: one tenant's on the (tenant, checkpoint) index, else the whole
+    /// log's on the checkpoint index, filtered as it is read.
+    fn shape(&self, after: i64) -> Shape {
+        let one_tenant = |tenant: &str, residual| {
+            Shape::new(doc! {"tenant_id": tenant}, "checkpoint", after, residual)
+        };
         match self {
-            LogSelect::Tenant(tenant) => {
-                filter.insert("tenant_id", tenant);
-            }
-            LogSelect::All => {
-                filter.insert("_id", doc! {"$ne": MARKER_ID});
-            }
-            LogSelect::Filtered { tenants, types } => {
-                filter.insert("_id", doc! {"$ne": MARKER_ID});
-                if !tenants.is_empty() {
-                    filter.insert("tenant_id", doc! {"$in": tenants});
-                }
-                if !types.is_empty() {
-                    filter.insert("stream_type", doc! {"$in": types});
-                }
-            }
+            LogSelect::All => Shape::new(doc! {}, "checkpoint", after, Residual::None),
+            LogSelect::Tenant(tenant) => one_tenant(tenant, Residual::None),
+            LogSelect::Filtered { tenants, types } => match tenants.as_slice() {
+                [tenant] => one_tenant(
+                    tenant,
+                    Residual::Log {
+                        tenants: Vec::new(),
+                        types: types.clone(),
+                    },
+                ),
+                _ => Shape::new(
+                    doc! {},
+                    "checkpoint",
+                    after,
+                    Residual::Log {
+                        tenants: tenants.clone(),
+                        types: types.clone(),
+                    },
+                ),
+            },
         }
-        filter
     }
 }
 
@@ -335,76 +437,62 @@ enum Query {
 }
 
 impl Query {
-    fn operation(&self) -> Operation {
-        match self {
-            Query::Stream { .. } => Operation::ReadStream,
-            Query::StreamToTime { .. } => Operation::ReadStreamToTime,
-            Query::TenantToTime { .. } => Operation::ReadTenantToTime,
-        }
-    }
-
-    fn scope(&self) -> &Scope {
-        match self {
-            Query::Stream { scope, .. }
-            | Query::StreamToTime { scope, .. }
-            | Query::TenantToTime { scope, .. } => scope,
-        }
-    }
-
-    /// The filter and order of the page after `last`.
-    fn filter(&self, last: Option<Resume>) -> (Document, Document) {
+    fn into_parts(self) -> (Operation, Scope, Shape) {
         match self {
             Query::Stream {
+                scope,
                 tenant,
                 stream,
                 min,
                 max,
-                ..
             } => (
-                stream_range(tenant, stream, last, *min, *max),
-                doc! {"stream_revision": 1},
+                Operation::ReadStream,
+                scope,
+                stream_range(&tenant, &stream, min, max),
             ),
             Query::StreamToTime {
+                scope,
                 tenant,
                 stream,
                 max_micros,
-                ..
             } => (
-                doc! {
-                    "tenant_id": tenant,
-                    "stream_id": stream,
-                    "commit_sequence": {"$gt": last.map_or(0, |r| clamp(r.commit_sequence))},
-                    "stamp_micros": {"$lte": max_micros},
-                },
-                doc! {"commit_sequence": 1},
+                Operation::ReadStreamToTime,
+                scope,
+                Shape::new(
+                    doc! {"tenant_id": tenant, "stream_id": stream},
+                    "commit_sequence",
+                    0,
+                    Residual::UpToTime(max_micros),
+                ),
             ),
             Query::TenantToTime {
-                tenant, max_micros, ..
+                scope,
+                tenant,
+                max_micros,
             } => (
-                doc! {
-                    "tenant_id": tenant,
-                    "checkpoint": {"$gt": last.map_or(0, |r| clamp(r.checkpoint))},
-                    "commit_sequence": {"$gt": 0},
-                    "stamp_micros": {"$lte": max_micros},
-                },
-                doc! {"checkpoint": 1},
+                Operation::ReadTenantToTime,
+                scope,
+                Shape::new(
+                    doc! {"tenant_id": tenant},
+                    "checkpoint",
+                    0,
+                    Residual::UpToTime(max_micros),
+                ),
             ),
         }
     }
 }
 
-/// The commits of a stream after `last` that hold a revision in `min..=max`, read on the
-/// `stream_revision` index from the first revision wanted: a load from a snapshot touches only
-/// the commits after it.
-fn stream_range(tenant: &str, stream: &str, last: Option<Resume>, min: i64, max: i64) -> Document {
-    let from = last.map_or(min, |r| clamp(r.stream_revision).saturating_add(1).max(min));
-    doc! {
-        "tenant_id": tenant,
-        "stream_id": stream,
-        "stream_revision": {"$gte": from},
-        "first_revision": {"$lte": max},
-        "commit_sequence": {"$gt": 0},
-    }
+/// The commits of a stream that hold a revision in `min..=max`, read on the `stream_revision`
+/// index from the first revision wanted: a load from a snapshot touches only the commits after
+/// it. (Deleted-stream notices have revision 0, below every commit's.)
+fn stream_range(tenant: &str, stream: &str, min: i64, max: i64) -> Shape {
+    Shape::new(
+        doc! {"tenant_id": tenant, "stream_id": stream},
+        "stream_revision",
+        min.max(1) - 1,
+        Residual::BeginningBy(max),
+    )
 }
 
 /// How often a transaction that met a concurrent writer is tried again.
@@ -454,6 +542,48 @@ impl Inner {
             };
         }
         StoreError::storage(operation, scope.clone(), DriverError::from(error))
+    }
+
+    /// The documents after `after` that `shape` keeps, a page at a time: pages whose every
+    /// document is filtered out are read past, so an empty result means the end. The flag says
+    /// whether more may follow.
+    async fn residual_page(
+        &self,
+        operation: Operation,
+        scope: &Scope,
+        shape: &Shape,
+        mut after: i64,
+        limit: usize,
+        projection: Option<Document>,
+    ) -> Result<(Vec<RawDocumentBuf>, bool), StoreError> {
+        loop {
+            let documents = self
+                .find(
+                    operation,
+                    scope,
+                    shape.filter(after),
+                    doc! {shape.key: 1},
+                    limit,
+                    projection.clone(),
+                )
+                .await?;
+            let full = documents.len() >= limit;
+            let last = documents
+                .last()
+                .and_then(|document| document.get_i64(shape.key).ok());
+            let mut kept = Vec::with_capacity(documents.len());
+            for document in documents {
+                match shape.verdict(&document) {
+                    Verdict::Keep => kept.push(document),
+                    Verdict::Skip => {}
+                    Verdict::Stop => return Ok((kept, false)),
+                }
+            }
+            match last {
+                Some(last) if full && kept.is_empty() => after = last,
+                _ => return Ok((kept, full)),
+            }
+        }
     }
 
     /// One page of raw documents of the commits collection.
@@ -787,43 +917,33 @@ impl CommitStore for MongoStore {
         min_revision: u64,
         max_revision: u64,
     ) -> ReplayStream {
-        let inner = self.inner.clone();
-        let scope = Scope::stream(tenant_id, stream_id);
-        let traced = scope.clone();
-        let (tenant, stream) = (tenant_id.to_owned(), stream_id.to_owned());
-        let (min, max) = (clamp(min_revision), clamp(max_revision));
-        let pages = paged(move |last: Option<Resume>, limit| {
-            let (inner, scope) = (inner.clone(), scope.clone());
-            let filter = stream_range(&tenant, &stream, last, min, max);
-            async move {
-                let documents = inner
-                    .find(
-                        Operation::ReadStream,
-                        &scope,
-                        filter,
-                        doc! {"stream_revision": 1},
-                        limit,
-                        Some(doc! {
-                            "commit_sequence": 1, "stream_revision": 1, "items": 1,
-                            "events": 1, "stream_type": 1, "checkpoint": 1, "_id": 0,
-                        }),
-                    )
-                    .await?;
-                Ok(Page::decode(&documents, limit, |document| {
-                    let fields = Fields::new(document, &scope);
-                    replay_commit(
-                        &scope,
-                        fields.i64("commit_sequence")?,
-                        fields.i64("stream_revision")?,
-                        fields.i64("items")?,
-                        fields.json("events")?,
-                        fields.optional_str("stream_type")?.map(str::to_owned),
-                    )
-                }))
-            }
-            .boxed()
-        });
-        crate::trace::read(Operation::ReadStream, &traced, pages)
+        let shape = stream_range(
+            tenant_id,
+            stream_id,
+            clamp(min_revision),
+            clamp(max_revision),
+        );
+        let projection = doc! {
+            "commit_sequence": 1, "stream_revision": 1, "first_revision": 1, "items": 1,
+            "events": 1, "stream_type": 1, "_id": 0,
+        };
+        self.read(
+            Operation::ReadStream,
+            Scope::stream(tenant_id, stream_id),
+            shape,
+            Some(projection),
+            |document, scope| {
+                let fields = Fields::new(document, scope);
+                replay_commit(
+                    scope,
+                    fields.i64("commit_sequence")?,
+                    fields.i64("stream_revision")?,
+                    fields.i64("items")?,
+                    fields.json("events")?,
+                    fields.optional_str("stream_type")?.map(str::to_owned),
+                )
+            },
+        )
     }
 
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
