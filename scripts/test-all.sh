@@ -4,14 +4,29 @@
 #
 # PostgreSQL: with AETT_POSTGRES_URL (and AETT_POSTGRES_CA_FILE for the TLS test) already set,
 # that server is used; otherwise a throwaway cluster is created, and deleted afterwards.
+# MongoDB: with AETT_MONGODB_URL already set (a replica set: the tests use transactions), that
+# server is used; otherwise a throwaway SecantusDB server is started, and stopped afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+stop_servers=()
+stop_all() {
+    for stop in "${stop_servers[@]}"; do
+        $stop || true
+    done
+}
+trap stop_all EXIT
+
 if [ -z "${AETT_POSTGRES_URL:-}" ]; then
     scripts/postgres-test-server.sh start
-    trap 'scripts/postgres-test-server.sh stop' EXIT
+    stop_servers+=("scripts/postgres-test-server.sh stop")
     export AETT_POSTGRES_URL="postgres://aett:aett@127.0.0.1:${AETT_PG_PORT:-54329}/aett"
     export AETT_POSTGRES_CA_FILE="${AETT_PG_CA_FILE:-/tmp/aett-test-postgres-ca.pem}"
+fi
+if [ -z "${AETT_MONGODB_URL:-}" ]; then
+    scripts/mongodb-test-server.sh start
+    stop_servers+=("scripts/mongodb-test-server.sh stop")
+    export AETT_MONGODB_URL="mongodb://127.0.0.1:${AETT_MONGO_PORT:-27019}/?directConnection=true"
 fi
 
 cargo test --locked --workspace --all-features

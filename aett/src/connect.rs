@@ -16,6 +16,7 @@ use crate::store::EventStore;
 /// | `memory://` | a new, empty [`InMemoryStore`] | always on |
 /// | `sqlite://PATH` (`sqlite://./bank.db`, `sqlite:///abs/path.db`; `%20` etc. decode) | `SqliteStore` on that file | `sqlite` (default) |
 /// | `postgres://user:password@host:port/database` (`?sslmode=require` for TLS, `?schema=NAME` for the tables' schema) | `PostgresStore` | `postgres` (TLS: `postgres-tls`) |
+/// | `mongodb://host:port/database` or `mongodb+srv://…` (the driver's own options, and `?prefix=NAME_` before every collection name) | `MongoStore` | `mongodb` |
 ///
 /// A scheme whose backend's feature is off is [`StoreError::FeatureDisabled`], naming the
 /// feature to enable. `sqlite://:memory:` is refused: each SQLite connection would see its own
@@ -37,6 +38,11 @@ pub async fn connect_with(
     if let Some(rest) = url.strip_prefix("sqlite://") {
         return connect_sqlite(url, rest, detector).await;
     }
+    // A MongoDB URL may list several hosts (`mongodb://a:27017,b:27017/db`), which is not a
+    // URL authority: the driver parses it.
+    if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+        return connect_mongodb(url, detector).await;
+    }
     let parsed = Url::parse(url).map_err(|e| {
         StoreError::Configuration(format!("`{url}` is not a store URL (SCHEME://…): {e}"))
     })?;
@@ -51,7 +57,7 @@ pub async fn connect_with(
         }
         "postgres" | "postgresql" => connect_postgres(url, &parsed, detector).await,
         other => Err(StoreError::Configuration(format!(
-            "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres)"
+            "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres, mongodb)"
         ))),
     }
 }
@@ -118,15 +124,73 @@ async fn connect_postgres(
     Ok(Arc::new(store))
 }
 
+#[cfg(feature = "mongodb")]
+async fn connect_mongodb(
+    url: &str,
+    detector: Arc<ConflictDetector>,
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    use crate::store::PersistenceManagement;
+    let (url, prefix) = split_prefix(url);
+    let mut config = crate::MongoConfig::new(url).conflict_detector(detector);
+    if let Some(prefix) = prefix {
+        config = config.collection_prefix(prefix);
+    }
+    let store = crate::MongoStore::connect(config).await?;
+    store.initialize().await?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "mongodb"))]
+async fn connect_mongodb(
+    url: &str,
+    _detector: Arc<ConflictDetector>,
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    Err(StoreError::FeatureDisabled {
+        scheme: url.split("://").next().unwrap_or("mongodb").to_owned(),
+        feature: "mongodb",
+    })
+}
+
+/// Takes aett's own `prefix=NAME` option out of a MongoDB URL; the rest goes to the driver.
+#[cfg_attr(not(feature = "mongodb"), allow(dead_code))]
+fn split_prefix(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut prefix = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("prefix=") {
+            Some(value) => {
+                let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                prefix = Some(value.into_owned());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if rest.is_empty() {
+        (base.to_owned(), prefix)
+    } else {
+        (format!("{base}?{}", rest.join("&")), prefix)
+    }
+}
+
 /// Takes aett's own `schema=NAME` parameter out of a PostgreSQL URL; the rest goes to the
 /// driver, whose own parser reads it (`sslmode`, `connect_timeout`, …).
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 fn split_schema(parsed: &Url) -> (String, Option<String>) {
-    let mut schema = None;
+    split_parameter(parsed, "schema")
+}
+
+/// Takes aett's own parameter `name` out of a URL; the rest goes to the driver.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn split_parameter(parsed: &Url, name: &str) -> (String, Option<String>) {
+    let mut found = None;
     let mut rest = Vec::new();
     for (key, value) in parsed.query_pairs() {
-        if key == "schema" {
-            schema = Some(value.into_owned());
+        if key == name {
+            found = Some(value.into_owned());
         } else {
             rest.push((key.into_owned(), value.into_owned()));
         }
@@ -137,7 +201,7 @@ fn split_schema(parsed: &Url) -> (String, Option<String>) {
     } else {
         url.query_pairs_mut().clear().extend_pairs(rest);
     }
-    (url.into(), schema)
+    (url.into(), found)
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -181,6 +245,28 @@ mod tests {
                 other => panic!("{url}: {:?}", other.map(|_| ())),
             }
         }
+    }
+
+    #[test]
+    fn mongodb_urls_give_their_prefix_and_keep_the_rest() {
+        assert_eq!(
+            split_prefix("mongodb://a:1,b:2/bank?replicaSet=rs&prefix=ledger_&w=majority"),
+            (
+                "mongodb://a:1,b:2/bank?replicaSet=rs&w=majority".to_owned(),
+                Some("ledger_".to_owned())
+            )
+        );
+        assert_eq!(
+            split_prefix("mongodb+srv://cluster.example.com/bank?prefix=x%24"),
+            (
+                "mongodb+srv://cluster.example.com/bank".to_owned(),
+                Some("x$".to_owned())
+            )
+        );
+        assert_eq!(
+            split_prefix("mongodb://h/db"),
+            ("mongodb://h/db".to_owned(), None)
+        );
     }
 
     #[test]

@@ -21,6 +21,9 @@ mod trace;
 pub use aett_macros::{event, Aggregate, Projection, Saga};
 
 pub use backends::memory::InMemoryStore;
+#[cfg(feature = "mongodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mongodb")))]
+pub use backends::mongodb::{MongoConfig, MongoStore};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backends::postgres::{PostgresConfig, PostgresStore, PostgresTls};

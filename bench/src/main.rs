@@ -2,18 +2,21 @@
 //! backend's own driver, in one run, with the ratio aett / direct as the headline.
 //!
 //! ```text
-//! cargo run --release -p aett-bench --features postgres -- [--size smoke|quick|full]
-//!     [--rounds N] [--rss-events N] [--backends memory,sqlite,postgres] [--json FILE]
+//! cargo run --release -p aett-bench --features postgres,mongodb -- [--size smoke|quick|full]
+//!     [--rounds N] [--rss-events N] [--backends memory,sqlite,postgres,mongodb] [--json FILE]
 //!     [--only SCENARIO]   (run only the scenarios whose name contains SCENARIO)
-//!     [--postgres-url URL]
+//!     [--postgres-url URL] [--mongodb-url URL]
 //! cargo run --release -p aett-bench --features postgres -- pg-payload [--postgres-url URL]
 //! ```
 //!
 //! PostgreSQL needs a server: `--postgres-url`, or `AETT_POSTGRES_URL`
-//! (`scripts/postgres-test-server.sh start` runs one on 127.0.0.1:54329).
+//! (`scripts/postgres-test-server.sh start` runs one on 127.0.0.1:54329). MongoDB likewise:
+//! `--mongodb-url` or `AETT_MONGODB_URL` (`scripts/mongodb-test-server.sh start`).
 
 mod aett_side;
 mod direct;
+#[cfg(feature = "mongodb")]
+mod direct_mongodb;
 #[cfg(feature = "postgres")]
 mod direct_postgres;
 #[cfg(feature = "sqlite")]
@@ -53,6 +56,7 @@ struct Options {
     backends: Vec<String>,
     json: Option<PathBuf>,
     postgres_url: Option<String>,
+    mongodb_url: Option<String>,
     /// Run only the scenarios whose name contains this.
     only: Option<String>,
 }
@@ -73,10 +77,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
         backends: vec!["memory".to_owned(), "sqlite".to_owned()],
         json: None,
         postgres_url: std::env::var("AETT_POSTGRES_URL").ok(),
+        mongodb_url: std::env::var("AETT_MONGODB_URL").ok(),
         only: None,
     };
     if cfg!(feature = "postgres") {
         options.backends.push("postgres".to_owned());
+    }
+    if cfg!(feature = "mongodb") {
+        options.backends.push("mongodb".to_owned());
     }
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -110,6 +118,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--backends" => options.backends = value()?.split(',').map(str::to_owned).collect(),
             "--json" => options.json = Some(value()?.into()),
             "--postgres-url" => options.postgres_url = Some(value()?),
+            "--mongodb-url" => options.mongodb_url = Some(value()?),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -208,6 +217,8 @@ enum Direct {
     Sqlite(direct_sqlite::DirectSqlite),
     #[cfg(feature = "postgres")]
     Postgres(direct_postgres::DirectPostgres),
+    #[cfg(feature = "mongodb")]
+    Mongo(direct_mongodb::DirectMongo),
 }
 
 async fn run_backend(
@@ -239,6 +250,21 @@ async fn run_backend(
             (
                 format!("{url}{separator}schema={schema}"),
                 Direct::Postgres(direct_postgres::DirectPostgres::new(&url).await),
+            )
+        }
+        #[cfg(feature = "mongodb")]
+        "mongodb" => {
+            let url = options.mongodb_url.clone().ok_or(
+                "the mongodb backend needs a server: pass --mongodb-url or set AETT_MONGODB_URL \
+                 (scripts/mongodb-test-server.sh start runs one on 127.0.0.1:27019)",
+            )?;
+            let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+            let (scheme, rest) = base.split_once("://").ok_or("a mongodb:// URL")?;
+            let hosts = rest.split('/').next().unwrap_or(rest);
+            let database = format!("bench_{}", uuid::Uuid::new_v4().simple());
+            (
+                format!("{scheme}://{hosts}/{database}?{query}"),
+                Direct::Mongo(direct_mongodb::DirectMongo::new(&url).await),
             )
         }
         other => return Err(format!("unknown or disabled backend `{other}`")),
@@ -275,6 +301,8 @@ async fn run_backend(
                     Direct::Sqlite(d) => direct_runs.push(d.$method($round, $($arg),*).await),
                     #[cfg(feature = "postgres")]
                     Direct::Postgres(d) => direct_runs.push(d.$method($round, $($arg),*).await),
+                    #[cfg(feature = "mongodb")]
+                    Direct::Mongo(d) => direct_runs.push(d.$method($round, $($arg),*).await),
                 }
                 if !aett_first {
                     aett.push(aett_side::$method(&stores, $round, $($arg),*).await);
@@ -297,6 +325,8 @@ async fn run_backend(
                     Direct::Sqlite(d) => direct_runs.push(d.$method($($arg),*).await),
                     #[cfg(feature = "postgres")]
                     Direct::Postgres(d) => direct_runs.push(d.$method($($arg),*).await),
+                    #[cfg(feature = "mongodb")]
+                    Direct::Mongo(d) => direct_runs.push(d.$method($($arg),*).await),
                 }
                 if !aett_first {
                     aett.push(aett_side::$method(&stores, $($arg),*).await);
@@ -314,6 +344,8 @@ async fn run_backend(
                 Direct::Sqlite(d) => d.$method($($arg),*).await,
                 #[cfg(feature = "postgres")]
                 Direct::Postgres(d) => d.$method($($arg),*).await,
+                #[cfg(feature = "mongodb")]
+                Direct::Mongo(d) => d.$method($($arg),*).await,
             }
         }};
     }
@@ -398,9 +430,12 @@ async fn run_backend(
         let (events, before, peak) = rss::measure(&url, "big");
         memory.push((backend.to_owned(), events, before, peak));
     }
-    #[cfg(feature = "postgres")]
-    if let Direct::Postgres(d) = direct {
-        d.drop().await;
+    match direct {
+        #[cfg(feature = "postgres")]
+        Direct::Postgres(d) => d.drop().await,
+        #[cfg(feature = "mongodb")]
+        Direct::Mongo(d) => d.drop().await,
+        _ => {}
     }
     Ok(())
 }

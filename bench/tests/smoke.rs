@@ -14,6 +14,13 @@ fn the_benchmark_runs_and_writes_its_table_and_json() {
         );
         backends.push("postgres");
     }
+    if cfg!(feature = "mongodb") {
+        assert!(
+            std::env::var("AETT_MONGODB_URL").is_ok(),
+            "AETT_MONGODB_URL is not set: run scripts/test-all.sh, which starts a MongoDB-compatible server for the tests"
+        );
+        backends.push("mongodb");
+    }
     let output = Command::new(env!("CARGO_BIN_EXE_aett-bench"))
         .args([
             "--size",

@@ -1,9 +1,9 @@
 //! The bank's read model: a ledger of balances per account, kept by a projection from the log.
 //!
-//! On SQLite and PostgreSQL the ledger is a table in the store's own database, written in the
-//! transaction that advances the projection's checkpoint (exactly once): a second run of the
-//! example resumes where the first stopped, and never posts an entry twice. On the in-memory
-//! store it lives in the projection itself.
+//! On SQLite and PostgreSQL the ledger is a table in the store's own database, on MongoDB a
+//! collection, written in the transaction that advances the projection's checkpoint (exactly
+//! once): a second run of the example resumes where the first stopped, and never posts an entry
+//! twice. On the in-memory store it lives in the projection itself.
 
 use std::collections::BTreeMap;
 
@@ -70,10 +70,29 @@ impl Ledger {
             tx.client().execute(POST, &[&account, &delta]).await?;
             return Ok(());
         }
+        #[cfg(feature = "mongodb")]
+        if let Some(tx) = context.transaction::<aett::backends::mongodb::MongoTransaction>() {
+            use mongodb::bson::{doc, Document};
+            let mut session = tx.session().await;
+            tx.database()
+                .collection::<Document>(COLLECTION)
+                .update_one(
+                    doc! {"_id": account},
+                    doc! {"$inc": {"balance": delta, "entries": 1_i64}},
+                )
+                .upsert(true)
+                .session(&mut *session)
+                .await?;
+            return Ok(());
+        }
         *self.in_memory.entry(account.to_owned()).or_default() += delta;
         Ok(())
     }
 }
+
+/// The MongoDB collection, one document per account.
+#[cfg(feature = "mongodb")]
+pub const COLLECTION: &str = "bank_ledger";
 
 /// The ledger's balances as the store's database holds them (`None`: the store has no
 /// database, and the projection holds the ledger).
@@ -101,6 +120,32 @@ pub async fn read(url: &str) -> Result<Option<BTreeMap<String, i64>>, BoxError> 
         return Ok(Some(
             rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
         ));
+    }
+    #[cfg(feature = "mongodb")]
+    if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+        use futures::TryStreamExt;
+        use mongodb::bson::Document;
+        let client = mongodb::Client::with_uri_str(url).await?;
+        let database = client
+            .default_database()
+            .unwrap_or_else(|| client.database("aett"));
+        let documents: Vec<Document> = database
+            .collection::<Document>(COLLECTION)
+            .find(mongodb::bson::doc! {})
+            .sort(mongodb::bson::doc! {"_id": 1})
+            .await?
+            .try_collect()
+            .await?;
+        return documents
+            .iter()
+            .map(|document| {
+                Ok((
+                    document.get_str("_id")?.to_owned(),
+                    document.get_i64("balance")?,
+                ))
+            })
+            .collect::<Result<_, BoxError>>()
+            .map(Some);
     }
     Ok(None)
 }

@@ -94,3 +94,32 @@ fn runs_on_postgres() {
     let out = run(&url, dir.path());
     assert_story(&out);
 }
+
+#[cfg(feature = "mongodb")]
+#[test]
+fn runs_on_mongodb_and_continues_after_a_restart() {
+    let url = std::env::var("AETT_MONGODB_URL").unwrap_or_else(|_| {
+        panic!("AETT_MONGODB_URL is not set: run scripts/test-all.sh, which starts a MongoDB-compatible server for the tests")
+    });
+    // A database of its own: the URL's path names it.
+    let (base, options) = url.split_once('?').unwrap_or((&url, ""));
+    let (scheme, rest) = base.split_once("://").expect("a mongodb:// URL");
+    let hosts = rest.split('/').next().unwrap_or(rest);
+    let database = format!("aett_bank_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{scheme}://{hosts}/{database}?{options}");
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(&url, dir.path());
+    assert_story(&first);
+    assert!(
+        first.contains("alice: balance $106.00, version 10"),
+        "{first}"
+    );
+    let second = run(&url, dir.path());
+    assert_story(&second);
+    assert!(
+        second.contains("the ledger resumed from checkpoint")
+            && second.contains("posted 8 new entries")
+            && second.contains("ledger: alice $112.00 (agrees with the account)"),
+        "the ledger resumes on the second run and posts only what is new:\n{second}"
+    );
+}

@@ -12,6 +12,8 @@
 pub mod contract;
 pub mod domain;
 pub mod migration;
+#[cfg(feature = "mongodb")]
+pub mod mongodb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod read_side;

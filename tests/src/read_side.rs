@@ -651,15 +651,16 @@ pub async fn one_projection_runs_in_one_runner_at_a_time<H: Harness>(harness: &H
         .await
         .expect("after a stop the lease is free");
 
-    // Leases expire; the expired holder's saves are fenced off.
-    let old = Lease::new("fenced", Duration::from_millis(100));
+    // Leases expire; the expired holder's saves are fenced off. (A second is long enough that
+    // a slow test server answers the next request before it runs out.)
+    let old = Lease::new("fenced", Duration::from_secs(1));
     store.acquire_lease(&old).await.unwrap();
     let young = Lease::new("fenced", Duration::from_secs(60));
     assert!(matches!(
         store.acquire_lease(&young).await,
         Err(StoreError::LeaseHeld { .. })
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     store
         .acquire_lease(&young)
         .await

@@ -16,7 +16,7 @@
 
 mod concurrency;
 mod paging;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mongodb"))]
 pub(crate) mod sql;
 mod wake;
 

@@ -75,6 +75,9 @@ pub struct Resume {
     pub commit_sequence: u64,
     /// The last commit's checkpoint (for reads across streams); 0 where not known.
     pub checkpoint: u64,
+    /// The revision of the last commit's last event (for reads of one stream); 0 for a
+    /// deleted-stream notice.
+    pub stream_revision: u64,
 }
 
 /// An item read a page at a time.
@@ -90,6 +93,7 @@ impl PageItem for Commit {
         Resume {
             commit_sequence: self.commit_sequence,
             checkpoint: self.checkpoint,
+            stream_revision: self.stream_revision,
         }
     }
 
@@ -105,6 +109,7 @@ impl PageItem for LogEntry {
             LogEntry::StreamDeleted(deleted) => Resume {
                 commit_sequence: 0,
                 checkpoint: deleted.checkpoint,
+                stream_revision: 0,
             },
         }
     }
@@ -123,10 +128,12 @@ impl PageItem for ReplayEntry {
             ReplayEntry::Commit(commit) => Resume {
                 commit_sequence: commit.commit_sequence,
                 checkpoint: commit.checkpoint,
+                stream_revision: commit.stream_revision,
             },
             ReplayEntry::StreamDeleted(deleted) => Resume {
                 commit_sequence: 0,
                 checkpoint: deleted.checkpoint,
+                stream_revision: 0,
             },
         }
     }
@@ -147,6 +154,7 @@ impl PageItem for ReplayCommit {
         Resume {
             commit_sequence: self.commit_sequence,
             checkpoint: 0,
+            stream_revision: self.stream_revision,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Helpers shared by the SQL backends: validated table names, and rows turned back into commits.
+//! Helpers shared by the backends that store rows (SQLite, PostgreSQL) or documents (MongoDB):
+//! validated table names, and stored commits turned back into commits.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -15,6 +16,7 @@ use crate::store::{
 
 /// Checks that a configured table or schema name is a plain SQL identifier, so it can be placed in
 /// SQL text (quoted as well) without any chance of injection.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn validate_identifier(kind: &str, name: &str) -> Result<(), StoreError> {
     let mut chars = name.chars();
     let first_ok = chars
@@ -268,6 +270,23 @@ pub(crate) enum Refused {
     Answer(StoreError),
     /// Another writer took the sequence: read the commits from it on and ask the detector.
     SequenceTaken,
+}
+
+impl Refused {
+    /// The answer, for a backend that has already read the commits that took the sequence
+    /// and found none: a writer took it just now, so the attempt's writer reloads.
+    #[cfg_attr(not(feature = "mongodb"), allow(dead_code))]
+    pub fn into_answer(self, attempt: &CommitAttempt) -> StoreError {
+        match self {
+            Refused::Answer(error) => error,
+            Refused::SequenceTaken => StoreError::NonConflictingCommit {
+                tenant: attempt.tenant_id.clone(),
+                stream: attempt.stream_id.clone(),
+                commit_sequence: attempt.commit_sequence,
+                committed: Vec::new(),
+            },
+        }
+    }
 }
 
 /// Why an attempt did not go in, from whether its commit id is stored and the stream's head
