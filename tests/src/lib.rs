@@ -11,6 +11,7 @@
 
 pub mod contract;
 pub mod domain;
+pub mod log_order;
 pub mod migration;
 #[cfg(feature = "mongodb")]
 pub mod mongodb;

@@ -16,6 +16,26 @@ pub fn url() -> String {
     })
 }
 
+/// The test server's URL with `database` as its path (the database `aett::connect` opens).
+pub fn url_with_database(database: &str) -> String {
+    let url = url();
+    let (base, options) = url.split_once('?').unwrap_or((&url, ""));
+    let (scheme, rest) = base.split_once("://").expect("a mongodb:// URL");
+    let hosts = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{hosts}/{database}?{options}")
+}
+
+/// The test server's `host:port`, for a test that stands between it and the store. Panics for
+/// a URL that names several hosts.
+pub fn single_host() -> String {
+    url()
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?']).next())
+        .filter(|hosts| !hosts.contains(','))
+        .expect("this test needs a single-host AETT_MONGODB_URL")
+        .to_owned()
+}
+
 /// A database name no other test uses.
 pub fn unique_database() -> String {
     format!("aett_test_{}", uuid::Uuid::new_v4().simple())

@@ -3,7 +3,7 @@
 //! exactly once with a read model in the database, setup errors and URLs.
 #![cfg(feature = "mongodb")]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use aett::{
     MongoStore, Operation, PersistenceManagement, StoreError,
 };
 use aett_tests::domain::Incremented;
-use aett_tests::mongodb::{raw_client, unique_database, url};
+use aett_tests::mongodb::{raw_client, single_host, unique_database, url, url_with_database};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,71 +39,15 @@ fn increment(by: i64) -> Vec<EventMessage> {
 /// saw: the reader sees every commit once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
-    const WRITERS: i64 = 8;
-    const COMMITS: i64 = 60;
-    let store = store().await;
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for n in 1..=COMMITS {
-                    let attempt = CommitAttempt::new(
-                        "t",
-                        format!("w{writer}"),
-                        n as u64,
-                        n as u64,
-                        Headers::new(),
-                        increment(writer * 10_000 + n),
-                    );
-                    store.commit(attempt).await.expect("commit");
-                }
-            })
-        })
-        .collect();
-    let reader = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut seen: Vec<Commit> = Vec::new();
-            let total = (WRITERS * COMMITS) as usize;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            while seen.len() < total && tokio::time::Instant::now() < deadline {
-                let from = seen.last().map_or(0, |c| c.checkpoint);
-                let batch: Vec<LogEntry> = store
-                    .get_from(from)
-                    .try_collect()
-                    .await
-                    .expect("read from checkpoint");
-                seen.extend(batch.into_iter().filter_map(LogEntry::into_commit));
-            }
-            seen
-        })
-    };
-    for writer in writers {
-        writer.await.expect("writer");
-    }
-    let seen = reader.await.expect("reader");
-    let all: Vec<Commit> = store
-        .get_from(0)
-        .map_ok(|entry| entry.into_commit().expect("no stream is deleted here"))
-        .try_collect()
-        .await
-        .expect("read all");
-    assert_eq!(all.len(), (WRITERS * COMMITS) as usize);
+    let all =
+        aett_tests::log_order::a_reader_beside_writers_sees_every_commit(store().await, 8, 60)
+            .await;
     let checkpoints: Vec<u64> = all.iter().map(|c| c.checkpoint).collect();
     assert_eq!(
         checkpoints,
         (1..=all.len() as u64).collect::<Vec<_>>(),
         "checkpoints are dense: every number from 1 on, each once"
     );
-    for pair in seen.windows(2) {
-        assert!(
-            pair[0].checkpoint < pair[1].checkpoint,
-            "the reader saw checkpoints out of order"
-        );
-    }
-    let seen_ids: HashSet<_> = seen.iter().map(|c| c.commit_id).collect();
-    assert_eq!(seen_ids.len(), seen.len(), "the reader saw a commit twice");
-    assert_eq!(seen.len(), all.len(), "the reader skipped commits");
 }
 
 /// A TCP proxy in front of the test server that, once armed, cuts every connection after a
@@ -173,12 +117,7 @@ impl CuttingProxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_cut_off_by_a_dropped_connection_leaves_no_partial_commit() {
     let direct_url = url();
-    let server = direct_url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split(['/', '?']).next())
-        .filter(|hosts| !hosts.contains(','))
-        .expect("this test needs a single-host AETT_MONGODB_URL")
-        .to_owned();
+    let server = single_host();
     let proxy = CuttingProxy::start(server).await;
     let database = unique_database();
     let proxied = store_at(
@@ -476,13 +415,11 @@ async fn bad_names_and_unreachable_servers_are_typed_errors() {
 /// prefix from `prefix=`.
 #[tokio::test]
 async fn store_urls_reach_mongodb() {
-    let base = url();
-    let (hosts_part, options) = base.split_once('?').unwrap_or((&base, ""));
-    let (scheme, rest) = hosts_part.split_once("://").unwrap();
-    let hosts = rest.split('/').next().unwrap();
     let database = unique_database();
+    let separator = if url().contains('?') { '&' } else { '?' };
     let store = aett::connect(&format!(
-        "{scheme}://{hosts}/{database}?{options}&prefix=bank_"
+        "{}{separator}prefix=bank_",
+        url_with_database(&database)
     ))
     .await
     .expect("connect by URL");

@@ -2,13 +2,12 @@
 //! writers run, a commit cut off by a dropped connection, setup errors, TLS.
 #![cfg(feature = "postgres")]
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aett::{
-    Commit, CommitAttempt, CommitLog, CommitStore, EventMessage, Headers, LogEntry, Operation,
-    PersistenceManagement, PostgresConfig, PostgresStore, SnapshotStore, StoreError,
+    Commit, CommitAttempt, CommitStore, EventMessage, Headers, Operation, PersistenceManagement,
+    PostgresConfig, PostgresStore, SnapshotStore, StoreError,
 };
 use aett_tests::domain::Incremented;
 use aett_tests::postgres::{raw_client, unique_schema, url};
@@ -59,77 +58,7 @@ fn increment(by: i64) -> Vec<EventMessage> {
 /// visible later would be skipped forever; here the reader must see every commit, once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
-    const WRITERS: i64 = 8;
-    const COMMITS: i64 = 150;
-    let store = store(12).await;
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for n in 1..=COMMITS {
-                    let attempt = CommitAttempt::new(
-                        "t",
-                        format!("w{writer}"),
-                        n as u64,
-                        n as u64,
-                        Headers::new(),
-                        increment(writer * 10_000 + n),
-                    );
-                    store.commit(attempt).await.expect("commit");
-                }
-            })
-        })
-        .collect();
-
-    let reader = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut seen: Vec<Commit> = Vec::new();
-            let total = (WRITERS * COMMITS) as usize;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            while seen.len() < total && tokio::time::Instant::now() < deadline {
-                let from = seen.last().map_or(0, |c| c.checkpoint);
-                let batch: Vec<LogEntry> = store
-                    .get_from(from)
-                    .try_collect()
-                    .await
-                    .expect("read from checkpoint");
-                seen.extend(batch.into_iter().filter_map(LogEntry::into_commit));
-            }
-            seen
-        })
-    };
-    for writer in writers {
-        writer.await.expect("writer");
-    }
-    let seen = reader.await.expect("reader");
-    let all: Vec<Commit> = store
-        .get_from(0)
-        .map_ok(|entry| entry.into_commit().expect("no stream is deleted here"))
-        .try_collect()
-        .await
-        .expect("read all");
-    assert_eq!(all.len(), (WRITERS * COMMITS) as usize);
-    for pair in seen.windows(2) {
-        assert!(
-            pair[0].checkpoint < pair[1].checkpoint,
-            "the reader saw checkpoints out of order"
-        );
-    }
-    let seen_ids: HashSet<_> = seen.iter().map(|c| c.commit_id).collect();
-    assert_eq!(seen_ids.len(), seen.len(), "the reader saw a commit twice");
-    let missed: Vec<_> = all
-        .iter()
-        .filter(|c| !seen_ids.contains(&c.commit_id))
-        .map(|c| c.checkpoint)
-        .collect();
-    assert!(
-        missed.is_empty(),
-        "the reader skipped {} commits, e.g. checkpoints {:?}",
-        missed.len(),
-        &missed[..missed.len().min(5)]
-    );
-    assert_eq!(seen, all);
+    aett_tests::log_order::a_reader_beside_writers_sees_every_commit(store(12).await, 8, 150).await;
 }
 
 /// A commit whose connection dies while it waits leaves nothing behind, and the store goes on.

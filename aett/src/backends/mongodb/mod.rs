@@ -495,6 +495,29 @@ fn stream_range(tenant: &str, stream: &str, min: i64, max: i64) -> Shape {
     )
 }
 
+/// Runs `$work` (which uses the transaction's `$session`) in a transaction of its own, tried
+/// again while it meets concurrent writers. A macro, because a closure that borrows the session
+/// for an `.await` cannot promise the `Send` future the store's methods need.
+macro_rules! in_transaction {
+    ($store:expr, $operation:expr, $scope:expr, |$session:ident| $work:expr) => {{
+        let mut done = None;
+        for _ in 0..TRANSACTION_TRIES {
+            let mut $session = $store.inner.begin($operation, $scope).await?;
+            let outcome = $work.await;
+            if let Some(value) = $store
+                .inner
+                .finish($operation, $scope, $session, outcome)
+                .await?
+            {
+                done = Some(value);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        done.ok_or_else(|| $store.busy($operation, $scope))
+    }};
+}
+
 /// How often a transaction that met a concurrent writer is tried again.
 const TRANSACTION_TRIES: usize = 50;
 
@@ -1478,18 +1501,11 @@ impl PersistenceManagement for MongoStore {
 
     async fn purge(&self, tenant_id: &str) -> Result<(), StoreError> {
         let scope = Scope::tenant(tenant_id);
-        for _ in 0..TRANSACTION_TRIES {
-            let mut session = self.inner.begin(Operation::Purge, &scope).await?;
-            let outcome = self.purge_in(&mut session, &scope, tenant_id).await;
-            if let Some(()) = self
-                .inner
-                .finish(Operation::Purge, &scope, session, outcome)
-                .await?
-            {
-                return Ok(());
-            }
-        }
-        Err(self.busy(Operation::Purge, &scope))
+        in_transaction!(self, Operation::Purge, &scope, |session| self.purge_in(
+            &mut session,
+            &scope,
+            tenant_id
+        ))
     }
 
     async fn truncate_stream(
@@ -1499,48 +1515,25 @@ impl PersistenceManagement for MongoStore {
         revision: u64,
     ) -> Result<(), StoreError> {
         let scope = Scope::stream(tenant_id, stream_id);
-        for _ in 0..TRANSACTION_TRIES {
-            let mut session = self.inner.begin(Operation::TruncateStream, &scope).await?;
-            let outcome = self
-                .truncate_in(&mut session, &scope, tenant_id, stream_id, revision)
-                .await;
-            if let Some(covered) = self
-                .inner
-                .finish(Operation::TruncateStream, &scope, session, outcome)
-                .await?
-            {
-                return if covered {
-                    Ok(())
-                } else {
-                    Err(StoreError::TruncationRefused {
-                        tenant: tenant_id.to_owned(),
-                        stream: stream_id.to_owned(),
-                        revision,
-                    })
-                };
-            }
+        let covered = in_transaction!(self, Operation::TruncateStream, &scope, |session| self
+            .truncate_in(&mut session, &scope, tenant_id, stream_id, revision))?;
+        if covered {
+            Ok(())
+        } else {
+            Err(StoreError::TruncationRefused {
+                tenant: tenant_id.to_owned(),
+                stream: stream_id.to_owned(),
+                revision,
+            })
         }
-        Err(self.busy(Operation::TruncateStream, &scope))
     }
 
     async fn delete_stream(&self, tenant_id: &str, stream_id: &str) -> Result<(), StoreError> {
         let scope = Scope::stream(tenant_id, stream_id);
-        for _ in 0..TRANSACTION_TRIES {
-            let mut session = self.inner.begin(Operation::DeleteStream, &scope).await?;
-            let outcome = self
-                .delete_in(&mut session, &scope, tenant_id, stream_id)
-                .await;
-            if let Some(()) = self
-                .inner
-                .finish(Operation::DeleteStream, &scope, session, outcome)
-                .await?
-            {
-                self.inner.signal.raise();
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        Err(self.busy(Operation::DeleteStream, &scope))
+        in_transaction!(self, Operation::DeleteStream, &scope, |session| self
+            .delete_in(&mut session, &scope, tenant_id, stream_id))?;
+        self.inner.signal.raise();
+        Ok(())
     }
 }
 
