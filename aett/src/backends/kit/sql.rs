@@ -226,6 +226,15 @@ pub(crate) fn encode_payload(
     Ok((headers, events))
 }
 
+/// Serialises a snapshot's headers for storage.
+pub(crate) fn encode_snapshot_headers(snapshot: &Snapshot) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&snapshot.headers).map_err(|source| StoreError::Serialization {
+        scope: Scope::stream(&snapshot.tenant_id, &snapshot.stream_id),
+        what: "snapshot headers",
+        source,
+    })
+}
+
 /// Clamps a revision or checkpoint bound into SQL's signed 64-bit range.
 pub(crate) fn clamp(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)

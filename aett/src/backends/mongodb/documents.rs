@@ -201,32 +201,36 @@ pub(crate) fn commit_document(attempt: &CommitAttempt) -> Result<Document, Store
 /// A stored document's fields, read with damage reported as [`StoreError::Corrupt`].
 pub(crate) struct Fields<'a> {
     pub document: &'a RawDocument,
-    pub scope: &'a Scope,
-    pub checkpoint: Option<u64>,
+    scope: &'a Scope,
+    /// The stream the document belongs to, once read: damage then names it.
+    stream: Option<(&'a str, &'a str)>,
 }
 
 impl<'a> Fields<'a> {
     pub fn new(document: &'a RawDocument, scope: &'a Scope) -> Self {
-        let checkpoint = document
-            .get_i64("checkpoint")
-            .ok()
-            .and_then(|c| u64::try_from(c).ok());
         Self {
             document,
             scope,
-            checkpoint,
+            stream: None,
         }
     }
 
+    /// Damage to this document. The scope, sequence and checkpoint are read only here: fields
+    /// are read for every document, errors are rare.
     pub fn corrupt(&self, reason: String) -> StoreError {
-        StoreError::Corrupt {
-            scope: self.scope.clone(),
-            commit_sequence: self
-                .document
-                .get_i64("commit_sequence")
+        let number = |key| {
+            self.document
+                .get_i64(key)
                 .ok()
-                .and_then(|s| u64::try_from(s).ok()),
-            checkpoint: self.checkpoint,
+                .and_then(|n| u64::try_from(n).ok())
+        };
+        StoreError::Corrupt {
+            scope: match self.stream {
+                Some((tenant, stream)) => Scope::stream(tenant, stream),
+                None => self.scope.clone(),
+            },
+            commit_sequence: number("commit_sequence"),
+            checkpoint: number("checkpoint"),
             reason,
         }
     }
@@ -286,16 +290,14 @@ impl<'a> Fields<'a> {
 
 /// A stored commit (or deletion notice) as the row the shared decoding checks.
 pub(crate) fn raw_commit(document: &RawDocument, scope: &Scope) -> Result<RawCommit, StoreError> {
-    let fields = Fields::new(document, scope);
-    let tenant_id = fields.str("tenant_id")?.to_owned();
-    let stream_id = fields.str("stream_id")?.to_owned();
+    let mut fields = Fields::new(document, scope);
+    let (tenant_id, stream_id) = (fields.str("tenant_id")?, fields.str("stream_id")?);
     // From here on, damage names the stream.
-    let scope = Scope::stream(&tenant_id, &stream_id);
-    let fields = Fields::new(document, &scope);
+    fields.stream = Some((tenant_id, stream_id));
     Ok(RawCommit {
         checkpoint: fields.i64("checkpoint")?,
-        tenant_id,
-        stream_id,
+        tenant_id: tenant_id.to_owned(),
+        stream_id: stream_id.to_owned(),
         stream_revision: fields.i64("stream_revision")?,
         commit_id: StoredId::Bytes(fields.bytes("commit_id")?),
         commit_sequence: fields.i64("commit_sequence")?,

@@ -46,7 +46,8 @@ use self::documents::{
     commit_document, json_to_bson, raw_commit, uuid_bson, Fields, MARKER_ID, SCHEMA_VERSION,
 };
 use crate::backends::kit::sql::{
-    clamp, decode_snapshot, notice_sequence, replay_commit, replay_snapshot, why_refused, RawCommit,
+    clamp, decode_snapshot, encode_snapshot_headers, notice_sequence, replay_commit,
+    replay_snapshot, why_refused, RawCommit,
 };
 use crate::backends::kit::{
     check_follows_head, paged, paged_by_key, resolve_taken_sequence, stamp_to_micros, CommitSignal,
@@ -901,11 +902,6 @@ impl From<mongodb::error::Error> for DriverError {
     }
 }
 
-/// A "stamped at or before" bound in stored microseconds.
-fn micros_bound(max_time: DateTime<Utc>) -> i64 {
-    stamp_to_micros(max_time)
-}
-
 #[async_trait]
 impl CommitStore for MongoStore {
     fn get(
@@ -929,7 +925,7 @@ impl CommitStore for MongoStore {
             scope: Scope::stream(tenant_id, stream_id),
             tenant: tenant_id.to_owned(),
             stream: stream_id.to_owned(),
-            max_micros: micros_bound(max_time),
+            max_micros: stamp_to_micros(max_time),
         })
     }
 
@@ -1156,7 +1152,7 @@ impl CommitLog for MongoStore {
         self.paged_query(Query::TenantToTime {
             scope: Scope::tenant(tenant_id),
             tenant: tenant_id.to_owned(),
-            max_micros: micros_bound(max_time),
+            max_micros: stamp_to_micros(max_time),
         })
     }
 }
@@ -1252,12 +1248,7 @@ impl SnapshotStore for MongoStore {
 
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let scope = Scope::stream(&snapshot.tenant_id, &snapshot.stream_id);
-        let headers =
-            serde_json::to_vec(&snapshot.headers).map_err(|source| StoreError::Serialization {
-                scope: scope.clone(),
-                what: "snapshot headers",
-                source,
-            })?;
+        let headers = encode_snapshot_headers(&snapshot)?;
         let unstorable = |what: &str, reason: String| {
             StoreError::storage(
                 Operation::AddSnapshot,

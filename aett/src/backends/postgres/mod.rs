@@ -45,7 +45,9 @@ pub use checkpoints::PostgresTransaction;
 pub use config::{PostgresConfig, PostgresTls};
 
 use self::schema::{Statements, SCHEMA_VERSION};
-use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
+use crate::backends::kit::sql::{
+    clamp, encode_payload, encode_snapshot_headers, validate_identifier, RawCommit,
+};
 use crate::backends::kit::sql::{
     decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
 };
@@ -1095,12 +1097,7 @@ impl SnapshotStore for PostgresStore {
 
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let scope = Scope::stream(&snapshot.tenant_id, &snapshot.stream_id);
-        let headers =
-            serde_json::to_vec(&snapshot.headers).map_err(|source| StoreError::Serialization {
-                scope: scope.clone(),
-                what: "snapshot headers",
-                source,
-            })?;
+        let headers = encode_snapshot_headers(&snapshot)?;
         self.inner
             .query(
                 Operation::AddSnapshot,

@@ -29,7 +29,9 @@ use self::schema::{
     SNAPSHOTS_SHAPE, VERSION_TABLE,
 };
 use crate::backends::kit::sql::notice_sequence;
-use crate::backends::kit::sql::{clamp, encode_payload, validate_identifier, RawCommit};
+use crate::backends::kit::sql::{
+    clamp, encode_payload, encode_snapshot_headers, validate_identifier, RawCommit,
+};
 use crate::backends::kit::sql::{
     decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
 };
@@ -747,12 +749,7 @@ impl SnapshotStore for SqliteStore {
 
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let scope = Scope::stream(&snapshot.tenant_id, &snapshot.stream_id);
-        let headers =
-            serde_json::to_vec(&snapshot.headers).map_err(|source| StoreError::Serialization {
-                scope: scope.clone(),
-                what: "snapshot headers",
-                source,
-            })?;
+        let headers = encode_snapshot_headers(&snapshot)?;
         self.write(move |inner, connection| {
             connection
                 .prepare_cached(&inner.sql.add_snapshot)
