@@ -759,6 +759,32 @@ pub async fn same_stream_id_in_two_tenants_is_two_streams<H: Harness>(harness: &
     assert_eq!((sequences(&t2), t2[0].stream_revision), (vec![1], 3));
 }
 
+/// A purge that removes the newest commits of the log does not give their checkpoints out
+/// again: a reader that had passed them would skip the commits that took them.
+pub async fn purged_checkpoints_are_not_handed_out_again<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let kept = append(&*store, "kept", "s", increments(0..1)).await;
+    let purged = append(&*store, "purged", "s", increments(0..1)).await;
+    assert!(purged.checkpoint > kept.checkpoint);
+    store.purge("purged").await.expect("purge");
+    let next = append(&*store, "kept", "s", increments(1..2)).await;
+    assert!(
+        next.checkpoint > purged.checkpoint,
+        "checkpoint {} of a purged commit was handed out again",
+        purged.checkpoint
+    );
+    let after: Vec<LogEntry> = store
+        .get_from(purged.checkpoint)
+        .try_collect()
+        .await
+        .expect("read the log");
+    assert_eq!(
+        after.len(),
+        1,
+        "a reader that had passed the purged commit sees the new one"
+    );
+}
+
 /// Purge removes one tenant's commits and snapshots, and nothing else.
 pub async fn purge_removes_one_tenant_only<H: Harness>(harness: &H) {
     let store = store(harness).await;

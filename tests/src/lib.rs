@@ -74,6 +74,7 @@ macro_rules! contract_suite {
             custom_memento_round_trips,
             same_stream_id_in_two_tenants_is_two_streams,
             purge_removes_one_tenant_only,
+            purged_checkpoints_are_not_handed_out_again,
             drop_removes_everything,
             awkward_ids_round_trip,
             commit_of_ten_thousand_events,
