@@ -14,6 +14,7 @@ VENV=${AETT_AWS_VENV:-/tmp/aett-moto-venv}
 PIDFILE=${AETT_AWS_PIDFILE:-/tmp/aett-moto.pid}
 LOG=${AETT_AWS_LOG:-/tmp/aett-moto.log}
 VERSION=5.2.5
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 ensure_installed() {
     if [ ! -x "$VENV/bin/moto_server" ]; then
@@ -33,7 +34,8 @@ PY
 start() {
     ensure_installed
     stop >/dev/null 2>&1 || true
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+    # moto's own server, handling one request at a time (see scripts/moto_server.py for why).
+    "$VENV/bin/python" "$HERE/moto_server.py" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 100); do
         if answers >/dev/null 2>&1; then
