@@ -35,5 +35,8 @@ if [ -z "${AETT_DYNAMODB_ENDPOINT:-}" ]; then
     stop_servers+=("scripts/aws-test-server.sh stop")
     export AETT_DYNAMODB_ENDPOINT="http://127.0.0.1:${AETT_AWS_PORT:-5049}"
 fi
+# The test server takes any credentials; tests that open a `dynamodb://` URL read them (and the
+# region) through the AWS SDK's standard chain.
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 
 cargo test --locked --workspace --all-features
