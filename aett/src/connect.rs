@@ -126,32 +126,6 @@ async fn connect_postgres(
     Ok(Arc::new(store))
 }
 
-/// The configuration a `dynamodb://TABLE?region=…&endpoint=…` URL names.
-#[cfg(feature = "dynamodb")]
-fn dynamodb_config(url: &str, parsed: &Url) -> Result<crate::DynamoConfig, StoreError> {
-    let table = parsed.host_str().unwrap_or_default();
-    let extra =
-        !parsed.username().is_empty() || parsed.password().is_some() || parsed.port().is_some();
-    if table.is_empty() || extra || !matches!(parsed.path(), "" | "/") {
-        return Err(StoreError::Configuration(format!(
-            "`{url}`: a dynamodb:// URL names a table and nothing else before `?` (dynamodb://TABLE?region=…&endpoint=…)"
-        )));
-    }
-    let mut config = crate::DynamoConfig::new(table);
-    for (key, value) in parsed.query_pairs() {
-        config = match key.as_ref() {
-            "region" => config.region(value.into_owned()),
-            "endpoint" => config.endpoint(value.into_owned()),
-            other => {
-                return Err(StoreError::Configuration(format!(
-                    "`{url}`: unknown dynamodb:// option `{other}` (known: region, endpoint)"
-                )))
-            }
-        };
-    }
-    Ok(config)
-}
-
 #[cfg(feature = "dynamodb")]
 async fn connect_dynamodb(
     url: &str,
@@ -159,7 +133,8 @@ async fn connect_dynamodb(
     detector: Arc<ConflictDetector>,
 ) -> Result<Arc<dyn EventStore>, StoreError> {
     use crate::store::PersistenceManagement;
-    let config = dynamodb_config(url, parsed)?.conflict_detector(detector);
+    let _ = parsed;
+    let config = crate::DynamoConfig::from_url(url)?.conflict_detector(detector);
     let store = crate::DynamoStore::connect(config).await?;
     store.initialize().await?;
     Ok(Arc::new(store))
@@ -274,30 +249,6 @@ mod tests {
     use super::*;
     use crate::store::CommitLog;
     use futures::TryStreamExt;
-
-    #[cfg(feature = "dynamodb")]
-    #[test]
-    fn dynamodb_urls_name_a_table_region_and_endpoint() {
-        let url = "dynamodb://bank_events?region=eu-west-1&endpoint=http%3A%2F%2F127.0.0.1%3A5049";
-        let config = dynamodb_config(url, &Url::parse(url).unwrap()).unwrap();
-        assert_eq!(config.table, "bank_events");
-        assert_eq!(config.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:5049"));
-        for bad in [
-            "dynamodb://",
-            "dynamodb://t/x",
-            "dynamodb://key:secret@t",
-            "dynamodb://table?colour=red",
-        ] {
-            assert!(
-                matches!(
-                    dynamodb_config(bad, &Url::parse(bad).unwrap()),
-                    Err(StoreError::Configuration(_))
-                ),
-                "{bad}"
-            );
-        }
-    }
 
     #[tokio::test]
     async fn memory_urls_give_fresh_stores() {

@@ -93,7 +93,10 @@ async fn a_commit_larger_than_an_item_is_split_and_reads_back_whole() {
     let after = append(&store, "t", "big", 2, 4, increment(1))
         .await
         .unwrap();
-    assert_eq!(read(&store, "t", "big").await, vec![commit.clone(), after.clone()]);
+    assert_eq!(
+        read(&store, "t", "big").await,
+        vec![commit.clone(), after.clone()]
+    );
     let logged: Vec<LogEntry> = store.get_from(0).try_collect().await.unwrap();
     assert_eq!(
         logged,
@@ -295,7 +298,9 @@ async fn tables_that_are_not_aetts_are_refused_and_never_dropped() {
         .unwrap();
     let store = DynamoStore::connect(config(&other_shape)).await.unwrap();
     match store.initialize().await {
-        Err(StoreError::Configuration(reason)) => assert!(reason.contains("key schema"), "{reason}"),
+        Err(StoreError::Configuration(reason)) => {
+            assert!(reason.contains("key schema"), "{reason}")
+        }
         other => panic!("expected a configuration error, got {other:?}"),
     }
     // aett's key schema, someone else's items.

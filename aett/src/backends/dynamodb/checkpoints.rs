@@ -318,6 +318,11 @@ impl DynamoTransaction {
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.inner.client
     }
+
+    /// The store's table (a read model's table may be named after it).
+    pub fn table(&self) -> &str {
+        self.inner.table()
+    }
 }
 
 #[async_trait]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::conflict::ConflictDetector;
+use crate::error::StoreError;
 
 /// Where a DynamoDB store lives and how it reaches it.
 ///
@@ -55,6 +56,50 @@ impl DynamoConfig {
         }
     }
 
+    /// The configuration a store URL names: `dynamodb://TABLE`, with `?region=…` and
+    /// `?endpoint=…` (percent-encoded) as options.
+    ///
+    /// ```
+    /// # #[cfg(feature = "dynamodb")] {
+    /// let config = aett::DynamoConfig::from_url(
+    ///     "dynamodb://bank_events?region=eu-west-1&endpoint=http%3A%2F%2Flocalhost%3A8000",
+    /// )?;
+    /// # let _ = config; }
+    /// # Ok::<(), aett::StoreError>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        let invalid = |reason: &str| {
+            StoreError::Configuration(format!(
+                "`{url}`: {reason} (dynamodb://TABLE?region=…&endpoint=…)"
+            ))
+        };
+        let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+        if parsed.scheme() != "dynamodb" {
+            return Err(invalid("not a dynamodb:// URL"));
+        }
+        let table = parsed.host_str().unwrap_or_default();
+        let extra =
+            !parsed.username().is_empty() || parsed.password().is_some() || parsed.port().is_some();
+        if table.is_empty() || extra || !matches!(parsed.path(), "" | "/") {
+            return Err(invalid(
+                "a dynamodb:// URL names a table and nothing else before `?`",
+            ));
+        }
+        let mut config = Self::new(table);
+        for (key, value) in parsed.query_pairs() {
+            config = match key.as_ref() {
+                "region" => config.region(value.into_owned()),
+                "endpoint" => config.endpoint(value.into_owned()),
+                other => {
+                    return Err(invalid(&format!(
+                        "unknown option `{other}` (known: region, endpoint)"
+                    )))
+                }
+            };
+        }
+        Ok(config)
+    }
+
     /// The AWS region, overriding the SDK's chain (`AWS_REGION`, the profile's region).
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
@@ -100,5 +145,36 @@ impl DynamoConfig {
     pub fn conflict_detector(mut self, detector: Arc<ConflictDetector>) -> Self {
         self.detector = detector;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_table_region_and_endpoint() {
+        let config = DynamoConfig::from_url(
+            "dynamodb://bank_events?region=eu-west-1&endpoint=http%3A%2F%2F127.0.0.1%3A5049",
+        )
+        .unwrap();
+        assert_eq!(config.table, "bank_events");
+        assert_eq!(config.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:5049"));
+        for bad in [
+            "dynamodb://",
+            "dynamodb://t/x",
+            "dynamodb://key:secret@t",
+            "dynamodb://table?colour=red",
+            "s3://bucket",
+        ] {
+            assert!(
+                matches!(
+                    DynamoConfig::from_url(bad),
+                    Err(StoreError::Configuration(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 }
