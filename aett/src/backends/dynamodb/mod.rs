@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, DeleteRequest, KeysAndAttributes, TransactWriteItem,
     WriteRequest,
@@ -77,6 +77,8 @@ struct Inner {
     signal: CommitSignal,
     /// The log counter's value when this store last saw it: the next commit expects it.
     counter: AtomicU64,
+    /// Requests sent to DynamoDB (each once, however often the SDK retried it).
+    requests: AtomicU64,
 }
 
 /// Table names DynamoDB accepts.
@@ -140,6 +142,7 @@ impl DynamoStore {
                 config,
                 signal: CommitSignal::default(),
                 counter: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
             }),
         };
         let inner = &store.inner;
@@ -163,6 +166,12 @@ impl DynamoStore {
     /// The table's name.
     pub fn table(&self) -> &str {
         &self.inner.config.table
+    }
+
+    /// How many requests this store (and its clones) has sent to DynamoDB: each operation
+    /// once, however often the SDK retried it. A commit under 400 KB is one request.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
     }
 }
 
@@ -192,7 +201,17 @@ where
     let message = match (error.code(), error.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),
-        _ => DisplayErrorContext(&error).to_string(),
+        _ => {
+            // The error and its causes, on one line.
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            message
+        }
     };
     StoreError::storage(
         operation,
@@ -293,6 +312,7 @@ impl Inner {
         work: impl Future<Output = Result<T, SdkError<E, R>>>,
     ) -> Result<Result<T, SdkError<E, R>>, StoreError> {
         let after = self.config.operation_timeout;
+        self.requests.fetch_add(1, Ordering::Relaxed);
         tokio::time::timeout(after, work)
             .await
             .map_err(|_| StoreError::Timeout {
