@@ -49,3 +49,39 @@ pub async fn store_with(detector: ConflictDetector) -> Arc<DynamoStore> {
 pub async fn store() -> Arc<DynamoStore> {
     store_with(ConflictDetector::default()).await
 }
+
+/// Creates a table of another program's on the test server, keyed by `keys`: (attribute,
+/// type, hash or range).
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: &[(
+        &str,
+        aws_sdk_dynamodb::types::ScalarAttributeType,
+        aws_sdk_dynamodb::types::KeyType,
+    )],
+) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement};
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (name, kind, role) in keys {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(*name)
+                    .attribute_type(kind.clone())
+                    .build()
+                    .expect("an attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(*name)
+                    .key_type(role.clone())
+                    .build()
+                    .expect("a key schema element"),
+            );
+    }
+    request.send().await.expect("create a table");
+}

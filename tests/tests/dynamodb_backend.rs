@@ -12,10 +12,9 @@ use aett::{
     PersistenceManagement, StoreError,
 };
 use aett_tests::domain::Incremented;
-use aett_tests::dynamodb::{config, endpoint, store, unique_table};
+use aett_tests::dynamodb::{config, create_table, endpoint, store, unique_table};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
-    ScalarAttributeType, TransactWriteItem,
+    AttributeValue, KeyType, Put, ScalarAttributeType, TransactWriteItem,
 };
 use futures::TryStreamExt;
 
@@ -209,28 +208,12 @@ impl aett::Project<Incremented> for AppliedItems {
 async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
     let store = store().await;
     let table = unique_table();
-    store
-        .client()
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table(
+        store.client(),
+        &table,
+        &[("id", ScalarAttributeType::S, KeyType::Hash)],
+    )
+    .await;
     let runner_store = store.clone();
     let runner_table = table.clone();
     let round = move |fail_on: Option<i64>| {
@@ -275,27 +258,12 @@ async fn tables_that_are_not_aetts_are_refused_and_never_dropped() {
     let client = probe.client();
     // Another key schema.
     let other_shape = unique_table();
-    client
-        .create_table()
-        .table_name(&other_shape)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table(
+        client,
+        &other_shape,
+        &[("id", ScalarAttributeType::S, KeyType::Hash)],
+    )
+    .await;
     let store = DynamoStore::connect(config(&other_shape)).await.unwrap();
     match store.initialize().await {
         Err(StoreError::Configuration(reason)) => {
@@ -308,41 +276,15 @@ async fn tables_that_are_not_aetts_are_refused_and_never_dropped() {
     let store = DynamoStore::connect(config(&foreign)).await.unwrap();
     store.initialize().await.unwrap();
     store.drop_all().await.unwrap();
-    client
-        .create_table()
-        .table_name(&foreign)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table(
+        client,
+        &foreign,
+        &[
+            ("pk", ScalarAttributeType::S, KeyType::Hash),
+            ("sk", ScalarAttributeType::S, KeyType::Range),
+        ],
+    )
+    .await;
     client
         .put_item()
         .table_name(&foreign)

@@ -223,18 +223,12 @@ impl CheckpointStore for DynamoStore {
                 save.update_item(request).send(),
             )
             .await?;
-        match saved {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::LeaseLost {
-                    projection: lease.projection.clone(),
-                })
-            }
-            Err(error) => Err(inner.sdk_error(Operation::SaveCheckpoint, &scope, error)),
+        if inner.written(Operation::SaveCheckpoint, &scope, saved)? {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost {
+                projection: lease.projection.clone(),
+            })
         }
     }
 
@@ -258,17 +252,9 @@ impl CheckpointStore for DynamoStore {
                     .send(),
             )
             .await?;
-        match released {
-            // Not ours (any more): nothing to release.
-            Err(error)
-                if !error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(inner.sdk_error(Operation::ReleaseLease, &scope, error))
-            }
-            _ => Ok(()),
-        }
+        // A lease that is not ours (any more) has nothing to release.
+        inner.written(Operation::ReleaseLease, &scope, released)?;
+        Ok(())
     }
 
     async fn begin_checkpoint_transaction(

@@ -147,17 +147,8 @@ impl Inner {
                     .send(),
             )
             .await?;
-        match put {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(self.sdk_error(operation, &Scope::Store, error)),
-        }
+        self.written(operation, &Scope::Store, put)?;
+        Ok(())
     }
 
     /// The keys of `items` of the stream, with the log pointers and commit ids of its commits.

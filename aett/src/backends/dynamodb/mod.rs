@@ -49,7 +49,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-pub use checkpoints::DynamoTransaction;
+pub use checkpoints::{DynamoTransaction, MAX_READ_MODEL_ITEMS};
 pub use config::DynamoConfig;
 
 use self::items::{item_key, s, Fields, Item, COUNTER_SK, LOG_PK};
@@ -341,6 +341,25 @@ impl Inner {
                 after: self.config.operation_timeout,
             },
             other => other,
+        }
+    }
+
+    /// Whether a conditional write was made: `false` when its condition failed, an error for
+    /// any other failure.
+    fn written<T, E, R>(
+        &self,
+        operation: Operation,
+        scope: &Scope,
+        result: Result<T, SdkError<E, R>>,
+    ) -> Result<bool, StoreError>
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(error) => Err(self.sdk_error(operation, scope, error)),
         }
     }
 

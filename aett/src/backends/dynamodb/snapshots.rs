@@ -198,17 +198,9 @@ impl SnapshotStore for DynamoStore {
                     .send(),
             )
             .await?;
-        match moved {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(inner.sdk_error(operation, &scope, error)),
-        }
+        // Not moved: a newer snapshot is already the head's.
+        inner.written(operation, &scope, moved)?;
+        Ok(())
     }
 
     fn streams_to_snapshot(&self, tenant_id: &str, threshold: u64) -> StreamsToSnapshot {
