@@ -1,7 +1,6 @@
 //! Streams: reading one by revision or time, and committing to it in one transaction.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
@@ -15,7 +14,7 @@ use super::items::{
     commit_sk, group_parts, head_sk, id_sk, item_key, joined, n, part_sk, pointer_item, raw_commit,
     s, stream_pk, tenant_pk, with_parts, CommitItems, Fields, Item, COUNTER_SK, LOG_PK,
 };
-use super::{DynamoStore, Inner, TRANSACTION_TRIES};
+use super::{pause, DynamoStore, Inner, TRANSACTION_TRIES};
 use crate::backends::kit::sql::{replay_commit, why_refused, RawCommit, Refused};
 use crate::backends::kit::{
     paged, resolve_taken_sequence, stamp_to_micros, Page, PageItem, Resume,
@@ -320,6 +319,7 @@ impl DynamoStore {
         let head = head_update(table, &attempt)?;
         let micros = stamp_to_micros(attempt.commit_stamp);
         let tenant = tenant_pk(&attempt.tenant_id);
+        let mut turn = Some(inner.counter_turn.lock().await);
         for tried in 0..TRANSACTION_TRIES {
             let expected = inner.counter.load(Ordering::Relaxed);
             let checkpoint = expected + 1;
@@ -354,6 +354,14 @@ impl DynamoStore {
                 }
                 Err(cancelled) => cancelled,
             };
+            let refused = cancelled.failed(HEAD)
+                || cancelled.failed(1)
+                || cancelled.failed(ID)
+                || cancelled.failed_from(6);
+            if refused {
+                // The reads that say why need not hold up this store's other writers.
+                turn.take();
+            }
             // The commit id is taken: a duplicate.
             if cancelled.failed(ID) {
                 return Err(why_refused(&attempt, true, (0, 0)).into_answer(&attempt));
@@ -376,11 +384,11 @@ impl DynamoStore {
                 inner
                     .counter_after(&cancelled, COUNTER, Operation::Commit, &scope)
                     .await?;
+                pause(tried).await;
                 continue;
             }
             if cancelled.conflicted() {
-                let pause = Duration::from_millis(1 + (tried as u64 % 8));
-                tokio::time::sleep(pause).await;
+                pause(tried).await;
                 continue;
             }
             return Err(StoreError::storage(

@@ -16,7 +16,7 @@ use super::items::{
     snapshot_sk, stream_pk, tenant_pk, with_parts, Fields, Item, COUNTER_SK, HEADS_END, LOG_PK,
     MARKER_PK, MARKER_SK, SCHEMA_VERSION,
 };
-use super::{key_part, DynamoStore, Inner, TRANSACTION_TRIES};
+use super::{key_part, pause, DynamoStore, Inner, TRANSACTION_TRIES};
 use crate::backends::kit::stamp_to_micros;
 use crate::error::{Operation, Scope, StoreError};
 use crate::store::PersistenceManagement;
@@ -375,6 +375,7 @@ impl PersistenceManagement for DynamoStore {
         let tenant = tenant_pk(tenant_id);
         let table = inner.table();
         let mut tries = 0;
+        let turn = inner.counter_turn.lock().await;
         let items = loop {
             tries += 1;
             if tries > TRANSACTION_TRIES {
@@ -447,10 +448,9 @@ impl PersistenceManagement for DynamoStore {
                     inner
                         .counter_after(&cancelled, 1, operation, &scope)
                         .await?;
+                    pause(tries).await;
                 }
-                Err(cancelled) if cancelled.conflicted() => {
-                    tokio::time::sleep(Duration::from_millis(1 + tries as u64 % 8)).await;
-                }
+                Err(cancelled) if cancelled.conflicted() => pause(tries).await,
                 Err(cancelled) => {
                     return Err(StoreError::storage(
                         operation,
@@ -463,6 +463,7 @@ impl PersistenceManagement for DynamoStore {
                 }
             }
         };
+        drop(turn);
         let keys = inner.keys_with_pointers(tenant_id, &scope, &items);
         inner.batch_delete(operation, &scope, keys).await?;
         inner.signal.raise();

@@ -79,6 +79,10 @@ struct Inner {
     counter: AtomicU64,
     /// Requests sent to DynamoDB (each once, however often the SDK retried it).
     requests: AtomicU64,
+    /// Taken by a commit or deletion while it moves the log's counter. The counter lets one
+    /// transaction at a time through, so this store's writers queue here (in order) instead of
+    /// racing for it and failing; only writers of other processes still meet at the counter.
+    counter_turn: tokio::sync::Mutex<()>,
 }
 
 /// Table names DynamoDB accepts.
@@ -143,6 +147,7 @@ impl DynamoStore {
                 signal: CommitSignal::default(),
                 counter: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
+                counter_turn: tokio::sync::Mutex::new(()),
             }),
         };
         let inner = &store.inner;
@@ -579,41 +584,42 @@ impl Inner {
             .get_item(operation, scope, LOG_PK, COUNTER_SK)
             .await?
             .ok_or_else(|| not_initialized(self.table()))?;
-        self.learn_counter(&item, scope)
+        counter_value(&item, scope)
     }
 
-    /// Takes in the counter's value from its item.
-    fn learn_counter(&self, item: &Item, scope: &Scope) -> Result<u64, StoreError> {
-        let fields = Fields::new(item, scope);
-        let value = fields.i64("n")?;
-        let value =
-            u64::try_from(value).map_err(|_| fields.corrupt(format!("log counter {value}")))?;
-        self.counter.fetch_max(value, Ordering::Relaxed);
-        Ok(value)
-    }
-
-    /// After a transaction whose counter condition failed: the counter's current value, from
-    /// the failure when it carries the item, else read.
+    /// After a transaction whose counter condition failed: takes in the counter's current
+    /// value, from the failure when it carries the item, else read. Called with the counter's
+    /// turn held, so no other writer of this store moves the value meanwhile.
     async fn counter_after(
         &self,
         cancelled: &Cancelled,
         index: usize,
         operation: Operation,
         scope: &Scope,
-    ) -> Result<u64, StoreError> {
-        match cancelled.item(index) {
-            Some(item) => {
-                let value = self.learn_counter(item, scope)?;
-                self.counter.store(value, Ordering::Relaxed);
-                Ok(value)
-            }
-            None => {
-                let value = self.read_counter(operation, scope).await?;
-                self.counter.store(value, Ordering::Relaxed);
-                Ok(value)
-            }
-        }
+    ) -> Result<(), StoreError> {
+        let value = match cancelled.item(index) {
+            Some(item) => counter_value(item, scope)?,
+            None => self.read_counter(operation, scope).await?,
+        };
+        // What the table says, also when lower (the table was dropped and made again).
+        self.counter.store(value, Ordering::Relaxed);
+        Ok(())
     }
+}
+
+/// The value of the log counter's item.
+fn counter_value(item: &Item, scope: &Scope) -> Result<u64, StoreError> {
+    let fields = Fields::new(item, scope);
+    let value = fields.i64("n")?;
+    u64::try_from(value).map_err(|_| fields.corrupt(format!("log counter {value}")))
+}
+
+/// A short pause before a transaction that met another is tried again: random, so writers of
+/// several processes do not meet again in step, and longer as the tries add up.
+async fn pause(tried: usize) {
+    let random = u64::from(uuid::Uuid::new_v4().as_bytes()[0]);
+    let micros = (random * 4 + 100) * (tried.min(16) as u64 + 1);
+    tokio::time::sleep(Duration::from_micros(micros)).await;
 }
 
 /// The table holds no log counter: `initialize` has not run.
