@@ -21,8 +21,10 @@
 //! every commit of the store updates one item, so commits are ordered one at a time (DynamoDB
 //! allows about 1,000 writes a second on one item, and a transaction writes each of its items
 //! twice: expect a few hundred commits a second per table, and fewer under contention, where
-//! transactions on the counter fail and are retried). A writer keeps the counter's last value
-//! and learns the current one from a failed condition, so a commit is one request.
+//! transactions on the counter fail and are retried). A store keeps the counter's last value and
+//! learns the current one from a failed condition, so a commit is one request; its own writers
+//! take turns at the counter rather than race for it, so only writers of other processes meet
+//! there.
 //!
 //! **Deletion** of a stream removes its head and writes its notice in one transaction, then
 //! deletes its items in batches: a process that dies in between leaves items that a second
