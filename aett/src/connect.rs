@@ -17,6 +17,7 @@ use crate::store::EventStore;
 /// | `sqlite://PATH` (`sqlite://./bank.db`, `sqlite:///abs/path.db`; `%20` etc. decode) | `SqliteStore` on that file | `sqlite` (default) |
 /// | `postgres://user:password@host:port/database` (`?sslmode=require` for TLS, `?schema=NAME` for the tables' schema) | `PostgresStore` | `postgres` (TLS: `postgres-tls`) |
 /// | `mongodb://host:port/database` or `mongodb+srv://…` (the driver's own options, and `?prefix=NAME_` before every collection name) | `MongoStore` | `mongodb` |
+/// | `dynamodb://TABLE` (`?region=eu-west-1`, `?endpoint=http://localhost:8000`; credentials from the AWS SDK's standard chain) | `DynamoStore` | `dynamodb` |
 ///
 /// A scheme whose backend's feature is off is [`StoreError::FeatureDisabled`], naming the
 /// feature to enable. `sqlite://:memory:` is refused: each SQLite connection would see its own
@@ -56,8 +57,9 @@ pub async fn connect_with(
             Ok(Arc::new(InMemoryStore::with_conflict_detector(detector)))
         }
         "postgres" | "postgresql" => connect_postgres(url, &parsed, detector).await,
+        "dynamodb" => connect_dynamodb(url, &parsed, detector).await,
         other => Err(StoreError::Configuration(format!(
-            "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres, mongodb)"
+            "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres, mongodb, dynamodb)"
         ))),
     }
 }
@@ -122,6 +124,32 @@ async fn connect_postgres(
     let store = crate::PostgresStore::connect(config).await?;
     store.initialize().await?;
     Ok(Arc::new(store))
+}
+
+#[cfg(feature = "dynamodb")]
+async fn connect_dynamodb(
+    url: &str,
+    parsed: &Url,
+    detector: Arc<ConflictDetector>,
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    use crate::store::PersistenceManagement;
+    let _ = parsed;
+    let config = crate::DynamoConfig::from_url(url)?.conflict_detector(detector);
+    let store = crate::DynamoStore::connect(config).await?;
+    store.initialize().await?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn connect_dynamodb(
+    _url: &str,
+    _parsed: &Url,
+    _detector: Arc<ConflictDetector>,
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    Err(StoreError::FeatureDisabled {
+        scheme: "dynamodb".to_owned(),
+        feature: "dynamodb",
+    })
 }
 
 #[cfg(feature = "mongodb")]

@@ -20,6 +20,9 @@ mod trace;
 
 pub use aett_macros::{event, Aggregate, Projection, Saga};
 
+#[cfg(feature = "dynamodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dynamodb")))]
+pub use backends::dynamodb::{DynamoConfig, DynamoStore, DynamoTransaction};
 pub use backends::memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mongodb")))]

@@ -5,16 +5,20 @@
 //! cargo run --release -p aett-bench --features postgres,mongodb -- [--size smoke|quick|full]
 //!     [--rounds N] [--rss-events N] [--backends memory,sqlite,postgres,mongodb] [--json FILE]
 //!     [--only SCENARIO]   (run only the scenarios whose name contains SCENARIO)
-//!     [--postgres-url URL] [--mongodb-url URL]
+//!     [--postgres-url URL] [--mongodb-url URL] [--dynamodb-endpoint URL]
 //! cargo run --release -p aett-bench --features postgres -- pg-payload [--postgres-url URL]
 //! ```
 //!
 //! PostgreSQL needs a server: `--postgres-url`, or `AETT_POSTGRES_URL`
 //! (`scripts/postgres-test-server.sh start` runs one on 127.0.0.1:54329). MongoDB likewise:
-//! `--mongodb-url` or `AETT_MONGODB_URL` (`scripts/mongodb-test-server.sh start`).
+//! `--mongodb-url` or `AETT_MONGODB_URL` (`scripts/mongodb-test-server.sh start`). DynamoDB:
+//! `--dynamodb-endpoint` or `AETT_DYNAMODB_ENDPOINT` (`scripts/aws-test-server.sh start`), in
+//! region us-east-1 with the test server's credentials.
 
 mod aett_side;
 mod direct;
+#[cfg(feature = "dynamodb")]
+mod direct_dynamodb;
 #[cfg(feature = "mongodb")]
 mod direct_mongodb;
 #[cfg(feature = "postgres")]
@@ -57,6 +61,7 @@ struct Options {
     json: Option<PathBuf>,
     postgres_url: Option<String>,
     mongodb_url: Option<String>,
+    dynamodb_endpoint: Option<String>,
     /// Run only the scenarios whose name contains this.
     only: Option<String>,
 }
@@ -78,6 +83,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         json: None,
         postgres_url: std::env::var("AETT_POSTGRES_URL").ok(),
         mongodb_url: std::env::var("AETT_MONGODB_URL").ok(),
+        dynamodb_endpoint: std::env::var("AETT_DYNAMODB_ENDPOINT").ok(),
         only: None,
     };
     if cfg!(feature = "postgres") {
@@ -85,6 +91,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     if cfg!(feature = "mongodb") {
         options.backends.push("mongodb".to_owned());
+    }
+    if cfg!(feature = "dynamodb") {
+        options.backends.push("dynamodb".to_owned());
     }
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -119,6 +128,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--json" => options.json = Some(value()?.into()),
             "--postgres-url" => options.postgres_url = Some(value()?),
             "--mongodb-url" => options.mongodb_url = Some(value()?),
+            "--dynamodb-endpoint" => options.dynamodb_endpoint = Some(value()?),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -219,6 +229,8 @@ enum Direct {
     Postgres(direct_postgres::DirectPostgres),
     #[cfg(feature = "mongodb")]
     Mongo(direct_mongodb::DirectMongo),
+    #[cfg(feature = "dynamodb")]
+    Dynamo(direct_dynamodb::DirectDynamo),
 }
 
 async fn run_backend(
@@ -230,6 +242,8 @@ async fn run_backend(
 ) -> Result<(), String> {
     let sizes = options.sizes;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    #[cfg(feature = "dynamodb")]
+    let mut dynamo_store = None;
     let (url, direct) = match backend {
         "memory" => ("memory://".to_owned(), Direct::None),
         #[cfg(feature = "sqlite")]
@@ -267,8 +281,32 @@ async fn run_backend(
                 Direct::Mongo(direct_mongodb::DirectMongo::new(&url).await),
             )
         }
+        #[cfg(feature = "dynamodb")]
+        "dynamodb" => {
+            let endpoint = options.dynamodb_endpoint.clone().ok_or(
+                "the dynamodb backend needs a server: pass --dynamodb-endpoint or set AETT_DYNAMODB_ENDPOINT \
+                 (scripts/aws-test-server.sh start runs one on 127.0.0.1:5049)",
+            )?;
+            let table = format!("bench_{}", uuid::Uuid::new_v4().simple());
+            let store = dynamodb_store(&endpoint, &table).await?;
+            let direct = direct_dynamodb::DirectDynamo::new(store.client().clone()).await;
+            dynamo_store = Some(store);
+            let encoded = endpoint.replace(':', "%3A").replace('/', "%2F");
+            (
+                format!("dynamodb://{table}?region=us-east-1&endpoint={encoded}"),
+                Direct::Dynamo(direct),
+            )
+        }
         other => return Err(format!("unknown or disabled backend `{other}`")),
     };
+    #[cfg(feature = "dynamodb")]
+    let stores: Stores = match &dynamo_store {
+        Some(store) => store.clone(),
+        None => aett::connect(&url)
+            .await
+            .map_err(|e| format!("{backend}: {e}"))?,
+    };
+    #[cfg(not(feature = "dynamodb"))]
     let stores: Stores = aett::connect(&url)
         .await
         .map_err(|e| format!("{backend}: {e}"))?;
@@ -303,6 +341,8 @@ async fn run_backend(
                     Direct::Postgres(d) => direct_runs.push(d.$method($round, $($arg),*).await),
                     #[cfg(feature = "mongodb")]
                     Direct::Mongo(d) => direct_runs.push(d.$method($round, $($arg),*).await),
+                    #[cfg(feature = "dynamodb")]
+                    Direct::Dynamo(d) => direct_runs.push(d.$method($round, $($arg),*).await),
                 }
                 if !aett_first {
                     aett.push(aett_side::$method(&stores, $round, $($arg),*).await);
@@ -327,6 +367,8 @@ async fn run_backend(
                     Direct::Postgres(d) => direct_runs.push(d.$method($($arg),*).await),
                     #[cfg(feature = "mongodb")]
                     Direct::Mongo(d) => direct_runs.push(d.$method($($arg),*).await),
+                    #[cfg(feature = "dynamodb")]
+                    Direct::Dynamo(d) => direct_runs.push(d.$method($($arg),*).await),
                 }
                 if !aett_first {
                     aett.push(aett_side::$method(&stores, $($arg),*).await);
@@ -346,6 +388,8 @@ async fn run_backend(
                 Direct::Postgres(d) => d.$method($($arg),*).await,
                 #[cfg(feature = "mongodb")]
                 Direct::Mongo(d) => d.$method($($arg),*).await,
+                #[cfg(feature = "dynamodb")]
+                Direct::Dynamo(d) => d.$method($($arg),*).await,
             }
         }};
     }
@@ -424,7 +468,16 @@ async fn run_backend(
         }
     }
 
-    if backend != "memory" && options.selected("peak memory") {
+    #[cfg(feature = "dynamodb")]
+    if let (Some(store), Direct::Dynamo(d)) = (&dynamo_store, &direct) {
+        if options.selected("requests") {
+            eprintln!("   DynamoDB requests per commit and per load");
+            requests_per_operation(store, d).await;
+        }
+    }
+
+    // Not on DynamoDB: a million events is hours of requests on the test server.
+    if !matches!(backend, "memory" | "dynamodb") && options.selected("peak memory") {
         eprintln!("   peak memory while replaying {} events", sizes.rss_events);
         aett_side::prepare_big(&stores, "big", sizes.rss_events).await;
         let (events, before, peak) = rss::measure(&url, "big");
@@ -435,6 +488,8 @@ async fn run_backend(
         Direct::Postgres(d) => d.drop().await,
         #[cfg(feature = "mongodb")]
         Direct::Mongo(d) => d.drop().await,
+        #[cfg(feature = "dynamodb")]
+        Direct::Dynamo(d) => d.drop().await,
         _ => {}
     }
     Ok(())
@@ -499,4 +554,52 @@ async fn pg_payload(args: &[String]) -> ExitCode {
         eprintln!("aett-bench pg-payload needs the `postgres` feature");
         ExitCode::from(2)
     }
+}
+
+/// A DynamoDB store in `table` on the test server at `endpoint`, initialised.
+#[cfg(feature = "dynamodb")]
+async fn dynamodb_store(endpoint: &str, table: &str) -> Result<Arc<aett::DynamoStore>, String> {
+    use aett::PersistenceManagement;
+    let config = aett::DynamoConfig::new(table)
+        .endpoint(endpoint)
+        .region("us-east-1")
+        .credentials("test", "test");
+    let store = aett::DynamoStore::connect(config)
+        .await
+        .map_err(|e| format!("dynamodb: {e}"))?;
+    store
+        .initialize()
+        .await
+        .map_err(|e| format!("dynamodb: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// Prints how many DynamoDB requests aett and the hand-written program send per single-event
+/// commit and per load of a 100-event aggregate (10 commits).
+#[cfg(feature = "dynamodb")]
+async fn requests_per_operation(
+    store: &Arc<aett::DynamoStore>,
+    direct: &direct_dynamodb::DirectDynamo,
+) {
+    const COMMITS: u64 = 50;
+    const LOADS: u64 = 20;
+    let stores: Stores = store.clone();
+    let per = |before: u64, after: u64, count: u64| (after - before) as f64 / count as f64;
+    let before = store.requests_sent();
+    aett_side::append_single(&stores, 1_000, COMMITS).await;
+    let aett_commit = per(before, store.requests_sent(), COMMITS);
+    let before = direct.requests_sent();
+    direct.append_single(1_000, COMMITS).await;
+    let direct_commit = per(before, direct.requests_sent(), COMMITS);
+    aett_side::prepare_aggregate(&stores, "requests", 100).await;
+    direct.prepare_aggregate("requests", 100).await;
+    let before = store.requests_sent();
+    aett_side::load(&stores, "requests", LOADS).await;
+    let aett_load = per(before, store.requests_sent(), LOADS);
+    let before = direct.requests_sent();
+    direct.load("requests", LOADS).await;
+    let direct_load = per(before, direct.requests_sent(), LOADS);
+    println!("\nDynamoDB requests per operation (aett / hand-written):");
+    println!("  single-event commit: {aett_commit:.2} / {direct_commit:.2}");
+    println!("  load of a 100-event aggregate (10 commits): {aett_load:.2} / {direct_load:.2}");
 }

@@ -21,6 +21,13 @@ fn the_benchmark_runs_and_writes_its_table_and_json() {
         );
         backends.push("mongodb");
     }
+    if cfg!(feature = "dynamodb") {
+        assert!(
+            std::env::var("AETT_DYNAMODB_ENDPOINT").is_ok(),
+            "AETT_DYNAMODB_ENDPOINT is not set: run scripts/test-all.sh, which starts a DynamoDB-compatible server for the tests"
+        );
+        backends.push("dynamodb");
+    }
     let output = Command::new(env!("CARGO_BIN_EXE_aett-bench"))
         .args([
             "--size",
@@ -44,6 +51,12 @@ fn the_benchmark_runs_and_writes_its_table_and_json() {
                 "| {backend} | read everything from checkpoint 0 |"
             )),
             "{stdout}"
+        );
+    }
+    if cfg!(feature = "dynamodb") {
+        assert!(
+            stdout.contains("single-event commit: 1.00 /"),
+            "a commit is one DynamoDB request:\n{stdout}"
         );
     }
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();

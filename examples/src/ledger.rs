@@ -85,8 +85,86 @@ impl Ledger {
                 .await?;
             return Ok(());
         }
+        #[cfg(feature = "dynamodb")]
+        if let Some(tx) = context.transaction::<aett::DynamoTransaction>() {
+            use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+            let table = dynamodb::table_for(tx.table());
+            dynamodb::create_table(tx.client(), &table).await?;
+            let update = Update::builder()
+                .table_name(table)
+                .key("account", AttributeValue::S(account.to_owned()))
+                .update_expression("ADD #balance :delta, #entries :one")
+                .expression_attribute_names("#balance", "balance")
+                .expression_attribute_names("#entries", "entries")
+                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+                .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+                .build()?;
+            tx.push(TransactWriteItem::builder().update(update).build());
+            return Ok(());
+        }
         *self.in_memory.entry(account.to_owned()).or_default() += delta;
         Ok(())
+    }
+}
+
+/// The DynamoDB ledger: a table beside the store's, one item per account, written in the
+/// transaction that advances the projection's checkpoint.
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    use aws_sdk_dynamodb::Client;
+
+    use super::BoxError;
+
+    /// The ledger's table beside the store's table `store_table`.
+    pub fn table_for(store_table: &str) -> String {
+        format!("{store_table}_ledger")
+    }
+
+    /// Creates the ledger's table unless it exists, and waits until it is active.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), BoxError> {
+        let described = client.describe_table().table_name(table).send().await;
+        if described.is_ok() {
+            return Ok(());
+        }
+        let created = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("account")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("account")
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            )
+            .send()
+            .await;
+        if let Err(error) = created {
+            if !error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception())
+            {
+                return Err(error.into());
+            }
+        }
+        for _ in 0..300 {
+            let status = client.describe_table().table_name(table).send().await?;
+            if status.table.and_then(|t| t.table_status)
+                == Some(aws_sdk_dynamodb::types::TableStatus::Active)
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Err(format!("table {table} did not become active").into())
     }
 }
 
@@ -146,6 +224,32 @@ pub async fn read(url: &str) -> Result<Option<BTreeMap<String, i64>>, BoxError> 
             })
             .collect::<Result<_, BoxError>>()
             .map(Some);
+    }
+    #[cfg(feature = "dynamodb")]
+    if url.starts_with("dynamodb://") {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let store = aett::DynamoStore::connect(aett::DynamoConfig::from_url(url)?).await?;
+        let table = dynamodb::table_for(store.table());
+        dynamodb::create_table(store.client(), &table).await?;
+        let items = store
+            .client()
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .send()
+            .await?
+            .items
+            .unwrap_or_default();
+        let mut balances = BTreeMap::new();
+        for item in items {
+            let (Some(AttributeValue::S(account)), Some(AttributeValue::N(balance))) =
+                (item.get("account"), item.get("balance"))
+            else {
+                return Err("a ledger item without account or balance".into());
+            };
+            balances.insert(account.clone(), balance.parse()?);
+        }
+        return Ok(Some(balances));
     }
     Ok(None)
 }

@@ -283,6 +283,13 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let ledger = ProjectionRunner::new(&store, Ledger::default())
         .filter(LogFilter::new().tenant(TENANT).stream_type("account"))
         .delivery(delivery)
+        // A DynamoDB transaction writes each item once: one event a batch, as two events of
+        // one account would post to one ledger item.
+        .batch_size(if url.starts_with("dynamodb://") {
+            1
+        } else {
+            100
+        })
         .catch_up()
         .await?;
     if resumed_from == 0 {

@@ -123,3 +123,30 @@ fn runs_on_mongodb_and_continues_after_a_restart() {
         "the ledger resumes on the second run and posts only what is new:\n{second}"
     );
 }
+
+#[cfg(feature = "dynamodb")]
+#[test]
+fn runs_on_dynamodb_and_continues_after_a_restart() {
+    let endpoint = std::env::var("AETT_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!("AETT_DYNAMODB_ENDPOINT is not set: run scripts/test-all.sh, which starts a DynamoDB-compatible server for the tests")
+    });
+    // A table of its own; credentials come from the environment the test command sets.
+    let table = format!("aett_bank_{}", uuid::Uuid::new_v4().simple());
+    let endpoint = endpoint.replace(':', "%3A").replace('/', "%2F");
+    let url = format!("dynamodb://{table}?region=us-east-1&endpoint={endpoint}");
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(&url, dir.path());
+    assert_story(&first);
+    assert!(
+        first.contains("alice: balance $106.00, version 10"),
+        "{first}"
+    );
+    let second = run(&url, dir.path());
+    assert_story(&second);
+    assert!(
+        second.contains("the ledger resumed from checkpoint")
+            && second.contains("posted 8 new entries")
+            && second.contains("ledger: alice $112.00 (agrees with the account)"),
+        "the ledger resumes on the second run and posts only what is new:\n{second}"
+    );
+}

@@ -11,6 +11,8 @@
 
 pub mod contract;
 pub mod domain;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 pub mod log_order;
 pub mod migration;
 #[cfg(feature = "mongodb")]

@@ -3,6 +3,9 @@
 //! Each backend is a leaf: it depends on the core (`model`, `store`, `kit`) and its driver,
 //! never on another backend, and nothing but [`crate::connect`] depends on it.
 
+#[cfg(feature = "dynamodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dynamodb")))]
+pub mod dynamodb;
 pub mod kit;
 pub mod memory;
 #[cfg(feature = "mongodb")]

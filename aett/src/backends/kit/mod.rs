@@ -16,7 +16,12 @@
 
 mod concurrency;
 mod paging;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mongodb"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mongodb",
+    feature = "dynamodb"
+))]
 pub(crate) mod sql;
 mod wake;
 

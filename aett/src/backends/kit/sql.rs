@@ -36,7 +36,7 @@ pub(crate) fn validate_identifier(kind: &str, name: &str) -> Result<(), StoreErr
 pub(crate) enum StoredId {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Uuid(Uuid),
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "dynamodb")), allow(dead_code))]
     Bytes(Vec<u8>),
 }
 
@@ -45,7 +45,7 @@ pub(crate) enum StoredId {
 pub(crate) enum StoredStamp {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Time(DateTime<Utc>),
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "dynamodb")), allow(dead_code))]
     Micros(i64),
 }
 
@@ -236,6 +236,10 @@ pub(crate) fn encode_snapshot_headers(snapshot: &Snapshot) -> Result<Vec<u8>, St
 }
 
 /// Clamps a revision or checkpoint bound into SQL's signed 64-bit range.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mongodb")),
+    allow(dead_code)
+)]
 pub(crate) fn clamp(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -284,7 +288,7 @@ pub(crate) enum Refused {
 impl Refused {
     /// The answer, for a backend that has already read the commits that took the sequence
     /// and found none: a writer took it just now, so the attempt's writer reloads.
-    #[cfg_attr(not(feature = "mongodb"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "mongodb", feature = "dynamodb")), allow(dead_code))]
     pub fn into_answer(self, attempt: &CommitAttempt) -> StoreError {
         match self {
             Refused::Answer(error) => error,
