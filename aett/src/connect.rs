@@ -57,7 +57,7 @@ pub async fn connect_with(
             Ok(Arc::new(InMemoryStore::with_conflict_detector(detector)))
         }
         "postgres" | "postgresql" => connect_postgres(url, &parsed, detector).await,
-        "dynamodb" => connect_dynamodb(url, &parsed, detector).await,
+        "dynamodb" => connect_dynamodb(url, detector).await,
         other => Err(StoreError::Configuration(format!(
             "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres, mongodb, dynamodb)"
         ))),
@@ -129,11 +129,9 @@ async fn connect_postgres(
 #[cfg(feature = "dynamodb")]
 async fn connect_dynamodb(
     url: &str,
-    parsed: &Url,
     detector: Arc<ConflictDetector>,
 ) -> Result<Arc<dyn EventStore>, StoreError> {
     use crate::store::PersistenceManagement;
-    let _ = parsed;
     let config = crate::DynamoConfig::from_url(url)?.conflict_detector(detector);
     let store = crate::DynamoStore::connect(config).await?;
     store.initialize().await?;
@@ -143,7 +141,6 @@ async fn connect_dynamodb(
 #[cfg(not(feature = "dynamodb"))]
 async fn connect_dynamodb(
     _url: &str,
-    _parsed: &Url,
     _detector: Arc<ConflictDetector>,
 ) -> Result<Arc<dyn EventStore>, StoreError> {
     Err(StoreError::FeatureDisabled {

@@ -95,6 +95,27 @@ fn runs_on_postgres() {
     assert_story(&out);
 }
 
+/// Runs the example twice on `url`: the second run continues from the first, and the ledger,
+/// kept exactly once in the store's database, resumes from its checkpoint.
+#[cfg(any(feature = "mongodb", feature = "dynamodb"))]
+fn runs_twice_and_the_ledger_resumes(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(url, dir.path());
+    assert_story(&first);
+    assert!(
+        first.contains("alice: balance $106.00, version 10"),
+        "{first}"
+    );
+    let second = run(url, dir.path());
+    assert_story(&second);
+    assert!(
+        second.contains("the ledger resumed from checkpoint")
+            && second.contains("posted 8 new entries")
+            && second.contains("ledger: alice $112.00 (agrees with the account)"),
+        "the ledger resumes on the second run and posts only what is new:\n{second}"
+    );
+}
+
 #[cfg(feature = "mongodb")]
 #[test]
 fn runs_on_mongodb_and_continues_after_a_restart() {
@@ -107,21 +128,7 @@ fn runs_on_mongodb_and_continues_after_a_restart() {
     let hosts = rest.split('/').next().unwrap_or(rest);
     let database = format!("aett_bank_{}", uuid::Uuid::new_v4().simple());
     let url = format!("{scheme}://{hosts}/{database}?{options}");
-    let dir = tempfile::tempdir().unwrap();
-    let first = run(&url, dir.path());
-    assert_story(&first);
-    assert!(
-        first.contains("alice: balance $106.00, version 10"),
-        "{first}"
-    );
-    let second = run(&url, dir.path());
-    assert_story(&second);
-    assert!(
-        second.contains("the ledger resumed from checkpoint")
-            && second.contains("posted 8 new entries")
-            && second.contains("ledger: alice $112.00 (agrees with the account)"),
-        "the ledger resumes on the second run and posts only what is new:\n{second}"
-    );
+    runs_twice_and_the_ledger_resumes(&url);
 }
 
 #[cfg(feature = "dynamodb")]
@@ -134,19 +141,5 @@ fn runs_on_dynamodb_and_continues_after_a_restart() {
     let table = format!("aett_bank_{}", uuid::Uuid::new_v4().simple());
     let endpoint = endpoint.replace(':', "%3A").replace('/', "%2F");
     let url = format!("dynamodb://{table}?region=us-east-1&endpoint={endpoint}");
-    let dir = tempfile::tempdir().unwrap();
-    let first = run(&url, dir.path());
-    assert_story(&first);
-    assert!(
-        first.contains("alice: balance $106.00, version 10"),
-        "{first}"
-    );
-    let second = run(&url, dir.path());
-    assert_story(&second);
-    assert!(
-        second.contains("the ledger resumed from checkpoint")
-            && second.contains("posted 8 new entries")
-            && second.contains("ledger: alice $112.00 (agrees with the account)"),
-        "the ledger resumes on the second run and posts only what is new:\n{second}"
-    );
+    runs_twice_and_the_ledger_resumes(&url);
 }

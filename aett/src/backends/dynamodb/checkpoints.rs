@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::items::{b, item_key, n, projection_pk, s, Fields, Item, PROJECTION_SK};
-use super::{DynamoStore, Inner};
+use super::{unbuilt, DynamoStore, Inner};
 use crate::backends::kit::sql::{encode_skipped, position};
 use crate::backends::kit::{stamp_from_micros, stamp_to_micros};
 use crate::error::{Operation, Scope, StoreError};
@@ -117,7 +117,7 @@ impl Save {
         }
         let update = update
             .build()
-            .map_err(|e| StoreError::storage(Operation::SaveCheckpoint, Scope::Store, e))?;
+            .map_err(|e| unbuilt(Operation::SaveCheckpoint, e))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }

@@ -14,7 +14,7 @@ use super::items::{
     commit_sk, group_parts, head_sk, id_sk, item_key, joined, n, part_sk, pointer_item, raw_commit,
     s, stream_pk, tenant_pk, with_parts, CommitItems, Fields, Item, COUNTER_SK, LOG_PK,
 };
-use super::{pause, DynamoStore, Inner, TRANSACTION_TRIES};
+use super::{pause, unbuilt, DynamoStore, Inner, TRANSACTION_TRIES};
 use crate::backends::kit::sql::{replay_commit, why_refused, RawCommit, Refused};
 use crate::backends::kit::{
     paged, resolve_taken_sequence, stamp_to_micros, Page, PageItem, Resume,
@@ -232,8 +232,11 @@ impl CommitStore for DynamoStore {
 
 /// The positions of a commit transaction's items.
 const HEAD: usize = 0;
+const COMMIT: usize = 1;
 const ID: usize = 2;
 const COUNTER: usize = 3;
+/// The parts of a large commit come after the two log pointers.
+const PARTS: usize = 6;
 
 /// A conditional put into the store's table.
 pub(super) fn put(table: &str, item: Item, if_new: bool) -> Result<TransactWriteItem, StoreError> {
@@ -243,9 +246,7 @@ pub(super) fn put(table: &str, item: Item, if_new: bool) -> Result<TransactWrite
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk");
     }
-    let put = put
-        .build()
-        .map_err(|e| StoreError::storage(Operation::Commit, Scope::Store, e))?;
+    let put = put.build().map_err(|e| unbuilt(Operation::Commit, e))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -261,7 +262,7 @@ pub(super) fn counter_update(table: &str, expected: u64) -> Result<TransactWrite
         .expression_attribute_values(":expected", n(expected))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .build()
-        .map_err(|e| StoreError::storage(Operation::Commit, Scope::Store, e))?;
+        .map_err(|e| unbuilt(Operation::Commit, e))?;
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
@@ -299,9 +300,7 @@ fn head_update(table: &str, attempt: &CommitAttempt) -> Result<TransactWriteItem
             .expression_attribute_values(":ps", n(attempt.commit_sequence - 1))
             .expression_attribute_values(":pr", n(attempt.first_revision() - 1))
     };
-    let update = update
-        .build()
-        .map_err(|e| StoreError::storage(Operation::Commit, Scope::Store, e))?;
+    let update = update.build().map_err(|e| unbuilt(Operation::Commit, e))?;
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
@@ -355,9 +354,9 @@ impl DynamoStore {
                 Err(cancelled) => cancelled,
             };
             let refused = cancelled.failed(HEAD)
-                || cancelled.failed(1)
+                || cancelled.failed(COMMIT)
                 || cancelled.failed(ID)
-                || cancelled.failed_from(6);
+                || cancelled.failed_from(PARTS);
             if refused {
                 // The reads that say why need not hold up this store's other writers.
                 turn.take();
@@ -369,14 +368,14 @@ impl DynamoStore {
             // The stream's head moved: the failure carries the head as it is.
             if cancelled.failed(HEAD) {
                 let head = match cancelled.item(HEAD) {
-                    Some(item) => Head::of(item, &scope)?,
+                    Some(item) => Some(Head::of(item, &scope)?),
                     None => None,
                 };
                 return Err(self.judge(&attempt, head).await);
             }
             // A key the commit needs is taken while its head is free (what a deletion cut
             // short leaves).
-            if cancelled.failed(1) || cancelled.failed_from(6) {
+            if cancelled.failed(COMMIT) || cancelled.failed_from(PARTS) {
                 return Err(self.refused(&attempt, &scope).await);
             }
             if cancelled.failed(COUNTER) {
@@ -493,7 +492,7 @@ impl Inner {
             .get_item(operation, scope, &tenant_pk(tenant), &head_sk(stream))
             .await?
         {
-            Some(item) => Head::of(&item, scope),
+            Some(item) => Head::of(&item, scope).map(Some),
             None => Ok(None),
         }
     }
@@ -501,13 +500,13 @@ impl Inner {
 
 impl Head {
     /// The head a head item holds.
-    pub(super) fn of(item: &Item, scope: &Scope) -> Result<Option<Head>, StoreError> {
+    pub(super) fn of(item: &Item, scope: &Scope) -> Result<Head, StoreError> {
         let fields = Fields::new(item, scope);
-        Ok(Some(Head {
+        Ok(Head {
             sequence: fields.optional_i64("head_sequence")?.unwrap_or(0),
             revision: fields.optional_i64("head_revision")?.unwrap_or(0),
             snapshot_revision: fields.optional_i64("snapshot_revision")?,
             stream_type: fields.optional_str("stream_type")?.map(str::to_owned),
-        }))
+        })
     }
 }

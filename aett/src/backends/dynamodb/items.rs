@@ -393,13 +393,27 @@ pub(crate) fn pointer_item(
 pub(crate) fn group_parts(items: Vec<Item>) -> Vec<(Item, Vec<Item>)> {
     let mut grouped: Vec<(Item, Vec<Item>)> = Vec::new();
     for item in items {
-        let is_part = matches!(item.get("sk"), Some(AttributeValue::S(sk)) if sk.len() > 21 && sk.as_bytes()[21] == b'.');
         match grouped.last_mut() {
-            Some((_, parts)) if is_part => parts.push(item),
+            Some((_, parts)) if is_part(&item) => parts.push(item),
             _ => grouped.push((item, Vec::new())),
         }
     }
     grouped
+}
+
+/// A key attribute of an item as text (empty when missing).
+pub(crate) fn key_part(item: &Item, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => value.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Whether an item is a part of a larger item before it (its sort key ends in `.{part:03}`).
+pub(crate) fn is_part(item: &Item) -> bool {
+    sk_of(item)
+        .and_then(sk_number)
+        .is_some_and(|(_, part)| part)
 }
 
 /// The sort key of an item.

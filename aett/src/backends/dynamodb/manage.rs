@@ -12,11 +12,11 @@ use chrono::{SubsecRound, Utc};
 
 use super::commits::{counter_update, put};
 use super::items::{
-    commit_sk, head_sk, id_sk, item_key, n, pointer_item, pointer_sk, sk_number, sk_of,
+    commit_sk, head_sk, id_sk, is_part, item_key, key_part, n, pointer_item, pointer_sk,
     snapshot_sk, stream_pk, tenant_pk, with_parts, Fields, Item, COUNTER_SK, HEADS_END, LOG_PK,
     MARKER_PK, MARKER_SK, SCHEMA_VERSION,
 };
-use super::{key_part, pause, DynamoStore, Inner, TRANSACTION_TRIES};
+use super::{pause, unbuilt, DynamoStore, Inner, TRANSACTION_TRIES};
 use crate::backends::kit::stamp_to_micros;
 use crate::error::{Operation, Scope, StoreError};
 use crate::store::PersistenceManagement;
@@ -157,7 +157,7 @@ impl Inner {
         let tenant_pk = tenant_pk(tenant);
         for item in items {
             let (pk, sk) = (key_part(item, "pk"), key_part(item, "sk"));
-            if sk.starts_with('c') && sk_number(&sk).is_some_and(|(_, part)| !part) {
+            if sk.starts_with('c') && !is_part(item) {
                 let fields = Fields::new(item, scope);
                 if let Ok(checkpoint) = fields.i64("checkpoint") {
                     let checkpoint = u64::try_from(checkpoint).unwrap_or_default();
@@ -198,7 +198,7 @@ impl PersistenceManagement for DynamoStore {
                         .key_type(kind)
                         .build()
                 };
-                let build = |e| StoreError::storage(operation, Scope::Store, e);
+                let build = |e| unbuilt(operation, e);
                 let created = inner
                     .try_call(
                         operation,
@@ -353,9 +353,7 @@ impl PersistenceManagement for DynamoStore {
         let mut doomed = Vec::with_capacity(before.len());
         let mut last_kept = false;
         for item in before {
-            let sk = sk_of(&item).unwrap_or_default();
-            let is_part = sk_number(sk).is_some_and(|(_, part)| part);
-            if !is_part {
+            if !is_part(&item) {
                 let sequence = Fields::new(&item, &scope).i64("commit_sequence")?;
                 last_kept = sequence >= head.sequence;
             }
@@ -415,9 +413,7 @@ impl PersistenceManagement for DynamoStore {
                 None => condition.push_str(" AND attribute_not_exists(#snap)"),
             }
             let delete = delete.condition_expression(condition);
-            let delete = delete
-                .build()
-                .map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
+            let delete = delete.build().map_err(|e| unbuilt(operation, e))?;
             let expected = inner.counter.load(Ordering::Relaxed);
             let checkpoint = expected + 1;
             let micros = stamp_to_micros(Utc::now().trunc_subsecs(6));

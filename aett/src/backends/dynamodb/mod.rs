@@ -46,15 +46,14 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, DeleteRequest, KeysAndAttributes, TransactWriteItem,
-    WriteRequest,
+    CancellationReason, DeleteRequest, KeysAndAttributes, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 
 pub use checkpoints::{DynamoTransaction, MAX_READ_MODEL_ITEMS};
 pub use config::DynamoConfig;
 
-use self::items::{item_key, s, Fields, Item, COUNTER_SK, LOG_PK};
+use self::items::{item_key, key_part, s, Fields, Item, COUNTER_SK, LOG_PK};
 use crate::backends::kit::CommitSignal;
 use crate::error::{Operation, Scope, StoreError};
 
@@ -161,7 +160,7 @@ impl DynamoStore {
                 scope: Scope::Store,
                 after: timeout,
             })?
-            .map_err(|error| sdk_error(Operation::Connect, &Scope::Store, error))?;
+            .map_err(|error| sdk_error(Operation::Connect, &Scope::Store, timeout, error))?;
         Ok(store)
     }
 
@@ -193,7 +192,12 @@ struct ServiceError {
 
 /// An SDK error as a [`StoreError`]: a timeout as [`StoreError::Timeout`], the rest as
 /// [`StoreError::Storage`] with the service's code and message.
-fn sdk_error<E, R>(operation: Operation, scope: &Scope, error: SdkError<E, R>) -> StoreError
+fn sdk_error<E, R>(
+    operation: Operation,
+    scope: &Scope,
+    after: Duration,
+    error: SdkError<E, R>,
+) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -202,7 +206,7 @@ where
         return StoreError::Timeout {
             operation,
             scope: scope.clone(),
-            after: Duration::ZERO,
+            after,
         };
     }
     let message = match (error.code(), error.message()) {
@@ -339,16 +343,7 @@ impl Inner {
         E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        match sdk_error(operation, scope, error) {
-            StoreError::Timeout {
-                operation, scope, ..
-            } => StoreError::Timeout {
-                operation,
-                scope,
-                after: self.config.operation_timeout,
-            },
-            other => other,
-        }
+        sdk_error(operation, scope, self.config.operation_timeout, error)
     }
 
     /// Whether a conditional write was made: `false` when its condition failed, an error for
@@ -459,13 +454,13 @@ impl Inner {
         let mut found = HashMap::with_capacity(keys.len());
         for batch in keys.chunks(100) {
             let mut pending = batch.to_vec();
-            let mut rounds = 0;
+            let mut rounds = 0u32;
             while !pending.is_empty() {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
                     .consistent_read(true)
                     .build()
-                    .map_err(|e| StoreError::storage(operation, scope.clone(), e))?;
+                    .map_err(|e| unbuilt(operation, e))?;
                 let output = self
                     .call(
                         operation,
@@ -491,8 +486,7 @@ impl Inner {
                     .unwrap_or_default();
                 rounds += 1;
                 if !pending.is_empty() {
-                    // Throttled: back off as the SDK would.
-                    tokio::time::sleep(Duration::from_millis(10 << rounds.min(6))).await;
+                    throttled(rounds).await;
                 }
             }
         }
@@ -517,10 +511,10 @@ impl Inner {
                         .set_key(Some(key.clone()))
                         .build()
                         .map(|delete| WriteRequest::builder().delete_request(delete).build())
-                        .map_err(|e| StoreError::storage(operation, scope.clone(), e))
+                        .map_err(|e| unbuilt(operation, e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut rounds = 0;
+            let mut rounds = 0u32;
             while !pending.is_empty() {
                 let output = self
                     .call(
@@ -538,7 +532,7 @@ impl Inner {
                     .unwrap_or_default();
                 rounds += 1;
                 if !pending.is_empty() {
-                    tokio::time::sleep(Duration::from_millis(10 << rounds.min(6))).await;
+                    throttled(rounds).await;
                 }
             }
         }
@@ -609,6 +603,18 @@ impl Inner {
     }
 }
 
+/// Items a batch request left unprocessed (throttled): back off before sending them again, as
+/// the SDK does with a throttled request.
+async fn throttled(rounds: u32) {
+    tokio::time::sleep(Duration::from_millis(10 << rounds.min(6))).await;
+}
+
+/// A request aett built without a field the SDK requires: a bug in aett, reported as a storage
+/// error of the operation rather than a panic.
+fn unbuilt(operation: Operation, error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::storage(operation, Scope::Store, error)
+}
+
 /// The value of the log counter's item.
 fn counter_value(item: &Item, scope: &Scope) -> Result<u64, StoreError> {
     let fields = Fields::new(item, scope);
@@ -629,12 +635,4 @@ fn not_initialized(table: &str) -> StoreError {
     StoreError::Configuration(format!(
         "DynamoDB table `{table}` is not an initialised aett store (no log counter): call initialize first"
     ))
-}
-
-/// A key attribute of an item as text (empty when missing).
-fn key_part(item: &Item, name: &str) -> String {
-    match item.get(name) {
-        Some(AttributeValue::S(value)) => value.clone(),
-        _ => String::new(),
-    }
 }
