@@ -20,7 +20,8 @@ mod paging;
     feature = "sqlite",
     feature = "postgres",
     feature = "mongodb",
-    feature = "dynamodb"
+    feature = "dynamodb",
+    feature = "s3"
 ))]
 pub(crate) mod sql;
 mod wake;
