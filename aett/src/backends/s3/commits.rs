@@ -9,7 +9,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use futures::FutureExt;
 
 use super::objects::{commit_object, Kind, Meta, Object};
-use super::{Inner, Known, S3Store};
+use super::{Fetched, Inner, Known, S3Store};
 use crate::backends::kit::{
     check_follows_head, paged, resolve_taken_sequence, stamp_to_micros, Page, PageItem,
 };
@@ -136,7 +136,7 @@ impl Inner {
                     limit,
                 )
                 .await?;
-            let fetched: Vec<(String, Result<Option<Vec<u8>>, StoreError>)> = stream::iter(listed)
+            let fetched: Vec<(String, Fetched)> = stream::iter(listed)
                 .map(|(key, etag)| {
                     let inner = self.clone();
                     let scope = scope.clone();

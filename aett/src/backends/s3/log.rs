@@ -10,7 +10,7 @@ use futures::FutureExt;
 
 use super::commits::PARALLEL_READS;
 use super::objects::{Kind, Meta, Object};
-use super::{Inner, S3Store};
+use super::{Fetched, Inner, S3Store};
 use crate::backends::kit::{paged, stamp_to_micros, Page, PageItem, Resume};
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, LogEntry, LogFilter};
@@ -194,26 +194,25 @@ impl Inner {
             if more && ends_on_a_slot && slots.len() > 1 {
                 slots.pop();
             }
-            let fetched: Vec<(u64, bool, Result<Option<Vec<u8>>, StoreError>)> =
-                stream::iter(slots)
-                    .map(|(checkpoint, etag, decided)| {
-                        let inner = self.clone();
-                        let scope = scope.clone();
-                        async move {
-                            let got = inner
-                                .get_listed(
-                                    operation,
-                                    &scope,
-                                    &inner.layout.slot(checkpoint),
-                                    etag.as_deref(),
-                                )
-                                .await;
-                            (checkpoint, decided, got)
-                        }
-                    })
-                    .buffered(PARALLEL_READS)
-                    .collect()
-                    .await;
+            let fetched: Vec<(u64, bool, Fetched)> = stream::iter(slots)
+                .map(|(checkpoint, etag, decided)| {
+                    let inner = self.clone();
+                    let scope = scope.clone();
+                    async move {
+                        let got = inner
+                            .get_listed(
+                                operation,
+                                &scope,
+                                &inner.layout.slot(checkpoint),
+                                etag.as_deref(),
+                            )
+                            .await;
+                        (checkpoint, decided, got)
+                    }
+                })
+                .buffered(PARALLEL_READS)
+                .collect()
+                .await;
             let read_to = fetched.last().map(|(checkpoint, _, _)| *checkpoint);
             for (checkpoint, decided, got) in fetched {
                 let Some(bytes) = got? else { continue };

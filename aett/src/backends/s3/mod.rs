@@ -325,6 +325,9 @@ where
 
 type Response = aws_sdk_s3::config::http::HttpResponse;
 
+/// An object read, or `None` when there was none.
+type Fetched = Result<Option<Vec<u8>>, StoreError>;
+
 /// How many times a conditional write that met another in progress (`409`) is tried again.
 const CONFLICT_TRIES: usize = 20;
 
