@@ -328,3 +328,46 @@ fn url_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// A deletion whose process died after its `Deleted` object went in (before the next
+/// incarnation began and the tombstones were written) is finished by deleting again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deletion_cut_short_is_finished_by_the_next() {
+    let store = store().await;
+    for sequence in 1..=2 {
+        store
+            .commit(attempt("t", "s", sequence, increments(0..1)))
+            .await
+            .unwrap();
+    }
+    // What the dead deletion left: its object at the key after the last commit, nothing else.
+    let deleted = serde_json::json!({
+        "kind": "deleted", "tenant": "t", "stream": "s", "inc": 0, "seq": 3,
+        "checkpoint": 99, "stamp": 0, "next": 1
+    });
+    put(
+        &store,
+        &commit_key(&store, "t", "s", 3),
+        serde_json::to_vec(&deleted).unwrap(),
+    )
+    .await;
+    // A second store, as another process, knows nothing of it.
+    let other = open(
+        config(store.bucket()).prefix(store.prefix().trim_end_matches('/').to_owned()),
+    )
+    .await;
+    assert!(matches!(
+        other.commit(attempt("t", "s", 3, increments(0..1))).await,
+        Err(StoreError::NonConflictingCommit { .. })
+    ));
+    other.delete_stream("t", "s").await.unwrap();
+    assert!(read_all(&other, "t", "s").await.is_empty());
+    assert!(read_all(&store, "t", "s").await.is_empty());
+    let restarted = other
+        .commit(attempt("t", "s", 1, increments(0..1)))
+        .await
+        .expect("the stream starts again at sequence 1");
+    assert_eq!(read_all(&store, "t", "s").await, vec![restarted]);
+    let log: Vec<LogEntry> = store.get_from(0).try_collect().await.unwrap();
+    assert_eq!(log.len(), 1, "the deleted commits left the log: {log:?}");
+}

@@ -102,6 +102,72 @@ impl Inner {
     }
 }
 
+impl S3Store {
+    /// What follows the `Deleted` object at `end` of incarnation `inc`: the next incarnation's
+    /// first key, then tombstones at the deleted commits' keys (which stay taken), their slots
+    /// voided, and their ids, snapshots and index entries removed. Running it again is harmless.
+    async fn finish_deletion(
+        &self,
+        scope: &Scope,
+        tenant_id: &str,
+        stream_id: &str,
+        inc: u64,
+        end: u64,
+        objects: &[(u64, Object)],
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let operation = Operation::DeleteStream;
+        let keys = inner.layout.stream(tenant_id, stream_id);
+        // The stream now lives in the next incarnation; its first key says so.
+        inner
+            .put_new(
+                operation,
+                scope,
+                &keys.commit(inc + 1, 0),
+                Meta::marker(Kind::Begin, inc + 1).to_bytes(),
+            )
+            .await?;
+        inner.remember_incarnation(tenant_id, stream_id, inc + 1);
+        inner
+            .heads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(tenant_id.to_owned(), stream_id.to_owned()));
+        inner
+            .put(
+                operation,
+                scope,
+                &keys.head_deleted(inc + 1),
+                stream_id.as_bytes().to_vec(),
+            )
+            .await?;
+        let mut gone = Vec::new();
+        let mut slots = Vec::new();
+        for (sequence, object) in objects {
+            if *sequence > 0 && *sequence < end && object.meta.kind != Kind::Gone {
+                gone.push(keys.commit(inc, *sequence));
+                if object.meta.kind == Kind::Commit {
+                    slots.push(object.meta.checkpoint);
+                }
+            }
+        }
+        inner
+            .overwrite(
+                operation,
+                scope,
+                gone,
+                Meta::marker(Kind::Gone, end).to_bytes(),
+                slots,
+            )
+            .await?;
+        for prefix in [keys.ids(inc), keys.snapshots(inc), keys.heads(inc)] {
+            let listed = inner.list_all(operation, scope, &prefix, None).await?;
+            inner.delete_keys(operation, scope, listed).await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl PersistenceManagement for S3Store {
     async fn initialize(&self) -> Result<(), StoreError> {
@@ -298,6 +364,16 @@ impl PersistenceManagement for S3Store {
         for _ in 0..DELETE_TRIES {
             let inc = inner.incarnation(operation, tenant_id, stream_id).await?;
             let objects = inner.objects_of(operation, &scope, &keys, inc).await?;
+            // A deletion cut short (its process died after the `Deleted` object went in):
+            // finish it, then look at the next incarnation.
+            if let Some((end, _)) = objects
+                .last()
+                .filter(|(_, object)| object.meta.kind == Kind::Deleted)
+            {
+                self.finish_deletion(&scope, tenant_id, stream_id, inc, *end, &objects)
+                    .await?;
+                continue;
+            }
             let Some((head, last)) = objects
                 .iter()
                 .rev()
@@ -339,56 +415,11 @@ impl PersistenceManagement for S3Store {
                     continue;
                 }
             }
-            // The stream now lives in the next incarnation; its first key says so.
-            inner
-                .put_new(
-                    operation,
-                    &scope,
-                    &keys.commit(inc + 1, 0),
-                    Meta::marker(Kind::Begin, inc + 1).to_bytes(),
-                )
-                .await?;
-            inner.remember_incarnation(tenant_id, stream_id, inc + 1);
             let _ = inner
-                .put(
-                    operation,
-                    &scope,
-                    &inner.layout.decided(checkpoint),
-                    Vec::new(),
-                )
+                .put(operation, &scope, &inner.layout.decided(checkpoint), Vec::new())
                 .await;
-            inner
-                .put(
-                    operation,
-                    &scope,
-                    &keys.head_deleted(inc + 1),
-                    stream_id.as_bytes().to_vec(),
-                )
+            self.finish_deletion(&scope, tenant_id, stream_id, inc, end, &objects)
                 .await?;
-            // The deleted commits become tombstones (their keys stay taken), their slots void.
-            let mut gone = Vec::new();
-            let mut slots = Vec::new();
-            for (sequence, object) in &objects {
-                if *sequence > 0 && *sequence < end {
-                    gone.push(keys.commit(inc, *sequence));
-                    if object.meta.kind == Kind::Commit {
-                        slots.push(object.meta.checkpoint);
-                    }
-                }
-            }
-            inner
-                .overwrite(
-                    operation,
-                    &scope,
-                    gone,
-                    Meta::marker(Kind::Gone, end).to_bytes(),
-                    slots,
-                )
-                .await?;
-            for prefix in [keys.ids(inc), keys.snapshots(inc), keys.heads(inc)] {
-                let listed = inner.list_all(operation, &scope, &prefix, None).await?;
-                inner.delete_keys(operation, &scope, listed).await?;
-            }
             self.inner.signal.raise();
             return Ok(());
         }
