@@ -13,7 +13,8 @@
 //! (`scripts/postgres-test-server.sh start` runs one on 127.0.0.1:54329). MongoDB likewise:
 //! `--mongodb-url` or `AETT_MONGODB_URL` (`scripts/mongodb-test-server.sh start`). DynamoDB:
 //! `--dynamodb-endpoint` or `AETT_DYNAMODB_ENDPOINT` (`scripts/aws-test-server.sh start`), in
-//! region us-east-1 with the test server's credentials.
+//! region us-east-1 with the test server's credentials; S3 likewise: `--s3-endpoint` or
+//! `AETT_S3_ENDPOINT` (the same server).
 
 mod aett_side;
 mod direct;

@@ -352,10 +352,8 @@ async fn a_deletion_cut_short_is_finished_by_the_next() {
     )
     .await;
     // A second store, as another process, knows nothing of it.
-    let other = open(
-        config(store.bucket()).prefix(store.prefix().trim_end_matches('/').to_owned()),
-    )
-    .await;
+    let other =
+        open(config(store.bucket()).prefix(store.prefix().trim_end_matches('/').to_owned())).await;
     assert!(matches!(
         other.commit(attempt("t", "s", 3, increments(0..1))).await,
         Err(StoreError::NonConflictingCommit { .. })

@@ -14,6 +14,8 @@
 //! A backend proves itself by running the shared contract suite (the `aett-tests` crate in
 //! aett's repository), which every backend in this crate runs whole.
 
+#[cfg(any(feature = "dynamodb", feature = "s3"))]
+pub(crate) mod aws;
 mod concurrency;
 mod paging;
 #[cfg(any(

@@ -416,7 +416,12 @@ impl PersistenceManagement for S3Store {
                 }
             }
             let _ = inner
-                .put(operation, &scope, &inner.layout.decided(checkpoint), Vec::new())
+                .put(
+                    operation,
+                    &scope,
+                    &inner.layout.decided(checkpoint),
+                    Vec::new(),
+                )
                 .await;
             self.finish_deletion(&scope, tenant_id, stream_id, inc, end, &objects)
                 .await?;

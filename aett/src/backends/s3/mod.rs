@@ -56,6 +56,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 
+use crate::backends::kit::aws::{load_config, sdk_error, AwsSettings};
+
 pub use config::S3Config;
 
 use self::keys::Layout;
@@ -138,46 +140,21 @@ impl S3Store {
                 "an S3 store's key prefix takes at most 256 bytes".to_owned(),
             ));
         }
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(
-                aws_config::retry::RetryConfig::standard().with_max_attempts(config.max_attempts),
-            )
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(config.connect_timeout)
-                    .operation_timeout(config.operation_timeout)
-                    .build(),
-            );
-        if let Some(region) = &config.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        } else if config.endpoint.is_some() {
+        let sdk_config = load_config(AwsSettings {
+            region: config.region.as_deref(),
             // S3-compatible servers take any region; spare their users the setting.
-            loader = loader.region(
-                aws_config::meta::region::RegionProviderChain::default_provider()
-                    .or_else("us-east-1"),
-            );
-        }
-        if let Some(endpoint) = &config.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some((key, secret)) = &config.credentials {
-            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
-                key, secret, None, None, "aett",
-            ));
-        }
-        let sdk_config = tokio::time::timeout(config.connect_timeout, loader.load())
-            .await
-            .map_err(|_| StoreError::Timeout {
-                operation: Operation::Connect,
-                scope: Scope::Store,
-                after: config.connect_timeout,
-            })?;
-        if sdk_config.region().is_none() {
-            return Err(StoreError::Configuration(
-                "no AWS region: set one with S3Config::region, `?region=` in the URL, or AWS_REGION"
-                    .to_owned(),
-            ));
-        }
+            fallback_region: config.endpoint.is_some().then_some("us-east-1"),
+            endpoint: config.endpoint.as_deref(),
+            credentials: config
+                .credentials
+                .as_ref()
+                .map(|(key, secret)| (key.as_str(), secret.as_str())),
+            connect_timeout: config.connect_timeout,
+            operation_timeout: config.operation_timeout,
+            max_attempts: config.max_attempts,
+            region_hint: "S3Config::region",
+        })
+        .await?;
         let s3_config = aws_sdk_s3::config::Builder::from(&sdk_config)
             .force_path_style(config.path_style)
             // Checksums only where S3 requires them (DeleteObjects): S3-compatible stores differ
@@ -251,15 +228,6 @@ impl S3Store {
     }
 }
 
-/// An SDK error that shows the service's own code and message.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-struct ServiceError {
-    message: String,
-    #[source]
-    source: Box<dyn std::error::Error + Send + Sync>,
-}
-
 /// The HTTP status S3 answered with, if it answered.
 fn status<E, R>(error: &SdkError<E, R>) -> Option<u16>
 where
@@ -277,50 +245,6 @@ impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
     fn status_code(&self) -> u16 {
         self.status().as_u16()
     }
-}
-
-/// An SDK error as a [`StoreError`]: a timeout as [`StoreError::Timeout`], the rest as
-/// [`StoreError::Storage`] with the service's code and message.
-fn sdk_error<E, R>(
-    operation: Operation,
-    scope: &Scope,
-    after: Duration,
-    error: SdkError<E, R>,
-) -> StoreError
-where
-    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    if let SdkError::TimeoutError(_) = &error {
-        return StoreError::Timeout {
-            operation,
-            scope: scope.clone(),
-            after,
-        };
-    }
-    let message = match (error.code(), error.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_owned(),
-        _ => {
-            // The error and its causes, on one line.
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(": ");
-                message.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            message
-        }
-    };
-    StoreError::storage(
-        operation,
-        scope.clone(),
-        ServiceError {
-            message,
-            source: Box::new(error),
-        },
-    )
 }
 
 type Response = aws_sdk_s3::config::http::HttpResponse;
