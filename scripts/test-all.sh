@@ -6,8 +6,9 @@
 # that server is used; otherwise a throwaway cluster is created, and deleted afterwards.
 # MongoDB: with AETT_MONGODB_URL already set (a replica set: the tests use transactions), that
 # server is used; otherwise a throwaway SecantusDB server is started, and stopped afterwards.
-# DynamoDB: with AETT_DYNAMODB_ENDPOINT already set, that endpoint is used; otherwise a throwaway
-# moto server is started (scripts/aws-test-server.sh), and stopped afterwards.
+# DynamoDB and S3: with AETT_DYNAMODB_ENDPOINT and AETT_S3_ENDPOINT already set, those endpoints
+# are used; otherwise a throwaway moto server (both services on one port) is started
+# (scripts/aws-test-server.sh), and stopped afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,13 +31,14 @@ if [ -z "${AETT_MONGODB_URL:-}" ]; then
     stop_servers+=("scripts/mongodb-test-server.sh stop")
     export AETT_MONGODB_URL="mongodb://127.0.0.1:${AETT_MONGO_PORT:-27019}/?directConnection=true"
 fi
-if [ -z "${AETT_DYNAMODB_ENDPOINT:-}" ]; then
+if [ -z "${AETT_DYNAMODB_ENDPOINT:-}" ] || [ -z "${AETT_S3_ENDPOINT:-}" ]; then
     scripts/aws-test-server.sh start
     stop_servers+=("scripts/aws-test-server.sh stop")
-    export AETT_DYNAMODB_ENDPOINT="http://127.0.0.1:${AETT_AWS_PORT:-5049}"
+    moto="http://127.0.0.1:${AETT_AWS_PORT:-5049}"
+    export AETT_DYNAMODB_ENDPOINT="${AETT_DYNAMODB_ENDPOINT:-$moto}" AETT_S3_ENDPOINT="${AETT_S3_ENDPOINT:-$moto}"
 fi
-# The test server takes any credentials; tests that open a `dynamodb://` URL read them (and the
-# region) through the AWS SDK's standard chain.
+# The test server takes any credentials; tests that open a `dynamodb://` or `s3://` URL read them
+# (and the region) through the AWS SDK's standard chain.
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 
 cargo test --locked --workspace --all-features

@@ -18,6 +18,7 @@ use crate::store::EventStore;
 /// | `postgres://user:password@host:port/database` (`?sslmode=require` for TLS, `?schema=NAME` for the tables' schema) | `PostgresStore` | `postgres` (TLS: `postgres-tls`) |
 /// | `mongodb://host:port/database` or `mongodb+srv://…` (the driver's own options, and `?prefix=NAME_` before every collection name) | `MongoStore` | `mongodb` |
 /// | `dynamodb://TABLE` (`?region=eu-west-1`, `?endpoint=http://localhost:8000`; credentials from the AWS SDK's standard chain) | `DynamoStore` | `dynamodb` |
+/// | `s3://BUCKET/PREFIX` (`?region=eu-west-1`, `?endpoint=http://localhost:9000`, which also turns on path-style addressing; credentials from the AWS SDK's standard chain) | `S3Store` | `s3` |
 ///
 /// A scheme whose backend's feature is off is [`StoreError::FeatureDisabled`], naming the
 /// feature to enable. `sqlite://:memory:` is refused: each SQLite connection would see its own
@@ -58,8 +59,9 @@ pub async fn connect_with(
         }
         "postgres" | "postgresql" => connect_postgres(url, &parsed, detector).await,
         "dynamodb" => connect_dynamodb(url, detector).await,
+        "s3" => connect_s3(url, detector).await,
         other => Err(StoreError::Configuration(format!(
-            "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres, mongodb, dynamodb)"
+            "`{url}`: unknown store URL scheme `{other}` (known: memory, sqlite, postgres, mongodb, dynamodb, s3)"
         ))),
     }
 }
@@ -146,6 +148,29 @@ async fn connect_dynamodb(
     Err(StoreError::FeatureDisabled {
         scheme: "dynamodb".to_owned(),
         feature: "dynamodb",
+    })
+}
+
+#[cfg(feature = "s3")]
+async fn connect_s3(
+    url: &str,
+    detector: Arc<ConflictDetector>,
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    use crate::store::PersistenceManagement;
+    let config = crate::S3Config::from_url(url)?.conflict_detector(detector);
+    let store = crate::S3Store::connect(config).await?;
+    store.initialize().await?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "s3"))]
+async fn connect_s3(
+    _url: &str,
+    _detector: Arc<ConflictDetector>,
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    Err(StoreError::FeatureDisabled {
+        scheme: "s3".to_owned(),
+        feature: "s3",
     })
 }
 

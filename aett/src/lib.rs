@@ -30,6 +30,9 @@ pub use backends::mongodb::{MongoConfig, MongoStore};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backends::postgres::{PostgresConfig, PostgresStore, PostgresTls};
+#[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+pub use backends::s3::{S3Config, S3Store};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backends::sqlite::{SqliteConfig, SqliteStore};

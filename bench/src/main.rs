@@ -5,7 +5,7 @@
 //! cargo run --release -p aett-bench --features postgres,mongodb -- [--size smoke|quick|full]
 //!     [--rounds N] [--rss-events N] [--backends memory,sqlite,postgres,mongodb] [--json FILE]
 //!     [--only SCENARIO]   (run only the scenarios whose name contains SCENARIO)
-//!     [--postgres-url URL] [--mongodb-url URL] [--dynamodb-endpoint URL]
+//!     [--postgres-url URL] [--mongodb-url URL] [--dynamodb-endpoint URL] [--s3-endpoint URL]
 //! cargo run --release -p aett-bench --features postgres -- pg-payload [--postgres-url URL]
 //! ```
 //!
@@ -13,7 +13,8 @@
 //! (`scripts/postgres-test-server.sh start` runs one on 127.0.0.1:54329). MongoDB likewise:
 //! `--mongodb-url` or `AETT_MONGODB_URL` (`scripts/mongodb-test-server.sh start`). DynamoDB:
 //! `--dynamodb-endpoint` or `AETT_DYNAMODB_ENDPOINT` (`scripts/aws-test-server.sh start`), in
-//! region us-east-1 with the test server's credentials.
+//! region us-east-1 with the test server's credentials; S3 likewise: `--s3-endpoint` or
+//! `AETT_S3_ENDPOINT` (the same server).
 
 mod aett_side;
 mod direct;
@@ -23,6 +24,8 @@ mod direct_dynamodb;
 mod direct_mongodb;
 #[cfg(feature = "postgres")]
 mod direct_postgres;
+#[cfg(feature = "s3")]
+mod direct_s3;
 #[cfg(feature = "sqlite")]
 mod direct_sqlite;
 #[cfg(feature = "postgres")]
@@ -62,6 +65,7 @@ struct Options {
     postgres_url: Option<String>,
     mongodb_url: Option<String>,
     dynamodb_endpoint: Option<String>,
+    s3_endpoint: Option<String>,
     /// Run only the scenarios whose name contains this.
     only: Option<String>,
 }
@@ -84,6 +88,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         postgres_url: std::env::var("AETT_POSTGRES_URL").ok(),
         mongodb_url: std::env::var("AETT_MONGODB_URL").ok(),
         dynamodb_endpoint: std::env::var("AETT_DYNAMODB_ENDPOINT").ok(),
+        s3_endpoint: std::env::var("AETT_S3_ENDPOINT").ok(),
         only: None,
     };
     if cfg!(feature = "postgres") {
@@ -91,6 +96,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     if cfg!(feature = "mongodb") {
         options.backends.push("mongodb".to_owned());
+    }
+    if cfg!(feature = "s3") {
+        options.backends.push("s3".to_owned());
     }
     if cfg!(feature = "dynamodb") {
         options.backends.push("dynamodb".to_owned());
@@ -129,6 +137,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--postgres-url" => options.postgres_url = Some(value()?),
             "--mongodb-url" => options.mongodb_url = Some(value()?),
             "--dynamodb-endpoint" => options.dynamodb_endpoint = Some(value()?),
+            "--s3-endpoint" => options.s3_endpoint = Some(value()?),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -231,6 +240,8 @@ enum Direct {
     Mongo(direct_mongodb::DirectMongo),
     #[cfg(feature = "dynamodb")]
     Dynamo(direct_dynamodb::DirectDynamo),
+    #[cfg(feature = "s3")]
+    S3(direct_s3::DirectS3),
 }
 
 async fn run_backend(
@@ -244,6 +255,8 @@ async fn run_backend(
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     #[cfg(feature = "dynamodb")]
     let mut dynamo_store = None;
+    #[cfg(feature = "s3")]
+    let mut s3_store = None;
     let (url, direct) = match backend {
         "memory" => ("memory://".to_owned(), Direct::None),
         #[cfg(feature = "sqlite")]
@@ -297,19 +310,41 @@ async fn run_backend(
                 Direct::Dynamo(direct),
             )
         }
+        #[cfg(feature = "s3")]
+        "s3" => {
+            let endpoint = options.s3_endpoint.clone().ok_or(
+                "the s3 backend needs a server: pass --s3-endpoint or set AETT_S3_ENDPOINT \
+                 (scripts/aws-test-server.sh start runs one on 127.0.0.1:5049)",
+            )?;
+            let bucket = format!("aett-bench-{}", uuid::Uuid::new_v4().simple());
+            let store = s3_store_at(&endpoint, &bucket).await?;
+            let direct = direct_s3::DirectS3::new(store.client().clone(), &bucket);
+            s3_store = Some(store);
+            let encoded = endpoint.replace(':', "%3A").replace('/', "%2F");
+            (
+                format!("s3://{bucket}/aett?region=us-east-1&endpoint={encoded}"),
+                Direct::S3(direct),
+            )
+        }
         other => return Err(format!("unknown or disabled backend `{other}`")),
     };
+    // The backends that count requests are measured through their own type.
+    #[allow(unused_mut)]
+    let mut own: Option<Stores> = None;
     #[cfg(feature = "dynamodb")]
-    let stores: Stores = match &dynamo_store {
-        Some(store) => store.clone(),
+    if let Some(store) = &dynamo_store {
+        own = Some(store.clone());
+    }
+    #[cfg(feature = "s3")]
+    if let Some(store) = &s3_store {
+        own = Some(store.clone());
+    }
+    let stores: Stores = match own {
+        Some(store) => store,
         None => aett::connect(&url)
             .await
             .map_err(|e| format!("{backend}: {e}"))?,
     };
-    #[cfg(not(feature = "dynamodb"))]
-    let stores: Stores = aett::connect(&url)
-        .await
-        .map_err(|e| format!("{backend}: {e}"))?;
     let name = backend.to_owned();
     let mut push = |scenario: &str, unit: &str, aett: Measured, direct: Option<Measured>| {
         rows.push(Row {
@@ -343,6 +378,8 @@ async fn run_backend(
                     Direct::Mongo(d) => direct_runs.push(d.$method($round, $($arg),*).await),
                     #[cfg(feature = "dynamodb")]
                     Direct::Dynamo(d) => direct_runs.push(d.$method($round, $($arg),*).await),
+                    #[cfg(feature = "s3")]
+                    Direct::S3(d) => direct_runs.push(d.$method($round, $($arg),*).await),
                 }
                 if !aett_first {
                     aett.push(aett_side::$method(&stores, $round, $($arg),*).await);
@@ -369,6 +406,8 @@ async fn run_backend(
                     Direct::Mongo(d) => direct_runs.push(d.$method($($arg),*).await),
                     #[cfg(feature = "dynamodb")]
                     Direct::Dynamo(d) => direct_runs.push(d.$method($($arg),*).await),
+                    #[cfg(feature = "s3")]
+                    Direct::S3(d) => direct_runs.push(d.$method($($arg),*).await),
                 }
                 if !aett_first {
                     aett.push(aett_side::$method(&stores, $($arg),*).await);
@@ -390,6 +429,8 @@ async fn run_backend(
                 Direct::Mongo(d) => d.$method($($arg),*).await,
                 #[cfg(feature = "dynamodb")]
                 Direct::Dynamo(d) => d.$method($($arg),*).await,
+                #[cfg(feature = "s3")]
+                Direct::S3(d) => d.$method($($arg),*).await,
             }
         }};
     }
@@ -476,8 +517,17 @@ async fn run_backend(
         }
     }
 
-    // Not on DynamoDB: a million events is hours of requests on the test server.
-    if !matches!(backend, "memory" | "dynamodb") && options.selected("peak memory") {
+    #[cfg(feature = "s3")]
+    if let (Some(store), Direct::S3(d)) = (&s3_store, &direct) {
+        if options.selected("requests") {
+            eprintln!("   S3 requests per commit and per load");
+            let endpoint = options.s3_endpoint.as_deref().unwrap_or_default();
+            s3_requests_per_operation(store, d, endpoint).await;
+        }
+    }
+
+    // Not on DynamoDB or S3: a million events is hours of requests on the test server.
+    if !matches!(backend, "memory" | "dynamodb" | "s3") && options.selected("peak memory") {
         eprintln!("   peak memory while replaying {} events", sizes.rss_events);
         aett_side::prepare_big(&stores, "big", sizes.rss_events).await;
         let (events, before, peak) = rss::measure(&url, "big");
@@ -490,6 +540,8 @@ async fn run_backend(
         Direct::Mongo(d) => d.drop().await,
         #[cfg(feature = "dynamodb")]
         Direct::Dynamo(d) => d.drop().await,
+        #[cfg(feature = "s3")]
+        Direct::S3(d) => d.drop().await,
         _ => {}
     }
     Ok(())
@@ -602,4 +654,63 @@ async fn requests_per_operation(
     println!("\nDynamoDB requests per operation (aett / hand-written):");
     println!("  single-event commit: {aett_commit:.2} / {direct_commit:.2}");
     println!("  load of a 100-event aggregate (10 commits): {aett_load:.2} / {direct_load:.2}");
+}
+
+/// An S3 store in `bucket` (created) under the prefix `aett` on the test server at `endpoint`,
+/// initialised.
+#[cfg(feature = "s3")]
+async fn s3_store_at(endpoint: &str, bucket: &str) -> Result<Arc<aett::S3Store>, String> {
+    use aett::PersistenceManagement;
+    let config = aett::S3Config::new(bucket)
+        .prefix("aett")
+        .endpoint(endpoint)
+        .path_style(true)
+        .region("us-east-1")
+        .credentials("test", "test");
+    let store = aett::S3Store::connect(config)
+        .await
+        .map_err(|e| format!("s3: {e}"))?;
+    store.initialize().await.map_err(|e| format!("s3: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// Prints how many S3 requests aett and the hand-written program send per single-event commit
+/// and per load of a 100-event aggregate (10 commits).
+#[cfg(feature = "s3")]
+async fn s3_requests_per_operation(
+    store: &Arc<aett::S3Store>,
+    direct: &direct_s3::DirectS3,
+    endpoint: &str,
+) {
+    const COMMITS: u64 = 50;
+    const LOADS: u64 = 20;
+    let stores: Stores = store.clone();
+    let per = |before: u64, after: u64, count: u64| (after - before) as f64 / count as f64;
+    let before = store.requests_sent();
+    aett_side::append_single(&stores, 1_000, COMMITS).await;
+    let aett_commit = per(before, store.requests_sent(), COMMITS);
+    let before = direct.requests_sent();
+    direct.append_single(1_000, COMMITS).await;
+    let direct_commit = per(before, direct.requests_sent(), COMMITS);
+    aett_side::prepare_aggregate(&stores, "requests", 100).await;
+    direct.prepare_aggregate("requests", 100).await;
+    // A store of its own, as another process: it has read none of the commits yet.
+    let fresh = s3_store_at(endpoint, store.bucket())
+        .await
+        .expect("a second store on the same bucket");
+    let fresh_stores: Stores = fresh.clone();
+    let before = fresh.requests_sent();
+    aett_side::load(&fresh_stores, "requests", 1).await;
+    let aett_first_load = per(before, fresh.requests_sent(), 1);
+    let before = store.requests_sent();
+    aett_side::load(&stores, "requests", LOADS).await;
+    let aett_load = per(before, store.requests_sent(), LOADS);
+    let before = direct.requests_sent();
+    direct.load("requests", LOADS).await;
+    let direct_load = per(before, direct.requests_sent(), LOADS);
+    println!("\nS3 requests per operation (aett / hand-written):");
+    println!("  single-event commit: {aett_commit:.2} / {direct_commit:.2}");
+    println!(
+        "  load of a 100-event aggregate (10 commits): {aett_load:.2} / {direct_load:.2} (a store that has not read it yet: {aett_first_load:.2})"
+    );
 }

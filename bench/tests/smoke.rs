@@ -28,6 +28,13 @@ fn the_benchmark_runs_and_writes_its_table_and_json() {
         );
         backends.push("dynamodb");
     }
+    if cfg!(feature = "s3") {
+        assert!(
+            std::env::var("AETT_S3_ENDPOINT").is_ok(),
+            "AETT_S3_ENDPOINT is not set: run scripts/test-all.sh, which starts an S3-compatible server for the tests"
+        );
+        backends.push("s3");
+    }
     let output = Command::new(env!("CARGO_BIN_EXE_aett-bench"))
         .args([
             "--size",
@@ -57,6 +64,22 @@ fn the_benchmark_runs_and_writes_its_table_and_json() {
         assert!(
             stdout.contains("single-event commit: 1.00 /"),
             "a commit is one DynamoDB request:\n{stdout}"
+        );
+    }
+    if cfg!(feature = "s3") {
+        let line = stdout
+            .lines()
+            .skip_while(|line| !line.starts_with("S3 requests per operation"))
+            .find(|line| line.contains("single-event commit:"))
+            .unwrap_or_else(|| panic!("no S3 request count:\n{stdout}"));
+        let aett: f64 = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            aett <= 7.0,
+            "a single-event commit to an S3 stream this store wrote last is 7 requests: {line}"
         );
     }
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();

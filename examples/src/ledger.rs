@@ -3,7 +3,10 @@
 //! On SQLite and PostgreSQL the ledger is a table in the store's own database, on MongoDB a
 //! collection, written in the transaction that advances the projection's checkpoint (exactly
 //! once): a second run of the example resumes where the first stopped, and never posts an entry
-//! twice. On the in-memory store it lives in the projection itself.
+//! twice. On S3, which has no transactions, the projection runs at least once and the ledger
+//! is an object per account beside the store, which remembers the last revision it posted, so
+//! an event handled again is not posted twice. On the in-memory store it lives in the
+//! projection itself.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +33,9 @@ pub struct Ledger {
     pub posted: u64,
     /// The ledger itself, when the store has no database to keep it in.
     pub in_memory: BTreeMap<String, i64>,
+    /// The ledger's objects, on an S3 store.
+    #[cfg(feature = "s3")]
+    pub s3: Option<s3::S3Ledger>,
 }
 
 impl Project<Deposited> for Ledger {
@@ -102,8 +108,115 @@ impl Ledger {
             tx.push(TransactWriteItem::builder().update(update).build());
             return Ok(());
         }
+        #[cfg(feature = "s3")]
+        if let Some(ledger) = &self.s3 {
+            return ledger.post(account, context.revision, delta).await;
+        }
         *self.in_memory.entry(account.to_owned()).or_default() += delta;
         Ok(())
+    }
+}
+
+/// The S3 ledger: an object per account beside the store's prefix, posted at least once and
+/// applied once (each object remembers the revision of the last event it took in).
+#[cfg(feature = "s3")]
+pub mod s3 {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::Client;
+    use serde::{Deserialize, Serialize};
+
+    use super::BoxError;
+
+    /// One account's line of the ledger.
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct Line {
+        balance: i64,
+        entries: i64,
+        /// The revision of the account's last event posted.
+        revision: u64,
+    }
+
+    /// Where the ledger's objects are.
+    #[derive(Debug)]
+    pub struct S3Ledger {
+        client: Client,
+        bucket: String,
+        prefix: String,
+    }
+
+    impl S3Ledger {
+        /// The ledger beside the store an `s3://` URL names: under `PREFIX-ledger/`.
+        pub async fn open(url: &str) -> Result<Self, BoxError> {
+            let store = aett::S3Store::connect(aett::S3Config::from_url(url)?).await?;
+            let prefix = match store.prefix().trim_end_matches('/') {
+                "" => "bank-ledger/".to_owned(),
+                prefix => format!("{prefix}-ledger/"),
+            };
+            Ok(Self {
+                client: store.client().clone(),
+                bucket: store.bucket().to_owned(),
+                prefix,
+            })
+        }
+
+        async fn line(&self, key: &str) -> Result<Line, BoxError> {
+            match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(found) => Ok(serde_json::from_slice(
+                    &found.body.collect().await?.into_bytes(),
+                )?),
+                Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                    Ok(Line::default())
+                }
+                Err(error) => Err(error.into()),
+            }
+        }
+
+        /// Posts `delta` to `account` unless its event (at `revision`) was posted already.
+        pub async fn post(&self, account: &str, revision: u64, delta: i64) -> Result<(), BoxError> {
+            let key = format!("{}{account}", self.prefix);
+            let mut line = self.line(&key).await?;
+            if revision <= line.revision {
+                return Ok(());
+            }
+            line.balance += delta;
+            line.entries += 1;
+            line.revision = revision;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .body(ByteStream::from(serde_json::to_vec(&line)?))
+                .send()
+                .await?;
+            Ok(())
+        }
+
+        /// Every account's balance.
+        pub async fn balances(&self) -> Result<BTreeMap<String, i64>, BoxError> {
+            let listed = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&self.prefix)
+                .send()
+                .await?;
+            let mut balances = BTreeMap::new();
+            for object in listed.contents() {
+                let Some(key) = object.key() else { continue };
+                let account = key.trim_start_matches(&self.prefix).to_owned();
+                balances.insert(account, self.line(key).await?.balance);
+            }
+            Ok(balances)
+        }
     }
 }
 
@@ -250,6 +363,10 @@ pub async fn read(url: &str) -> Result<Option<BTreeMap<String, i64>>, BoxError> 
             balances.insert(account.clone(), balance.parse()?);
         }
         return Ok(Some(balances));
+    }
+    #[cfg(feature = "s3")]
+    if url.starts_with("s3://") {
+        return Ok(Some(s3::S3Ledger::open(url).await?.balances().await?));
     }
     Ok(None)
 }

@@ -269,7 +269,9 @@ async fn run() -> Result<(), Box<dyn Error>> {
         println!("   {id} was {SNAPSHOT_EVERY}+ events past its newest snapshot: snapshot taken at revision {revision}");
     }
     println!("\n8. A read model: the ledger, kept by a projection");
-    let delivery = if url.starts_with("memory://") {
+    let delivery = if url.starts_with("memory://") || url.starts_with("s3://") {
+        // In the projection's memory, or (S3, which has no transactions) in objects that
+        // remember what they took in, so an event delivered again is not posted twice.
         Delivery::AtLeastOnce
     } else {
         // The ledger is a table in the store's database, written in the transaction that
@@ -280,7 +282,17 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .load_checkpoint(<Ledger as Projection>::NAME)
         .await?
         .map_or(0, |position| position.checkpoint);
-    let ledger = ProjectionRunner::new(&store, Ledger::default())
+    #[allow(unused_mut)]
+    let mut projection = Ledger::default();
+    #[cfg(feature = "s3")]
+    if url.starts_with("s3://") {
+        projection.s3 = Some(
+            ledger::s3::S3Ledger::open(&url)
+                .await
+                .map_err(|e| -> Box<dyn Error> { e })?,
+        );
+    }
+    let ledger = ProjectionRunner::new(&store, projection)
         .filter(LogFilter::new().tenant(TENANT).stream_type("account"))
         .delivery(delivery)
         // A DynamoDB transaction writes each item once: one event a batch, as two events of

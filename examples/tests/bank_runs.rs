@@ -97,7 +97,7 @@ fn runs_on_postgres() {
 
 /// Runs the example twice on `url`: the second run continues from the first, and the ledger,
 /// kept exactly once in the store's database, resumes from its checkpoint.
-#[cfg(any(feature = "mongodb", feature = "dynamodb"))]
+#[cfg(any(feature = "mongodb", feature = "dynamodb", feature = "s3"))]
 fn runs_twice_and_the_ledger_resumes(url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let first = run(url, dir.path());
@@ -141,5 +141,19 @@ fn runs_on_dynamodb_and_continues_after_a_restart() {
     let table = format!("aett_bank_{}", uuid::Uuid::new_v4().simple());
     let endpoint = endpoint.replace(':', "%3A").replace('/', "%2F");
     let url = format!("dynamodb://{table}?region=us-east-1&endpoint={endpoint}");
+    runs_twice_and_the_ledger_resumes(&url);
+}
+
+#[cfg(feature = "s3")]
+#[test]
+fn runs_on_s3_and_continues_after_a_restart() {
+    let endpoint = std::env::var("AETT_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!("AETT_S3_ENDPOINT is not set: run scripts/test-all.sh, which starts an S3-compatible server for the tests")
+    });
+    // A bucket of its own (created by the store); credentials come from the environment the
+    // test command sets.
+    let bucket = format!("aett-bank-{}", uuid::Uuid::new_v4().simple());
+    let endpoint = endpoint.replace(':', "%3A").replace('/', "%2F");
+    let url = format!("s3://{bucket}/bank?region=us-east-1&endpoint={endpoint}");
     runs_twice_and_the_ledger_resumes(&url);
 }

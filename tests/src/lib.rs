@@ -20,6 +20,8 @@ pub mod mongodb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod read_side;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::future::Future;
 use std::sync::Arc;

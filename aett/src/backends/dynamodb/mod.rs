@@ -45,6 +45,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::backends::kit::aws::{load_config, sdk_error, AwsSettings};
 use aws_sdk_dynamodb::types::{
     CancellationReason, DeleteRequest, KeysAndAttributes, TransactWriteItem, WriteRequest,
 };
@@ -108,39 +110,20 @@ impl DynamoStore {
     /// first use.
     pub async fn connect(config: DynamoConfig) -> Result<Self, StoreError> {
         validate_table(&config.table)?;
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(
-                aws_config::retry::RetryConfig::standard().with_max_attempts(config.max_attempts),
-            )
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(config.connect_timeout)
-                    .operation_timeout(config.operation_timeout)
-                    .build(),
-            );
-        if let Some(region) = &config.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &config.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some((key, secret)) = &config.credentials {
-            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                key, secret, None, None, "aett",
-            ));
-        }
-        let sdk_config = tokio::time::timeout(config.connect_timeout, loader.load())
-            .await
-            .map_err(|_| StoreError::Timeout {
-                operation: Operation::Connect,
-                scope: Scope::Store,
-                after: config.connect_timeout,
-            })?;
-        if sdk_config.region().is_none() {
-            return Err(StoreError::Configuration(
-                "no AWS region: set one with DynamoConfig::region, `?region=` in the URL, or AWS_REGION".to_owned(),
-            ));
-        }
+        let sdk_config = load_config(AwsSettings {
+            region: config.region.as_deref(),
+            fallback_region: None,
+            endpoint: config.endpoint.as_deref(),
+            credentials: config
+                .credentials
+                .as_ref()
+                .map(|(key, secret)| (key.as_str(), secret.as_str())),
+            connect_timeout: config.connect_timeout,
+            operation_timeout: config.operation_timeout,
+            max_attempts: config.max_attempts,
+            region_hint: "DynamoConfig::region",
+        })
+        .await?;
         let store = Self {
             inner: Arc::new(Inner {
                 client: Client::new(&sdk_config),
@@ -179,59 +162,6 @@ impl DynamoStore {
     pub fn requests_sent(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
     }
-}
-
-/// An SDK error that shows the service's own code and message.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-struct ServiceError {
-    message: String,
-    #[source]
-    source: Box<dyn std::error::Error + Send + Sync>,
-}
-
-/// An SDK error as a [`StoreError`]: a timeout as [`StoreError::Timeout`], the rest as
-/// [`StoreError::Storage`] with the service's code and message.
-fn sdk_error<E, R>(
-    operation: Operation,
-    scope: &Scope,
-    after: Duration,
-    error: SdkError<E, R>,
-) -> StoreError
-where
-    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    if let SdkError::TimeoutError(_) = &error {
-        return StoreError::Timeout {
-            operation,
-            scope: scope.clone(),
-            after,
-        };
-    }
-    let message = match (error.code(), error.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_owned(),
-        _ => {
-            // The error and its causes, on one line.
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(": ");
-                message.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            message
-        }
-    };
-    StoreError::storage(
-        operation,
-        scope.clone(),
-        ServiceError {
-            message,
-            source: Box::new(error),
-        },
-    )
 }
 
 /// A cancelled transaction: why each of its items failed, in order (code `None`: it did not).

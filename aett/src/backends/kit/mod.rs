@@ -14,13 +14,16 @@
 //! A backend proves itself by running the shared contract suite (the `aett-tests` crate in
 //! aett's repository), which every backend in this crate runs whole.
 
+#[cfg(any(feature = "dynamodb", feature = "s3"))]
+pub(crate) mod aws;
 mod concurrency;
 mod paging;
 #[cfg(any(
     feature = "sqlite",
     feature = "postgres",
     feature = "mongodb",
-    feature = "dynamodb"
+    feature = "dynamodb",
+    feature = "s3"
 ))]
 pub(crate) mod sql;
 mod wake;

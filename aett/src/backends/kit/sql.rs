@@ -34,7 +34,7 @@ pub(crate) fn validate_identifier(kind: &str, name: &str) -> Result<(), StoreErr
 /// A commit id as a backend's driver reads it: already a UUID (PostgreSQL) or its bytes
 /// (SQLite). Either way it is turned into the final type once.
 pub(crate) enum StoredId {
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "postgres", feature = "s3")), allow(dead_code))]
     Uuid(Uuid),
     #[cfg_attr(not(any(feature = "sqlite", feature = "dynamodb")), allow(dead_code))]
     Bytes(Vec<u8>),
@@ -45,7 +45,10 @@ pub(crate) enum StoredId {
 pub(crate) enum StoredStamp {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Time(DateTime<Utc>),
-    #[cfg_attr(not(any(feature = "sqlite", feature = "dynamodb")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "dynamodb", feature = "s3")),
+        allow(dead_code)
+    )]
     Micros(i64),
 }
 
@@ -66,6 +69,15 @@ pub(crate) struct RawCommit {
 /// A deleted stream's notice is a row of the commits table with a negative commit sequence (and
 /// no events): it takes its checkpoint from the same order as commits, and no read of a stream
 /// (which asks for sequences above 0) ever meets it.
+#[cfg_attr(
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mongodb",
+        feature = "dynamodb"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn notice_sequence() -> i64 {
     // Unique per stream among notices, so a stream deleted again gets a notice of its own.
     -((Uuid::new_v4().as_u64_pair().0 >> 1) as i64) - 1
@@ -278,6 +290,15 @@ pub(crate) fn replay_commit(
 }
 
 /// What a backend learns after its insert put nothing in.
+#[cfg_attr(
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mongodb",
+        feature = "dynamodb"
+    )),
+    allow(dead_code)
+)]
 pub(crate) enum Refused {
     /// The answer: a duplicate, an invalid attempt, or (rows deleted in between) reload and retry.
     Answer(StoreError),
@@ -304,6 +325,15 @@ impl Refused {
 
 /// Why an attempt did not go in, from whether its commit id is stored and the stream's head
 /// (`(0, 0)` for an empty stream) as read afterwards.
+#[cfg_attr(
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mongodb",
+        feature = "dynamodb"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn why_refused(attempt: &CommitAttempt, duplicate: bool, head: (i64, i64)) -> Refused {
     if duplicate {
         return Refused::Answer(StoreError::DuplicateCommit {
