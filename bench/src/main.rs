@@ -626,6 +626,49 @@ async fn dynamodb_store(endpoint: &str, table: &str) -> Result<Arc<aett::DynamoS
     Ok(Arc::new(store))
 }
 
+/// Requests per single-event commit and per load of a 100-event aggregate (10 commits), through
+/// `$store` (a backend type with `requests_sent`) and the hand-written `$direct`:
+/// `(aett commit, direct commit, aett load, direct load)`.
+#[cfg(any(feature = "dynamodb", feature = "s3"))]
+macro_rules! requests_per_operation {
+    ($store:expr, $direct:expr) => {{
+        const COMMITS: u64 = 50;
+        const LOADS: u64 = 20;
+        let (store, direct) = ($store, $direct);
+        let stores: Stores = store.clone();
+        let per = |before: u64, after: u64, count: u64| (after - before) as f64 / count as f64;
+        let before = store.requests_sent();
+        aett_side::append_single(&stores, 1_000, COMMITS).await;
+        let aett_commit = per(before, store.requests_sent(), COMMITS);
+        let before = direct.requests_sent();
+        direct.append_single(1_000, COMMITS).await;
+        let direct_commit = per(before, direct.requests_sent(), COMMITS);
+        aett_side::prepare_aggregate(&stores, "requests", 100).await;
+        direct.prepare_aggregate("requests", 100).await;
+        let before = store.requests_sent();
+        aett_side::load(&stores, "requests", LOADS).await;
+        let aett_load = per(before, store.requests_sent(), LOADS);
+        let before = direct.requests_sent();
+        direct.load("requests", LOADS).await;
+        let direct_load = per(before, direct.requests_sent(), LOADS);
+        (aett_commit, direct_commit, aett_load, direct_load)
+    }};
+}
+
+/// Prints what [`requests_per_operation!`] measured on `service`, with `note` after the load.
+#[cfg(any(feature = "dynamodb", feature = "s3"))]
+fn print_requests(
+    service: &str,
+    (aett_commit, direct_commit, aett_load, direct_load): (f64, f64, f64, f64),
+    note: &str,
+) {
+    println!("\n{service} requests per operation (aett / hand-written):");
+    println!("  single-event commit: {aett_commit:.2} / {direct_commit:.2}");
+    println!(
+        "  load of a 100-event aggregate (10 commits): {aett_load:.2} / {direct_load:.2}{note}"
+    );
+}
+
 /// Prints how many DynamoDB requests aett and the hand-written program send per single-event
 /// commit and per load of a 100-event aggregate (10 commits).
 #[cfg(feature = "dynamodb")]
@@ -633,27 +676,7 @@ async fn requests_per_operation(
     store: &Arc<aett::DynamoStore>,
     direct: &direct_dynamodb::DirectDynamo,
 ) {
-    const COMMITS: u64 = 50;
-    const LOADS: u64 = 20;
-    let stores: Stores = store.clone();
-    let per = |before: u64, after: u64, count: u64| (after - before) as f64 / count as f64;
-    let before = store.requests_sent();
-    aett_side::append_single(&stores, 1_000, COMMITS).await;
-    let aett_commit = per(before, store.requests_sent(), COMMITS);
-    let before = direct.requests_sent();
-    direct.append_single(1_000, COMMITS).await;
-    let direct_commit = per(before, direct.requests_sent(), COMMITS);
-    aett_side::prepare_aggregate(&stores, "requests", 100).await;
-    direct.prepare_aggregate("requests", 100).await;
-    let before = store.requests_sent();
-    aett_side::load(&stores, "requests", LOADS).await;
-    let aett_load = per(before, store.requests_sent(), LOADS);
-    let before = direct.requests_sent();
-    direct.load("requests", LOADS).await;
-    let direct_load = per(before, direct.requests_sent(), LOADS);
-    println!("\nDynamoDB requests per operation (aett / hand-written):");
-    println!("  single-event commit: {aett_commit:.2} / {direct_commit:.2}");
-    println!("  load of a 100-event aggregate (10 commits): {aett_load:.2} / {direct_load:.2}");
+    print_requests("DynamoDB", requests_per_operation!(store, direct), "");
 }
 
 /// An S3 store in `bucket` (created) under the prefix `aett` on the test server at `endpoint`,
@@ -675,25 +698,15 @@ async fn s3_store_at(endpoint: &str, bucket: &str) -> Result<Arc<aett::S3Store>,
 }
 
 /// Prints how many S3 requests aett and the hand-written program send per single-event commit
-/// and per load of a 100-event aggregate (10 commits).
+/// and per load of a 100-event aggregate (10 commits), and what the load costs a store that has
+/// not read the aggregate yet.
 #[cfg(feature = "s3")]
 async fn s3_requests_per_operation(
     store: &Arc<aett::S3Store>,
     direct: &direct_s3::DirectS3,
     endpoint: &str,
 ) {
-    const COMMITS: u64 = 50;
-    const LOADS: u64 = 20;
-    let stores: Stores = store.clone();
-    let per = |before: u64, after: u64, count: u64| (after - before) as f64 / count as f64;
-    let before = store.requests_sent();
-    aett_side::append_single(&stores, 1_000, COMMITS).await;
-    let aett_commit = per(before, store.requests_sent(), COMMITS);
-    let before = direct.requests_sent();
-    direct.append_single(1_000, COMMITS).await;
-    let direct_commit = per(before, direct.requests_sent(), COMMITS);
-    aett_side::prepare_aggregate(&stores, "requests", 100).await;
-    direct.prepare_aggregate("requests", 100).await;
+    let measured = requests_per_operation!(store, direct);
     // A store of its own, as another process: it has read none of the commits yet.
     let fresh = s3_store_at(endpoint, store.bucket())
         .await
@@ -701,16 +714,10 @@ async fn s3_requests_per_operation(
     let fresh_stores: Stores = fresh.clone();
     let before = fresh.requests_sent();
     aett_side::load(&fresh_stores, "requests", 1).await;
-    let aett_first_load = per(before, fresh.requests_sent(), 1);
-    let before = store.requests_sent();
-    aett_side::load(&stores, "requests", LOADS).await;
-    let aett_load = per(before, store.requests_sent(), LOADS);
-    let before = direct.requests_sent();
-    direct.load("requests", LOADS).await;
-    let direct_load = per(before, direct.requests_sent(), LOADS);
-    println!("\nS3 requests per operation (aett / hand-written):");
-    println!("  single-event commit: {aett_commit:.2} / {direct_commit:.2}");
-    println!(
-        "  load of a 100-event aggregate (10 commits): {aett_load:.2} / {direct_load:.2} (a store that has not read it yet: {aett_first_load:.2})"
+    let first_load = (fresh.requests_sent() - before) as f64;
+    print_requests(
+        "S3",
+        measured,
+        &format!(" (a store that has not read it yet: {first_load:.2})"),
     );
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use futures::FutureExt;
 
-use super::objects::{commit_object, Kind, Meta, Object};
+use super::objects::{commit_meta, commit_object, holds_slot, Kind, Meta, Object};
 use super::{Fetched, Inner, Known, S3Store};
 use crate::backends::kit::{
     check_follows_head, paged, resolve_taken_sequence, stamp_to_micros, Page, PageItem,
@@ -338,8 +338,13 @@ impl CommitStore for S3Store {
 
 /// What a writer found before its own commit.
 enum Before {
-    /// The stream's commit before the attempt's (none for sequence 1), in incarnation `inc`.
-    Found { inc: u64, previous: Option<Meta> },
+    /// The stream's commit before the attempt's (none for sequence 1), in incarnation `inc`;
+    /// `wrote_previous` when this store wrote it (and indexed its id) itself.
+    Found {
+        inc: u64,
+        previous: Option<Meta>,
+        wrote_previous: bool,
+    },
     /// The answer already: the attempt cannot go in.
     Refused(StoreError),
 }
@@ -352,8 +357,12 @@ impl S3Store {
         let operation = Operation::Commit;
         let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
         let keys = inner.layout.stream(&attempt.tenant_id, &attempt.stream_id);
-        let (inc, previous) = match self.before(&attempt, &scope).await? {
-            Before::Found { inc, previous } => (inc, previous),
+        let (inc, previous, wrote_previous) = match self.before(&attempt, &scope).await? {
+            Before::Found {
+                inc,
+                previous,
+                wrote_previous,
+            } => (inc, previous, wrote_previous),
             Before::Refused(answer) => return Err(answer),
         };
         let sequence = attempt.commit_sequence;
@@ -365,12 +374,9 @@ impl S3Store {
             let Some(previous) = &previous else {
                 return Ok(None);
             };
-            let indexed = inner
-                .known(&attempt.tenant_id, &attempt.stream_id, previous.seq)
-                .is_some_and(|known| known.inc == inc && known.indexed);
             let index_previous = async {
                 match previous.id {
-                    Some(id) if !indexed => inner
+                    Some(id) if !wrote_previous => inner
                         .put_new(
                             operation,
                             &scope,
@@ -390,11 +396,6 @@ impl S3Store {
         // A writer whose view is stale learns it here, before it claims a slot of the log. A
         // store that wrote the previous commit itself skips the question: the race for the
         // key answers it all the same.
-        let wrote_previous = previous.as_ref().is_some_and(|previous| {
-            inner
-                .known(&attempt.tenant_id, &attempt.stream_id, previous.seq)
-                .is_some_and(|known| known.inc == inc && known.indexed)
-        });
         let holder = async {
             if wrote_previous {
                 Ok(None)
@@ -418,13 +419,9 @@ impl S3Store {
         if !inner.put_new(operation, &scope, &key, bytes).await? {
             // A reader may have finished this very commit from its slot.
             let holder = inner.get(operation, &scope, &key).await?;
-            let ours = holder.as_ref().is_some_and(|bytes| {
-                Object::parse(bytes.clone()).is_ok_and(|object| {
-                    object.meta.kind == Kind::Commit
-                        && object.meta.checkpoint == checkpoint
-                        && object.meta.id == Some(attempt.commit_id)
-                })
-            });
+            let ours = holder
+                .as_ref()
+                .is_some_and(|bytes| holds_slot(bytes, Kind::Commit, checkpoint));
             if !ours {
                 self.void_slot(&scope, checkpoint).await?;
                 return Err(self.taken(&attempt, &scope, inc, holder).await);
@@ -461,20 +458,7 @@ impl S3Store {
             ),
             index_head,
         );
-        let head = Meta {
-            kind: Kind::Commit,
-            tenant: attempt.tenant_id.clone(),
-            stream: attempt.stream_id.clone(),
-            inc,
-            seq: sequence,
-            checkpoint,
-            revision: attempt.stream_revision,
-            count: attempt.events.len() as u64,
-            id: Some(attempt.commit_id),
-            stamp,
-            stream_type: attempt.stream_type.clone(),
-            next: 0,
-        };
+        let head = commit_meta(&attempt, inc, checkpoint, stamp);
         inner.remember_head(inc, &head, id_indexed.is_ok());
         inner.remember_incarnation(&attempt.tenant_id, &attempt.stream_id, inc);
         Ok(Commit::from_attempt(attempt, checkpoint))
@@ -497,22 +481,13 @@ impl S3Store {
             return Ok(Before::Found {
                 inc,
                 previous: None,
+                wrote_previous: false,
             });
         }
         if let Some(known) = inner.known(tenant, stream, sequence - 1) {
-            let previous = known.head;
-            if previous.id == Some(attempt.commit_id) {
-                return Ok(Before::Refused(duplicate(attempt)));
-            }
-            if let Err(invalid) = check_follows_head(attempt, (previous.seq, previous.revision)) {
-                return Ok(Before::Refused(
-                    self.taken_or(attempt, scope, known.inc, invalid).await?,
-                ));
-            }
-            return Ok(Before::Found {
-                inc: known.inc,
-                previous: Some(previous),
-            });
+            return self
+                .follows(attempt, scope, known.inc, known.head, known.indexed)
+                .await;
         }
         let mut inc = inner.cached_incarnation(tenant, stream);
         loop {
@@ -538,23 +513,7 @@ impl S3Store {
             let object = Object::parse(bytes)
                 .map_err(|reason| corrupt_object(scope, sequence - 1, reason))?;
             match object.meta.kind {
-                Kind::Commit => {
-                    let previous = object.meta;
-                    if previous.id == Some(attempt.commit_id) {
-                        return Ok(Before::Refused(duplicate(attempt)));
-                    }
-                    if let Err(invalid) =
-                        check_follows_head(attempt, (previous.seq, previous.revision))
-                    {
-                        return Ok(Before::Refused(
-                            self.taken_or(attempt, scope, inc, invalid).await?,
-                        ));
-                    }
-                    return Ok(Before::Found {
-                        inc,
-                        previous: Some(previous),
-                    });
-                }
+                Kind::Commit => return self.follows(attempt, scope, inc, object.meta, false).await,
                 // Deleted since the writer read it: it reloads (and finds the stream new).
                 Kind::Gone | Kind::Deleted => {
                     let current = inner.incarnation(operation, tenant, stream).await?;
@@ -583,6 +542,31 @@ impl S3Store {
                 }
             }
         }
+    }
+
+    /// Whether the attempt follows `previous`, the stream's commit before it in incarnation
+    /// `inc`: a duplicate of it, a stale view, an invalid attempt, or found.
+    async fn follows(
+        &self,
+        attempt: &CommitAttempt,
+        scope: &Scope,
+        inc: u64,
+        previous: Meta,
+        wrote_previous: bool,
+    ) -> Result<Before, StoreError> {
+        if previous.id == Some(attempt.commit_id) {
+            return Ok(Before::Refused(duplicate(attempt)));
+        }
+        if let Err(invalid) = check_follows_head(attempt, (previous.seq, previous.revision)) {
+            return Ok(Before::Refused(
+                self.taken_or(attempt, scope, inc, invalid).await?,
+            ));
+        }
+        Ok(Before::Found {
+            inc,
+            previous: Some(previous),
+            wrote_previous,
+        })
     }
 
     /// The answer to an attempt that does not follow the commit before it: a concurrency

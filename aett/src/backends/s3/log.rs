@@ -9,7 +9,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use futures::FutureExt;
 
 use super::commits::PARALLEL_READS;
-use super::objects::{Kind, Meta, Object};
+use super::objects::{holds_slot, Kind, Meta, Object};
 use super::{Fetched, Inner, S3Store};
 use crate::backends::kit::{paged, stamp_to_micros, Page, PageItem, Resume};
 use crate::error::{Operation, Scope, StoreError};
@@ -109,10 +109,7 @@ impl Inner {
             .layout
             .stream(&meta.tenant, &meta.stream)
             .commit(meta.inc, meta.seq);
-        let holds_it = |bytes: &[u8]| {
-            Object::parse(bytes.to_vec())
-                .is_ok_and(|held| held.meta.kind == meta.kind && held.meta.checkpoint == checkpoint)
-        };
+        let holds_it = |bytes: &[u8]| holds_slot(bytes, meta.kind, checkpoint);
         let live = match self.get(operation, &scope, &key).await? {
             Some(held) => holds_it(&held),
             None => {

@@ -9,7 +9,7 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::commits::{corrupt_object, PARALLEL_READS};
-use super::objects::{Kind, Meta, Object};
+use super::objects::{holds_slot, Kind, Meta, Object};
 use super::{status, Inner, S3Store};
 use crate::backends::kit::stamp_to_micros;
 use crate::error::{Operation, Scope, StoreError};
@@ -405,10 +405,7 @@ impl PersistenceManagement for S3Store {
                 let ours = inner
                     .get(operation, &scope, &key)
                     .await?
-                    .and_then(|bytes| Object::parse(bytes).ok())
-                    .is_some_and(|held| {
-                        held.meta.kind == Kind::Deleted && held.meta.checkpoint == checkpoint
-                    });
+                    .is_some_and(|bytes| holds_slot(&bytes, Kind::Deleted, checkpoint));
                 if !ours {
                     // A commit came first: delete up to it.
                     self.void_slot(&scope, checkpoint).await?;

@@ -84,14 +84,9 @@ impl Meta {
     }
 }
 
-/// A commit's object, as written to its slot and its stream key.
-pub(super) fn commit_object(
-    attempt: &CommitAttempt,
-    inc: u64,
-    checkpoint: u64,
-    stamp: i64,
-) -> Result<Vec<u8>, StoreError> {
-    let meta = Meta {
+/// The first line of `attempt`'s object at `checkpoint`.
+pub(super) fn commit_meta(attempt: &CommitAttempt, inc: u64, checkpoint: u64, stamp: i64) -> Meta {
+    Meta {
         kind: Kind::Commit,
         tenant: attempt.tenant_id.clone(),
         stream: attempt.stream_id.clone(),
@@ -104,7 +99,17 @@ pub(super) fn commit_object(
         stamp,
         stream_type: attempt.stream_type.clone(),
         next: 0,
-    };
+    }
+}
+
+/// A commit's object, as written to its slot and its stream key.
+pub(super) fn commit_object(
+    attempt: &CommitAttempt,
+    inc: u64,
+    checkpoint: u64,
+    stamp: i64,
+) -> Result<Vec<u8>, StoreError> {
+    let meta = commit_meta(attempt, inc, checkpoint, stamp);
     let (headers, events) = crate::backends::kit::sql::encode_payload(
         &attempt.tenant_id,
         &attempt.stream_id,
@@ -118,6 +123,13 @@ pub(super) fn commit_object(
     bytes.push(b'\n');
     bytes.extend_from_slice(&events);
     Ok(bytes)
+}
+
+/// Whether `bytes`, read at a stream key, are the object of log slot `checkpoint` (of `kind`):
+/// checkpoints are unique, so this says the slot's commit or deletion went in.
+pub(super) fn holds_slot(bytes: &[u8], kind: Kind, checkpoint: u64) -> bool {
+    Object::parse(bytes.to_vec())
+        .is_ok_and(|held| held.meta.kind == kind && held.meta.checkpoint == checkpoint)
 }
 
 /// An object read back: its first line parsed, the rest kept as stored.
