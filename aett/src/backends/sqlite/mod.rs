@@ -827,6 +827,22 @@ impl PersistenceManagement for SqliteStore {
         .await
     }
 
+    async fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+        Self::read(self.inner.clone(), |inner, connection| {
+            let fail = |e| StoreError::storage(Operation::SchemaVersion, Scope::Store, e);
+            let version: Option<i64> = connection
+                .query_row(
+                    &format!("SELECT version FROM {VERSION_TABLE} WHERE object = ?1"),
+                    params![inner.sql.commits_table],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(fail)?;
+            Ok(version.and_then(|v| u32::try_from(v).ok()))
+        })
+        .await
+    }
+
     async fn drop_all(&self) -> Result<(), StoreError> {
         self.write(|inner, connection| {
             let fail = |e| StoreError::storage(Operation::Drop, Scope::Store, e);
