@@ -59,7 +59,7 @@ async fn run(command: Command) -> Result<(), CliError> {
 }
 
 /// Prints the error on one line, without any password the URLs held, and picks the exit code.
-fn fail(error: &CliError, secrets: &[String]) -> ExitCode {
+fn fail(error: &CliError, secrets: &[(String, String)]) -> ExitCode {
     let line = urls::scrub(&error::one_line(error), secrets);
     let mut stderr = std::io::stderr().lock();
     // Nothing more can be done if stderr itself is gone.

@@ -1,51 +1,73 @@
 //! Store URLs as the tool shows them: never with a password.
 
-/// The URL with its password (`user:PASSWORD@`, `password=` in the query) replaced by `***`.
+/// Where a URL holds its password, if it holds one: in the user info (`user:PASSWORD@`) or as
+/// a `password=` query parameter. Byte ranges into the URL.
+fn password_ranges(url: &str) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    if let Some(start) = url.find("://").map(|i| i + 3) {
+        let rest = &url[start..];
+        let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+        if let Some(at) = authority.rfind('@') {
+            if let Some(colon) = authority[..at].find(':') {
+                ranges.push(start + colon + 1..start + at);
+            }
+        }
+    }
+    if let Some(query) = url.find('?') {
+        let mut offset = query + 1;
+        for pair in url[query + 1..].split('&') {
+            if let Some((key, value)) = pair.split_once('=') {
+                if key.eq_ignore_ascii_case("password") {
+                    let start = offset + key.len() + 1;
+                    ranges.push(start..start + value.len());
+                }
+            }
+            offset += pair.len() + 1;
+        }
+    }
+    ranges.retain(|range| !range.is_empty());
+    ranges
+}
+
+/// The URL with its password replaced by `***`.
 pub fn redact(url: &str) -> String {
     let mut shown = url.to_owned();
-    for secret in secrets(url) {
-        shown = shown.replace(&secret, "***");
+    // From the back, so the earlier ranges stay where they are.
+    for range in password_ranges(url).into_iter().rev() {
+        shown.replace_range(range, "***");
     }
     shown
 }
 
-/// The passwords a URL holds, as written and percent-decoded, so that they can be removed from
-/// any message (a driver's error may quote the URL).
-pub fn secrets(url: &str) -> Vec<String> {
+/// What must not appear in a message about this URL: the URL itself (a driver's error may quote
+/// it) with its redacted form, and the password as written and percent-decoded, each in the
+/// context it is written in (`:PASSWORD@`, `password=PASSWORD`), so that a password that also
+/// names the user or the database does not blank those out.
+pub fn secrets(url: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    if let Some((_, rest)) = url.split_once("://") {
-        let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            if let Some((_, password)) = userinfo.split_once(':') {
-                found.push(password.to_owned());
-            }
+    if !password_ranges(url).is_empty() {
+        found.push((url.to_owned(), redact(url)));
+    }
+    for range in password_ranges(url) {
+        let raw = &url[range.clone()];
+        let mut forms = vec![raw.to_owned()];
+        if let Some(decoded) = percent_decode(raw).filter(|d| d != raw) {
+            forms.push(decoded);
+        }
+        for form in forms {
+            found.push((format!(":{form}@"), ":***@".to_owned()));
+            found.push((format!("password={form}"), "password=***".to_owned()));
+            found.push((format!("password: {form}"), "password: ***".to_owned()));
         }
     }
-    if let Some((_, query)) = url.split_once('?') {
-        for pair in query.split('&') {
-            if let Some((key, value)) = pair.split_once('=') {
-                if key.eq_ignore_ascii_case("password") {
-                    found.push(value.to_owned());
-                }
-            }
-        }
-    }
-    let decoded: Vec<String> = found
-        .iter()
-        .filter_map(|s| percent_decode(s).filter(|d| d != s))
-        .collect();
-    found.extend(decoded);
-    found.retain(|s| !s.is_empty());
-    // Longest first, so that a password containing another is removed whole.
-    found.sort_by_key(|s| std::cmp::Reverse(s.len()));
     found
 }
 
-/// `message` with every secret replaced by `***`.
-pub fn scrub(message: &str, secrets: &[String]) -> String {
+/// `message` with every secret replaced.
+pub fn scrub(message: &str, secrets: &[(String, String)]) -> String {
     let mut message = message.to_owned();
-    for secret in secrets {
-        message = message.replace(secret.as_str(), "***");
+    for (secret, shown) in secrets {
+        message = message.replace(secret.as_str(), shown);
     }
     message
 }
@@ -85,15 +107,26 @@ mod tests {
             "postgres://aett:***@db:5432/x?sslmode=require"
         );
         assert_eq!(
-            redact("postgres://db/x?user=a&password=hunter2"),
-            "postgres://db/x?user=a&password=***"
+            redact("postgres://db/x?user=a&password=hunter2&sslmode=require"),
+            "postgres://db/x?user=a&password=***&sslmode=require"
         );
         assert_eq!(redact("sqlite://./bank.db"), "sqlite://./bank.db");
-        let secrets = secrets("mongodb://u:p%40ss@a:1,b:2/db");
+        // A password that is also the user's and the database's name leaves those be.
         assert_eq!(
-            scrub("auth failed for p@ss and p%40ss", &secrets),
-            "auth failed for *** and ***"
+            redact("postgres://aett:aett@127.0.0.1/aett"),
+            "postgres://aett:***@127.0.0.1/aett"
         );
+    }
+
+    #[test]
+    fn messages_lose_the_password() {
+        let url = "mongodb://u:p%40ss@a:1,b:2/db";
+        let hidden = secrets(url);
+        assert_eq!(
+            scrub(&format!("cannot reach {url}: auth as u:p@ss@a failed"), &hidden),
+            "cannot reach mongodb://u:***@a:1,b:2/db: auth as u:***@a failed"
+        );
+        assert!(secrets("sqlite://./x.db").is_empty());
     }
 
     #[test]

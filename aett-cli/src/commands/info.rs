@@ -82,9 +82,13 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
     writeln!(out, "streams          {}", count(info.streams))?;
     writeln!(out, "commits          {}", count(info.commits))?;
     writeln!(out, "events           {}", count(info.events))?;
+    let streams = match info.streams_with_snapshots {
+        1 => "stream",
+        _ => "streams",
+    };
     writeln!(
         out,
-        "snapshots        {} (in {} streams)",
+        "snapshots        {} (in {} {streams})",
         count(info.snapshots),
         count(info.streams_with_snapshots)
     )?;
