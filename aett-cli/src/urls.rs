@@ -123,7 +123,10 @@ mod tests {
         let url = "mongodb://u:p%40ss@a:1,b:2/db";
         let hidden = secrets(url);
         assert_eq!(
-            scrub(&format!("cannot reach {url}: auth as u:p@ss@a failed"), &hidden),
+            scrub(
+                &format!("cannot reach {url}: auth as u:p@ss@a failed"),
+                &hidden
+            ),
             "cannot reach mongodb://u:***@a:1,b:2/db: auth as u:***@a failed"
         );
         assert!(secrets("sqlite://./x.db").is_empty());
