@@ -126,18 +126,7 @@ async fn writer_loop(log: &[aett::Commit], total: usize) -> f64 {
     let target = aett::connect(&common::postgres_url()).await.unwrap();
     let started = Instant::now();
     for commit in log.iter().cloned() {
-        let mut attempt = CommitAttempt::new(
-            commit.tenant_id,
-            commit.stream_id,
-            commit.stream_revision,
-            commit.commit_sequence,
-            commit.headers,
-            commit.events,
-        );
-        attempt.commit_id = commit.commit_id;
-        attempt.commit_stamp = commit.commit_stamp;
-        attempt.stream_type = commit.stream_type;
-        target.commit(attempt).await.unwrap();
+        target.commit(CommitAttempt::from(commit)).await.unwrap();
     }
     total as f64 / started.elapsed().as_secs_f64()
 }

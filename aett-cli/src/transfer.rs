@@ -213,17 +213,7 @@ async fn write(target: &Store, commit: Commit, report: &mut Report) -> Result<()
         commit.stream_id.clone(),
         commit.commit_sequence,
     );
-    let mut attempt = CommitAttempt::new(
-        commit.tenant_id,
-        commit.stream_id,
-        commit.stream_revision,
-        commit.commit_sequence,
-        commit.headers,
-        commit.events,
-    );
-    attempt.commit_id = commit.commit_id;
-    attempt.commit_stamp = commit.commit_stamp;
-    attempt.stream_type = commit.stream_type;
+    let attempt = CommitAttempt::from(commit);
     match target.store.commit(attempt).await {
         Ok(_) => {
             report.written_commits += 1;

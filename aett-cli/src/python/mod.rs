@@ -376,14 +376,8 @@ fn to_commit(row: CommitRow) -> Result<Commit, String> {
         event.headers = headers;
         events.push(event);
     }
-    let headers = match row.headers.as_deref() {
-        None | Some(b"") | Some(b"null") => Headers::new(),
-        Some(bytes) => serde_json::from_slice(bytes)
-            .map_err(|e| format!("{place}: its headers are not a JSON object: {e}"))?,
-    };
-    let number = |value: i64, what: &str| {
-        u64::try_from(value).map_err(|_| format!("{place}: its {what} {value} is negative"))
-    };
+    let headers = headers(row.headers.as_deref(), &place)?;
+    let number = |value: i64, what: &str| number(value, what, &place);
     let mut attempt = CommitAttempt::new(
         row.tenant_id,
         row.stream_id,
@@ -401,6 +395,20 @@ fn to_commit(row: CommitRow) -> Result<Commit, String> {
     ))
 }
 
+/// Stored headers: a JSON object, or nothing (`NULL`, empty, `null`).
+fn headers(stored: Option<&[u8]>, place: &str) -> Result<Headers, String> {
+    match stored {
+        None | Some(b"") | Some(b"null") => Ok(Headers::new()),
+        Some(bytes) => serde_json::from_slice(bytes)
+            .map_err(|e| format!("{place}: its headers are not a JSON object: {e}")),
+    }
+}
+
+/// A stored number that aett keeps unsigned.
+fn number(value: i64, what: &str, place: &str) -> Result<u64, String> {
+    u64::try_from(value).map_err(|_| format!("{place}: its {what} {value} is negative"))
+}
+
 /// A Python snapshot row as an aett snapshot of `stream` (the id as its commits hold it).
 fn to_snapshot(row: SnapshotRow, tenant: &str, stream: &str) -> Result<Snapshot, String> {
     let place = format!(
@@ -415,14 +423,8 @@ fn to_snapshot(row: SnapshotRow, tenant: &str, stream: &str) -> Result<Snapshot,
             .map_err(|e| format!("{place}: its memento is not JSON: {e}"))?,
         Err(e) => return Err(format!("{place}: its payload is not JSON: {e}")),
     };
-    let headers = match row.headers.as_deref() {
-        None | Some(b"") | Some(b"null") => Headers::new(),
-        Some(bytes) => serde_json::from_slice(bytes)
-            .map_err(|e| format!("{place}: its headers are not a JSON object: {e}"))?,
-    };
-    let number = |value: i64, what: &str| {
-        u64::try_from(value).map_err(|_| format!("{place}: its {what} {value} is negative"))
-    };
+    let headers = headers(row.headers.as_deref(), &place)?;
+    let number = |value: i64, what: &str| number(value, what, &place);
     Ok(Snapshot {
         tenant_id: tenant.to_owned(),
         stream_id: stream.to_owned(),
