@@ -9,6 +9,8 @@
 # DynamoDB and S3: with AETT_DYNAMODB_ENDPOINT and AETT_S3_ENDPOINT already set, those endpoints
 # are used; otherwise a throwaway moto server (both services on one port) is started
 # (scripts/aws-test-server.sh), and stopped afterwards.
+# The Python aett (for `aett import-python`): with AETT_PYTHON already set (a Python with PyPI
+# `aett` 3.x and `psycopg`), that one is used; otherwise scripts/python-aett-env.sh installs one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +38,11 @@ if [ -z "${AETT_DYNAMODB_ENDPOINT:-}" ] || [ -z "${AETT_S3_ENDPOINT:-}" ]; then
     stop_servers+=("scripts/aws-test-server.sh stop")
     moto="http://127.0.0.1:${AETT_AWS_PORT:-5049}"
     export AETT_DYNAMODB_ENDPOINT="${AETT_DYNAMODB_ENDPOINT:-$moto}" AETT_S3_ENDPOINT="${AETT_S3_ENDPOINT:-$moto}"
+fi
+# The original Python aett, whose stores the tests of `aett import-python` write and import.
+if [ -z "${AETT_PYTHON:-}" ]; then
+    AETT_PYTHON=$(scripts/python-aett-env.sh)
+    export AETT_PYTHON
 fi
 # The test server takes any credentials; tests that open a `dynamodb://` or `s3://` URL read them
 # (and the region) through the AWS SDK's standard chain.

@@ -96,6 +96,8 @@ pub enum Operation {
     Connect,
     /// [`crate::PersistenceManagement::initialize`].
     Initialize,
+    /// Reading the version of the store's layout.
+    SchemaVersion,
     /// [`crate::PersistenceManagement::drop_all`].
     Drop,
     /// [`crate::PersistenceManagement::purge`].
@@ -140,6 +142,7 @@ impl fmt::Display for Operation {
             Operation::Open => "open",
             Operation::Connect => "connect",
             Operation::Initialize => "initialize",
+            Operation::SchemaVersion => "read the schema version",
             Operation::Drop => "drop",
             Operation::Purge => "purge",
             Operation::DeleteStream => "delete stream",

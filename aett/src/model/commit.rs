@@ -140,6 +140,25 @@ pub struct Commit {
     pub checkpoint: u64,
 }
 
+/// The attempt that writes this commit again, identical but for the checkpoint (which the
+/// store it is written to gives): the same ids, numbers, stamp, type, headers and events. For
+/// copying a stream into another store; writing it twice is a duplicate commit.
+impl From<Commit> for CommitAttempt {
+    fn from(commit: Commit) -> Self {
+        Self {
+            tenant_id: commit.tenant_id,
+            stream_id: commit.stream_id,
+            stream_revision: commit.stream_revision,
+            commit_id: commit.commit_id,
+            commit_sequence: commit.commit_sequence,
+            commit_stamp: commit.commit_stamp,
+            headers: commit.headers,
+            events: commit.events,
+            stream_type: commit.stream_type,
+        }
+    }
+}
+
 impl Commit {
     /// The stored form of `attempt` at `checkpoint`, with the stamp cut to microseconds
     /// (the precision every backend keeps) so that what is returned equals what is read back.

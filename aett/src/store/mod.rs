@@ -451,6 +451,13 @@ pub trait PersistenceManagement: Send + Sync {
     /// reached or set up, or whose existing tables are not aett's, is an error, never ignored.
     async fn initialize(&self) -> Result<(), StoreError>;
 
+    /// The version of aett's storage layout the store records (the one
+    /// [`PersistenceManagement::initialize`] brought it to), for tools that report on a store.
+    /// `None` (the default) for a backend that does not version its layout.
+    async fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+        Ok(None)
+    }
+
     /// Removes every commit and snapshot of every tenant, and the store's own schema (nothing
     /// that aett did not create). [`PersistenceManagement::initialize`] makes it usable again.
     async fn drop_all(&self) -> Result<(), StoreError>;

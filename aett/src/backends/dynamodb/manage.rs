@@ -180,6 +180,19 @@ impl Inner {
 
 #[async_trait]
 impl PersistenceManagement for DynamoStore {
+    async fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+        let scope = Scope::Store;
+        let Some(marker) = self
+            .inner
+            .get_item(Operation::SchemaVersion, &scope, MARKER_PK, MARKER_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let version = Fields::new(&marker, &scope).i64("schema_version")?;
+        Ok(u32::try_from(version).ok())
+    }
+
     async fn initialize(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
         let operation = Operation::Initialize;

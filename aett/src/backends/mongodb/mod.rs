@@ -1432,6 +1432,26 @@ impl Inner {
 
 #[async_trait]
 impl PersistenceManagement for MongoStore {
+    async fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+        let inner = &self.inner;
+        let scope = Scope::Store;
+        let commits = inner.commits.clone_with_type::<RawDocumentBuf>();
+        let marker = inner
+            .run(
+                Operation::SchemaVersion,
+                &scope,
+                commits.find_one(doc! {"_id": MARKER_ID}),
+            )
+            .await?;
+        match marker {
+            Some(marker) => {
+                let version = Fields::new(&marker, &scope).i64("schema_version")?;
+                Ok(u32::try_from(version).ok())
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn initialize(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
         let scope = Scope::Store;

@@ -1180,6 +1180,23 @@ impl PersistenceManagement for PostgresStore {
         session.batch("COMMIT").await
     }
 
+    async fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+        let session = self
+            .inner
+            .session(Operation::SchemaVersion, Scope::Store)
+            .await?;
+        match session
+            .query_opt(&self.inner.sql.read_version, &[&self.inner.sql.object])
+            .await?
+        {
+            Some(row) => {
+                let version: i32 = session.column(&row, 0)?;
+                Ok(u32::try_from(version).ok())
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn drop_all(&self) -> Result<(), StoreError> {
         let session = self.inner.session(Operation::Drop, Scope::Store).await?;
         session.batch("BEGIN").await?;

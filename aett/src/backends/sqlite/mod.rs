@@ -770,6 +770,17 @@ impl SnapshotStore for SqliteStore {
     }
 }
 
+/// The schema version recorded for the store whose commits table is `commits_table`.
+fn stored_version(connection: &Connection, commits_table: &str) -> rusqlite::Result<Option<i64>> {
+    connection
+        .query_row(
+            &format!("SELECT version FROM {VERSION_TABLE} WHERE object = ?1"),
+            params![commits_table],
+            |r| r.get(0),
+        )
+        .optional()
+}
+
 #[async_trait]
 impl PersistenceManagement for SqliteStore {
     async fn initialize(&self) -> Result<(), StoreError> {
@@ -780,14 +791,7 @@ impl PersistenceManagement for SqliteStore {
                 .map_err(fail)?;
             check_shapes(&tx, &inner.sql, Operation::Initialize)?;
             tx.execute_batch(&inner.sql.create).map_err(fail)?;
-            let version: Option<i64> = tx
-                .query_row(
-                    &format!("SELECT version FROM {VERSION_TABLE} WHERE object = ?1"),
-                    params![inner.sql.commits_table],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(fail)?;
+            let version = stored_version(&tx, &inner.sql.commits_table).map_err(fail)?;
             match version {
                 None => {
                     tx.execute(
@@ -823,6 +827,15 @@ impl PersistenceManagement for SqliteStore {
                 }
             }
             tx.commit().map_err(fail)
+        })
+        .await
+    }
+
+    async fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+        Self::read(self.inner.clone(), |inner, connection| {
+            let fail = |e| StoreError::storage(Operation::SchemaVersion, Scope::Store, e);
+            let version = stored_version(connection, &inner.sql.commits_table).map_err(fail)?;
+            Ok(version.and_then(|v| u32::try_from(v).ok()))
         })
         .await
     }
