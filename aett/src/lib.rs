@@ -16,6 +16,7 @@ mod read;
 mod repository;
 pub mod store;
 mod stream;
+pub mod testing;
 mod trace;
 
 pub use aett_macros::{event, Aggregate, Projection, Saga};
