@@ -54,7 +54,8 @@ pub use read::{
     CAUSATION_HEADER, CORRELATION_HEADER,
 };
 pub use repository::{
-    AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX,
+    AggregateRepository, LoadReport, RepositoryError, SagaRepository, SnapshotCandidate,
+    SnapshotPolicy, UNDISPATCHED_HEADER_PREFIX,
 };
 pub use store::{
     CheckpointStore, CheckpointTransaction, CommitLog, CommitStore, CommitStream, EventStore,

@@ -212,10 +212,7 @@ impl<A: Aggregate> AggregateTest<A> {
                 A::NAME,
                 message.topic
             ),
-            Err(e) => panic!(
-                "the given `{}` message does not decode: {e}",
-                message.topic
-            ),
+            Err(e) => panic!("the given `{}` message does not decode: {e}", message.topic),
         }
         self.committed();
         self

@@ -6,8 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use aett::testing::{AggregateTest, ExpectedEvent, SagaTest};
 use aett::{Aggregate, EventMessage};
 use aett_tests::domain::{
-    BillCustomer, Counter, Fulfilment, Incremented, OrderPlaced, PaymentReceived, Reset,
-    ShipOrder,
+    BillCustomer, Counter, Fulfilment, Incremented, OrderPlaced, PaymentReceived, Reset, ShipOrder,
 };
 use serde_json::json;
 
@@ -30,8 +29,16 @@ fn a_command_raises_what_its_history_allows() {
         .when(|counter| counter.add(3))
         .then_raised(Incremented { by: 3 });
     assert_eq!(outcome.aggregate().total, 8);
-    assert_eq!(outcome.aggregate().version(), 4, "three past events and the new one");
-    assert_eq!(outcome.aggregate().uncommitted().len(), 1, "the history is not to be saved");
+    assert_eq!(
+        outcome.aggregate().version(),
+        4,
+        "three past events and the new one"
+    );
+    assert_eq!(
+        outcome.aggregate().uncommitted().len(),
+        1,
+        "the history is not to be saved"
+    );
     outcome.then_ok();
 }
 
@@ -112,7 +119,9 @@ fn a_failed_expectation_shows_both_lists() {
             .then_error();
     });
     assert!(
-        message.contains("where an error was expected; it raised:\n  1. test.counter.incremented {\"by\":4}"),
+        message.contains(
+            "where an error was expected; it raised:\n  1. test.counter.incremented {\"by\":4}"
+        ),
         "{message}"
     );
     let message = panic_message(|| {

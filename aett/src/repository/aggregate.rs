@@ -11,7 +11,7 @@ use crate::model::Snapshot;
 use crate::model::{Commit, CommitAttempt};
 use crate::model::{EventMessage, Headers};
 use crate::repository::replay::{replay_commit, Applied};
-use crate::repository::RepositoryError;
+use crate::repository::{LoadReport, RepositoryError, SnapshotCandidate, SnapshotPolicy};
 use crate::store::{CommitStore, ReplayCommit, SharedStore, SnapshotStore};
 use crate::trace;
 
@@ -31,12 +31,14 @@ pub struct AggregateRepository {
     tenant: String,
     commits: Arc<dyn CommitStore>,
     snapshots: Arc<dyn SnapshotStore>,
+    policy: SnapshotPolicy,
 }
 
 impl std::fmt::Debug for AggregateRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AggregateRepository")
             .field("tenant", &self.tenant)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +60,23 @@ impl AggregateRepository {
             tenant: tenant.into(),
             commits,
             snapshots,
+            policy: SnapshotPolicy::Never,
         }
+    }
+
+    /// The same repository, snapshotting every aggregate it saves when `policy` says so (see
+    /// [`SnapshotPolicy`]).
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), aett::StoreError> {
+    /// let store = aett::connect("memory://").await?;
+    /// let accounts = aett::AggregateRepository::new("tenant-1", &store)
+    ///     .with_snapshot_policy(aett::SnapshotPolicy::EveryEvents(100));
+    /// # let _ = accounts; Ok(()) }
+    /// ```
+    pub fn with_snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The tenant this repository works for.
@@ -78,19 +96,37 @@ impl AggregateRepository {
         id: &str,
         max_version: u64,
     ) -> Result<A, RepositoryError> {
-        let span = trace::replay_span(&self.tenant, id, A::NAME);
-        let loaded = trace::in_span(span.clone(), self.load_version(id, max_version)).await?;
-        trace::record_replayed(&span, loaded.1);
-        Ok(loaded.0)
+        Ok(self.get_version_with_report(id, max_version).await?.0)
     }
 
-    /// Loads as [`AggregateRepository::get_version`] says; also returns how many events were
-    /// replayed after the snapshot.
+    /// [`AggregateRepository::get`], and what the load did: the snapshot it started from and
+    /// how many events it replayed.
+    pub async fn get_with_report<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<(A, LoadReport), RepositoryError> {
+        self.get_version_with_report(id, u64::MAX).await
+    }
+
+    /// [`AggregateRepository::get_version`], and what the load did.
+    pub async fn get_version_with_report<A: Aggregate>(
+        &self,
+        id: &str,
+        max_version: u64,
+    ) -> Result<(A, LoadReport), RepositoryError> {
+        let span = trace::replay_span(&self.tenant, id, A::NAME);
+        let loaded = trace::in_span(span.clone(), self.load_version(id, max_version)).await?;
+        trace::record_replayed(&span, loaded.1.events_replayed);
+        Ok(loaded)
+    }
+
+    /// Loads as [`AggregateRepository::get_version`] says, reporting what it did.
     async fn load_version<A: Aggregate>(
         &self,
         id: &str,
         max_version: u64,
-    ) -> Result<(A, u64), RepositoryError> {
+    ) -> Result<(A, LoadReport), RepositoryError> {
+        let mut report = LoadReport::default();
         let mut aggregate = A::create(id);
         let mut from_revision = 1;
         if let Some(snapshot) = self
@@ -106,9 +142,10 @@ impl AggregateRepository {
                     revision: snapshot.stream_revision,
                     source,
                 })?;
-            aggregate
-                .state_mut()
-                .loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
+            let state = aggregate.state_mut();
+            state.loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
+            state.snapshotted(snapshot.stream_revision);
+            report.snapshot_revision = Some(snapshot.stream_revision);
             from_revision = snapshot.stream_revision + 1;
         } else {
             trace::debug!(
@@ -133,8 +170,8 @@ impl AggregateRepository {
             // earlier one may lie in history that is gone.
             self.refuse_if_truncated(id, max_version).await?;
         }
-        let replayed = aggregate.version() - restored;
-        Ok((aggregate, replayed))
+        report.events_replayed = aggregate.version() - restored;
+        Ok((aggregate, report))
     }
 
     /// The aggregate `id` as it was at `max_time`: every commit stamped at or before it.
@@ -249,9 +286,54 @@ impl AggregateRepository {
         )
         .with_stream_type(A::NAME);
         attempt.commit_id = commit_id;
+        let events_saved = attempt.events.len() as u64;
         let commit = commit_once(&*self.commits, attempt).await?;
         aggregate.state_mut().saved(commit.commit_sequence);
+        self.apply_policy(aggregate, events_saved).await;
         Ok(Some(commit))
+    }
+
+    /// Snapshots the aggregate just saved if the policy wants it. A failure leaves the save as
+    /// it is (it succeeded) and the next save tries again.
+    async fn apply_policy<A: Aggregate>(&self, aggregate: &mut A, events_saved: u64) {
+        let candidate = SnapshotCandidate {
+            stream_type: A::NAME,
+            stream_id: aggregate.id(),
+            version: aggregate.version(),
+            events_saved,
+            events_since_snapshot: aggregate.version()
+                - aggregate
+                    .state()
+                    .snapshot_revision()
+                    .min(aggregate.version()),
+        };
+        if !self.policy.wants(&candidate) {
+            return;
+        }
+        if let Err(error) = self.snapshot_aggregate(aggregate, Headers::new()).await {
+            trace::warning!(id = aggregate.id(), %error, "the snapshot policy's snapshot failed; the save stands");
+            let _ = error;
+        }
+    }
+
+    /// Takes a snapshot of an aggregate in hand, as it is (nothing is reloaded), stores it with
+    /// `headers`, and returns it. The aggregate must have no unsaved events
+    /// ([`RepositoryError::UnsavedEvents`]): a snapshot holds only what its stream holds.
+    pub async fn snapshot_aggregate<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        headers: Headers,
+    ) -> Result<Snapshot, RepositoryError> {
+        if !aggregate.uncommitted().is_empty() {
+            return Err(RepositoryError::UnsavedEvents {
+                tenant: self.tenant.clone(),
+                stream: aggregate.id().to_owned(),
+                events: aggregate.uncommitted().len(),
+            });
+        }
+        let snapshot = self.store_snapshot(aggregate, headers).await?;
+        aggregate.state_mut().snapshotted(snapshot.stream_revision);
+        Ok(snapshot)
     }
 
     /// Loads the aggregate `id`, runs `command` on it and saves it; on a concurrency error

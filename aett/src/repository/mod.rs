@@ -2,9 +2,11 @@
 
 mod aggregate;
 mod error;
+mod policy;
 mod replay;
 mod saga;
 
 pub use aggregate::AggregateRepository;
 pub use error::RepositoryError;
+pub use policy::{LoadReport, SnapshotCandidate, SnapshotPolicy};
 pub use saga::{SagaRepository, UNDISPATCHED_HEADER_PREFIX};
