@@ -55,7 +55,7 @@ pub use read::{
 };
 pub use repository::{
     AggregateRepository, LoadReport, RepositoryError, SagaRepository, SnapshotCandidate,
-    SnapshotPolicy, UNDISPATCHED_HEADER_PREFIX,
+    SnapshotPolicy, UpdateError, Updated, UNDISPATCHED_HEADER_PREFIX,
 };
 pub use store::{
     CheckpointStore, CheckpointTransaction, CommitLog, CommitStore, CommitStream, EventStore,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use uuid::Uuid;
 
 use crate::domain::Aggregate;
 use crate::error::StoreError;
@@ -11,7 +12,9 @@ use crate::model::Snapshot;
 use crate::model::{Commit, CommitAttempt};
 use crate::model::{EventMessage, Headers};
 use crate::repository::replay::{replay_commit, Applied};
-use crate::repository::{LoadReport, RepositoryError, SnapshotCandidate, SnapshotPolicy};
+use crate::repository::{
+    LoadReport, RepositoryError, SnapshotCandidate, SnapshotPolicy, UpdateError, Updated,
+};
 use crate::store::{CommitStore, ReplayCommit, SharedStore, SnapshotStore};
 use crate::trace;
 
@@ -261,6 +264,25 @@ impl AggregateRepository {
             return Ok(None);
         }
         let commit_id = aggregate.state_mut().commit_id_for_save();
+        self.save_with_id(aggregate, headers, commit_id).await
+    }
+
+    /// [`AggregateRepository::save`] under the commit id `commit_id`: an idempotency key (a
+    /// request id), so that the same request cannot be stored twice. Saving again after an
+    /// unknown outcome is success when the earlier attempt was stored (answered with the stored
+    /// commit). When the key is already stored as another commit of the stream (the request
+    /// was handled before, and this instance ran it again), the save is
+    /// [`StoreError::DuplicateCommit`] and stores nothing: reload the aggregate.
+    /// [`AggregateRepository::update_async`] checks the key before running the command.
+    pub async fn save_with_id<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        headers: Headers,
+        commit_id: Uuid,
+    ) -> Result<Option<Commit>, RepositoryError> {
+        if aggregate.uncommitted().is_empty() {
+            return Ok(None);
+        }
         let id = aggregate.id();
         let events = aggregate
             .uncommitted()
@@ -338,35 +360,130 @@ impl AggregateRepository {
 
     /// Loads the aggregate `id`, runs `command` on it and saves it; on a concurrency error
     /// (conflicting or not) it reloads and runs the command again, up to `attempts` times in
-    /// all. Returns the command's output and the commit (`None` if nothing was raised).
+    /// all. Returns the aggregate as saved, what the command returned, and the commit (`None`
+    /// if nothing was raised).
     ///
-    /// The command's own error type must convert from [`RepositoryError`].
+    /// The command's error stays its own: a refusal is [`UpdateError::Command`], a failure to
+    /// load or save [`UpdateError::Repository`].
+    ///
+    /// `commit_id`, when given, is the commit's id: an idempotency key, so that a request that
+    /// is retried (by its client, after a timeout) cannot write twice. When a commit with that
+    /// id is already stored in the stream, the command is not run again and the update answers
+    /// with that commit and the aggregate as it is now (`output` is then `None`).
     pub async fn update<A, T, E, F>(
         &self,
         id: &str,
         headers: Headers,
         attempts: usize,
         mut command: F,
-    ) -> Result<(T, Option<Commit>), E>
+    ) -> Result<Updated<A, T>, UpdateError<E>>
     where
         A: Aggregate,
         F: FnMut(&mut A) -> Result<T, E>,
-        E: From<RepositoryError>,
+    {
+        // Not through `update_async` with an async closure: the future of one that wraps a
+        // generic closure is not `Send` where a caller's boxed future needs it to be.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut aggregate: A = self.get(id).await?;
+            let output = command(&mut aggregate).map_err(UpdateError::Command)?;
+            if let Some(commit) = self
+                .save_or_retry(&mut aggregate, &headers, None, tries, attempts)
+                .await?
+            {
+                return Ok(Updated {
+                    aggregate,
+                    output: Some(output),
+                    commit,
+                    attempts: tries,
+                });
+            }
+        }
+    }
+
+    /// [`AggregateRepository::update`] with a command that awaits (to ask another service,
+    /// read a projection, …) and an optional idempotency key (`commit_id`).
+    pub async fn update_async<A, T, E, F>(
+        &self,
+        id: &str,
+        headers: Headers,
+        attempts: usize,
+        commit_id: Option<Uuid>,
+        mut command: F,
+    ) -> Result<Updated<A, T>, UpdateError<E>>
+    where
+        A: Aggregate,
+        F: AsyncFnMut(&mut A) -> Result<T, E>,
     {
         let mut tries = 0;
         loop {
             tries += 1;
             let mut aggregate: A = self.get(id).await?;
-            let output = command(&mut aggregate)?;
-            match self.save(&mut aggregate, headers.clone()).await {
-                Ok(commit) => return Ok((output, commit)),
-                Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => {
-                    trace::debug!(id, tries, %error, "concurrency conflict: reloading and running the command again");
-                    continue;
+            if let Some(key) = commit_id {
+                if let Some(stored) = self.find_commit(id, key).await? {
+                    return Ok(Updated {
+                        aggregate,
+                        output: None,
+                        commit: Some(stored),
+                        attempts: tries,
+                    });
                 }
-                Err(error) => return Err(error.into()),
+            }
+            let output = command(&mut aggregate)
+                .await
+                .map_err(UpdateError::Command)?;
+            if let Some(commit) = self
+                .save_or_retry(&mut aggregate, &headers, commit_id, tries, attempts)
+                .await?
+            {
+                return Ok(Updated {
+                    aggregate,
+                    output: Some(output),
+                    commit,
+                    attempts: tries,
+                });
             }
         }
+    }
+
+    /// Saves what a command raised: `Some` with the commit (if any) when saved, `None` when a
+    /// concurrency conflict leaves tries for a reload and another run.
+    async fn save_or_retry<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        headers: &Headers,
+        commit_id: Option<Uuid>,
+        tries: usize,
+        attempts: usize,
+    ) -> Result<Option<Option<Commit>>, RepositoryError> {
+        let saved = match commit_id {
+            Some(key) => self.save_with_id(aggregate, headers.clone(), key).await,
+            None => self.save(aggregate, headers.clone()).await,
+        };
+        match saved {
+            Ok(commit) => Ok(Some(commit)),
+            Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => {
+                trace::debug!(id = aggregate.id(), tries, %error, "concurrency conflict: reloading and running the command again");
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The stored commit of stream `id` with `commit_id`, if there is one.
+    async fn find_commit(
+        &self,
+        id: &str,
+        commit_id: Uuid,
+    ) -> Result<Option<Commit>, RepositoryError> {
+        let mut commits = self.commits.get(&self.tenant, id, 0, u64::MAX);
+        while let Some(commit) = commits.try_next().await? {
+            if commit.commit_id == commit_id {
+                return Ok(Some(commit));
+            }
+        }
+        Ok(None)
     }
 
     /// Takes a snapshot of the aggregate `id` at `version` (or its latest version, if lower),
