@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::PendingEvent;
-use crate::model::Event;
+use crate::model::{Event, Headers};
 
 /// An aggregate's bookkeeping: id, version, commit sequence and uncommitted events.
 ///
@@ -261,9 +261,21 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
         E: Event,
         Self: Apply<E> + Declares<E>,
     {
+        self.raise_with_headers(event, Headers::new());
+    }
+
+    /// [`Aggregate::raise`], with headers of this one event, stored with it (beside the
+    /// commit's own headers, which every event of the commit shares).
+    fn raise_with_headers<E>(&mut self, event: E, headers: Headers)
+    where
+        E: Event,
+        Self: Apply<E> + Declares<E>,
+    {
         self.apply(&event);
         let state = self.state_mut();
         state.version += 1;
-        state.uncommitted.push(PendingEvent::new(event));
+        state
+            .uncommitted
+            .push(PendingEvent::new(event).with_headers(headers));
     }
 }
