@@ -365,11 +365,6 @@ impl AggregateRepository {
     ///
     /// The command's error stays its own: a refusal is [`UpdateError::Command`], a failure to
     /// load or save [`UpdateError::Repository`].
-    ///
-    /// `commit_id`, when given, is the commit's id: an idempotency key, so that a request that
-    /// is retried (by its client, after a timeout) cannot write twice. When a commit with that
-    /// id is already stored in the stream, the command is not run again and the update answers
-    /// with that commit and the aggregate as it is now (`output` is then `None`).
     pub async fn update<A, T, E, F>(
         &self,
         id: &str,
@@ -403,7 +398,12 @@ impl AggregateRepository {
     }
 
     /// [`AggregateRepository::update`] with a command that awaits (to ask another service,
-    /// read a projection, …) and an optional idempotency key (`commit_id`).
+    /// read a projection, …) and an optional idempotency key.
+    ///
+    /// `commit_id`, when given, is the commit's id: an idempotency key, so that a request that
+    /// is retried (by its client, after a timeout) cannot write twice. When a commit with that
+    /// id is already stored in the stream, the command is not run again and the update answers
+    /// with that commit and the aggregate as it is now (`output` is then `None`).
     pub async fn update_async<A, T, E, F>(
         &self,
         id: &str,
