@@ -282,11 +282,10 @@ impl AggregateRepository {
         headers: Headers,
         attempts: usize,
         command: F,
-    ) -> Result<(T, Option<Commit>), E>
+    ) -> Result<crate::Updated<A, T>, crate::UpdateError<E>>
     where
         A: Aggregate,
         F: FnMut(&mut A) -> Result<T, E>,
-        E: From<RepositoryError>,
     {
         self.runtime
             .block_on(self.inner.update(id, headers, attempts, command))

@@ -16,6 +16,7 @@ mod read;
 mod repository;
 pub mod store;
 mod stream;
+pub mod testing;
 mod trace;
 
 pub use aett_macros::{event, Aggregate, Projection, Saga};
@@ -53,7 +54,8 @@ pub use read::{
     CAUSATION_HEADER, CORRELATION_HEADER,
 };
 pub use repository::{
-    AggregateRepository, RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX,
+    AggregateRepository, LoadReport, RepositoryError, SagaRepository, SnapshotCandidate,
+    SnapshotPolicy, UpdateError, Updated, UNDISPATCHED_HEADER_PREFIX,
 };
 pub use store::{
     CheckpointStore, CheckpointTransaction, CommitLog, CommitStore, CommitStream, EventStore,

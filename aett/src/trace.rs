@@ -31,6 +31,15 @@ macro_rules! debug {
 }
 pub(crate) use debug;
 
+/// An event at warning level, or nothing without the feature.
+macro_rules! warning {
+    ($($arg:tt)*) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::warn!($($arg)*);
+    }};
+}
+pub(crate) use warning;
+
 /// The span of one commit.
 pub(crate) fn commit_span(attempt: &crate::model::CommitAttempt) -> Span {
     #[cfg(feature = "tracing")]

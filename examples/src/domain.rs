@@ -103,9 +103,6 @@ pub enum BankError {
         /// What was asked.
         amount: u64,
     },
-    /// Loading or saving failed.
-    #[error(transparent)]
-    Repository(#[from] aett::RepositoryError),
 }
 
 /// A bank account.
@@ -286,5 +283,78 @@ impl Correlate<Withdrawn> for Transfer {
 impl Correlate<Deposited> for Transfer {
     fn correlation_id(event: &Deposited, _: &EventContext<'_>) -> Option<String> {
         event.transfer.clone()
+    }
+}
+
+/// The domain's rules, tested with aett's test kit: no store, the history given, one command.
+#[cfg(test)]
+mod tests {
+    use aett::testing::{AggregateTest, SagaTest};
+
+    use super::*;
+
+    fn opened() -> AccountOpened {
+        AccountOpened {
+            owner: "Alice".into(),
+        }
+    }
+
+    #[test]
+    fn a_withdrawal_is_raised_when_the_balance_covers_it() {
+        AggregateTest::<Account>::new("alice")
+            .given(opened())
+            .given(Deposited {
+                amount: dollars(50),
+                transfer: None,
+            })
+            .when(|account| account.withdraw(dollars(20), None))
+            .then_raised(Withdrawn {
+                amount: dollars(20),
+                transfer: None,
+            });
+    }
+
+    #[test]
+    fn a_withdrawal_beyond_the_balance_is_refused() {
+        let error = AggregateTest::<Account>::new("alice")
+            .given(opened())
+            .when(|account| account.withdraw(dollars(1), None))
+            .then_nothing_raised()
+            .then_error();
+        assert!(matches!(
+            error,
+            BankError::InsufficientFunds { balance: 0, .. }
+        ));
+        AggregateTest::<Account>::new("bob")
+            .when(|account| account.deposit(dollars(1), None))
+            .then_error_message("account `bob` is not open");
+    }
+
+    #[test]
+    fn a_transfer_withdraws_then_deposits() {
+        let started = TransferStarted {
+            transfer: "t-1".into(),
+            from: "alice".into(),
+            to: "bob".into(),
+            amount: dollars(30),
+        };
+        SagaTest::<Transfer>::new("t-1")
+            .when(started.clone())
+            .then_dispatched(WithdrawFunds {
+                account: "alice".into(),
+                amount: dollars(30),
+                transfer: "t-1".into(),
+            });
+        SagaTest::<Transfer>::new("t-1")
+            .given(started)
+            .when(Withdrawn {
+                amount: dollars(30),
+                transfer: Some("t-1".into()),
+            })
+            .then_dispatched(DepositFunds {
+                account: "bob".into(),
+                amount: dollars(30),
+                transfer: "t-1".into(),
+            });
     }
 }

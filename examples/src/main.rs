@@ -226,14 +226,14 @@ async fn run() -> Result<(), Box<dyn Error>> {
     match accounts.save(&mut clerk_b, by("clerk-b")).await {
         Err(RepositoryError::Store(StoreError::ConflictingCommit { .. })) => {
             println!("   clerk B's withdrawal conflicts (two withdrawals race on one balance): rerun the command on fresh state");
-            let ((), commit) = accounts
+            let updated = accounts
                 .update("alice", by("clerk-b"), 3, |account: &mut Account| {
                     account.withdraw(dollars(5), None)
                 })
                 .await?;
             println!(
                 "   the command passed its balance check again and was saved as commit {}",
-                commit.expect("raised").commit_sequence
+                updated.commit.expect("raised").commit_sequence
             );
         }
         other => {
@@ -387,7 +387,7 @@ impl CommandDispatcher for Teller {
                     a.withdraw(amount, Some(transfer.clone()))
                 })
                 .await
-                .map_err(|e: BankError| Box::new(e) as aett::BoxError)?;
+                .map_err(|e: aett::UpdateError<BankError>| Box::new(e) as aett::BoxError)?;
             self.say(format!("     {account} withdrew {}", money(amount)));
         } else if let Some(DepositFunds {
             account,
@@ -400,7 +400,7 @@ impl CommandDispatcher for Teller {
                     a.deposit(amount, Some(transfer.clone()))
                 })
                 .await
-                .map_err(|e: BankError| Box::new(e) as aett::BoxError)?;
+                .map_err(|e: aett::UpdateError<BankError>| Box::new(e) as aett::BoxError)?;
             self.say(format!("     {account} received {}", money(amount)));
         }
         Ok(())

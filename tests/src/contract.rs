@@ -1175,7 +1175,7 @@ pub async fn aggregate_update_retries_on_concurrency<H: Harness>(harness: &H) {
     first.add(1).unwrap();
     repo.save(&mut first, Headers::new()).await.unwrap();
     let mut runs = 0;
-    let ((), commit) = repo
+    let updated = repo
         .update(
             "u",
             Headers::new(),
@@ -1204,7 +1204,9 @@ pub async fn aggregate_update_retries_on_concurrency<H: Harness>(harness: &H) {
         .await
         .expect("update");
     assert_eq!(runs, 2, "the command ran again after the concurrency error");
-    assert_eq!(commit.expect("a commit").commit_sequence, 3);
+    assert_eq!(updated.attempts, 2);
+    assert_eq!(updated.aggregate.total, 111, "the aggregate as saved");
+    assert_eq!(updated.commit.expect("a commit").commit_sequence, 3);
     assert_eq!(repo.get::<Counter>("u").await.unwrap().total, 111);
 }
 

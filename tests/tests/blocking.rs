@@ -37,7 +37,7 @@ fn exercise(store: &blocking::Store) {
     counters
         .snapshot::<Counter>(&stream, 2, Headers::new())
         .unwrap();
-    let (total, _) = counters
+    let total = counters
         .update(
             &stream,
             Headers::new(),
@@ -47,7 +47,9 @@ fn exercise(store: &blocking::Store) {
                 Ok(c.total)
             },
         )
-        .unwrap();
+        .unwrap()
+        .output
+        .expect("the command ran");
     assert_eq!(total, 11);
     assert_eq!(
         store

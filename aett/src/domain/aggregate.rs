@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::PendingEvent;
-use crate::model::Event;
+use crate::model::{Event, Headers};
 
 /// An aggregate's bookkeeping: id, version, commit sequence and uncommitted events.
 ///
@@ -24,6 +24,9 @@ pub struct AggregateState {
     /// Whether the aggregate was loaded up to a version inside a commit of several events, so
     /// it has applied only part of its last commit.
     partial: bool,
+    /// The revision of its newest snapshot known: the one it was loaded from, or the last one
+    /// taken of it (0: none), for a snapshot policy.
+    snapshot_revision: u64,
 }
 
 impl AggregateState {
@@ -68,6 +71,15 @@ impl AggregateState {
         } else {
             self.commit_sequence + 1
         }
+    }
+
+    /// The revision of the newest snapshot the aggregate was loaded from or taken at (0: none).
+    pub(crate) fn snapshot_revision(&self) -> u64 {
+        self.snapshot_revision
+    }
+
+    pub(crate) fn snapshotted(&mut self, revision: u64) {
+        self.snapshot_revision = revision;
     }
 
     pub(crate) fn saved(&mut self, commit_sequence: u64) {
@@ -117,6 +129,7 @@ impl fmt::Debug for AggregateState {
             .field("uncommitted", &self.uncommitted)
             .field("pending_commit", &self.pending_commit)
             .field("partial", &self.partial)
+            .field("snapshot_revision", &self.snapshot_revision)
             .finish()
     }
 }
@@ -248,9 +261,21 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
         E: Event,
         Self: Apply<E> + Declares<E>,
     {
+        self.raise_with_headers(event, Headers::new());
+    }
+
+    /// [`Aggregate::raise`], with headers of this one event, stored with it (beside the
+    /// commit's own headers, which every event of the commit shares).
+    fn raise_with_headers<E>(&mut self, event: E, headers: Headers)
+    where
+        E: Event,
+        Self: Apply<E> + Declares<E>,
+    {
         self.apply(&event);
         let state = self.state_mut();
         state.version += 1;
-        state.uncommitted.push(PendingEvent::new(event));
+        state
+            .uncommitted
+            .push(PendingEvent::new(event).with_headers(headers));
     }
 }

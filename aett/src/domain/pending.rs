@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::model::Event;
-use crate::model::EventMessage;
+use crate::model::{EventMessage, Headers};
 
 trait ErasedEvent: Send + Sync {
     fn topic(&self) -> &'static str;
     fn to_message(&self) -> Result<EventMessage, serde_json::Error>;
-    fn to_message_value(&self) -> Result<serde_json::Value, serde_json::Error>;
+    fn to_message_value(&self, headers: &Headers) -> Result<serde_json::Value, serde_json::Error>;
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -18,6 +18,8 @@ trait ErasedEvent: Send + Sync {
 #[derive(serde::Serialize)]
 struct MessageShape<'a, E> {
     topic: &'a str,
+    #[serde(skip_serializing_if = "Headers::is_empty")]
+    headers: &'a Headers,
     body: &'a E,
 }
 
@@ -30,9 +32,10 @@ impl<E: Event> ErasedEvent for E {
         EventMessage::from_event(self)
     }
 
-    fn to_message_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+    fn to_message_value(&self, headers: &Headers) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::to_value(MessageShape {
             topic: E::TOPIC,
+            headers,
             body: self,
         })
     }
@@ -48,7 +51,11 @@ impl<E: Event> ErasedEvent for E {
 /// serialisation errors surface from `save`, where they can be handled. An event a saga
 /// received as a stored message ([`crate::Saga::handle_message`]) is kept as that message.
 #[derive(Clone)]
-pub struct PendingEvent(Pending);
+pub struct PendingEvent {
+    event: Pending,
+    /// Headers of this one event, stored with it.
+    headers: Headers,
+}
 
 #[derive(Clone)]
 enum Pending {
@@ -59,17 +66,35 @@ enum Pending {
 impl PendingEvent {
     /// Wraps a typed event.
     pub fn new<E: Event>(event: E) -> Self {
-        Self(Pending::Typed(Arc::new(event)))
+        Self {
+            event: Pending::Typed(Arc::new(event)),
+            headers: Headers::new(),
+        }
     }
 
     /// Wraps an event that is already a message; it is saved as it is.
     pub fn from_message(message: EventMessage) -> Self {
-        Self(Pending::Message(Arc::new(message)))
+        Self {
+            event: Pending::Message(Arc::new(message)),
+            headers: Headers::new(),
+        }
+    }
+
+    /// The same event with `headers` of its own (added to a message's own headers; a key
+    /// given here wins).
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// The headers given to this one event.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
     }
 
     /// The event's topic.
     pub fn topic(&self) -> &str {
-        match &self.0 {
+        match &self.event {
             Pending::Typed(event) => event.topic(),
             Pending::Message(message) => &message.topic,
         }
@@ -77,7 +102,7 @@ impl PendingEvent {
 
     /// The event as `E`, if it is one (a message is decoded only by [`PendingEvent::decode`]).
     pub fn downcast_ref<E: Event>(&self) -> Option<&E> {
-        match &self.0 {
+        match &self.event {
             Pending::Typed(event) => event.as_any().downcast_ref(),
             Pending::Message(_) => None,
         }
@@ -85,7 +110,7 @@ impl PendingEvent {
 
     /// The event as `E` if it carries `E`'s topic, typed or decoded from its message.
     pub fn decode<E: Event + Clone>(&self) -> Result<Option<E>, serde_json::Error> {
-        match &self.0 {
+        match &self.event {
             Pending::Typed(event) => Ok(event.as_any().downcast_ref::<E>().cloned()),
             Pending::Message(message) => message.decode_event(),
         }
@@ -94,18 +119,22 @@ impl PendingEvent {
     /// The event as the JSON value of its message (`{"topic": …, "body": …}`), serialised
     /// straight from the typed event: how a saga's commands are stored in its commit's headers.
     pub fn to_message_value(&self) -> Result<serde_json::Value, serde_json::Error> {
-        match &self.0 {
-            Pending::Typed(event) => event.to_message_value(),
-            Pending::Message(message) => serde_json::to_value(&**message),
+        match &self.event {
+            Pending::Typed(event) => event.to_message_value(&self.headers),
+            Pending::Message(_) => serde_json::to_value(self.to_message()?),
         }
     }
 
     /// Serialises the event into a message.
     pub fn to_message(&self) -> Result<EventMessage, serde_json::Error> {
-        match &self.0 {
-            Pending::Typed(event) => event.to_message(),
-            Pending::Message(message) => Ok(EventMessage::clone(message)),
-        }
+        let mut message = match &self.event {
+            Pending::Typed(event) => event.to_message()?,
+            Pending::Message(message) => EventMessage::clone(message),
+        };
+        message
+            .headers
+            .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(message)
     }
 }
 

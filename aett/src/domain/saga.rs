@@ -5,7 +5,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::domain::{ApplyError, Declares, PendingEvent};
-use crate::model::{Event, EventMessage};
+use crate::model::{Event, EventMessage, Headers};
 
 /// The topic of the event a saga's commit carries when the saga dispatched commands without
 /// handling an event since its last save: a commit needs an event, and the commands must be
@@ -212,9 +212,14 @@ pub trait Saga: Sized + Send + Sync + 'static {
     /// Records a command to hand out when the saga is saved. Commands are declared like
     /// events (`#[aett::event(topic = "...")]`).
     fn dispatch<C: Event>(&mut self, command: C) {
+        self.dispatch_with_headers(command, Headers::new());
+    }
+
+    /// [`Saga::dispatch`], with headers of this one command (handed out with it).
+    fn dispatch_with_headers<C: Event>(&mut self, command: C, headers: Headers) {
         self.state_mut()
             .undispatched
-            .push(PendingEvent::new(command));
+            .push(PendingEvent::new(command).with_headers(headers));
     }
 
     /// Commands dispatched since the last save.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use uuid::Uuid;
 
 use crate::domain::Aggregate;
 use crate::error::StoreError;
@@ -11,7 +12,9 @@ use crate::model::Snapshot;
 use crate::model::{Commit, CommitAttempt};
 use crate::model::{EventMessage, Headers};
 use crate::repository::replay::{replay_commit, Applied};
-use crate::repository::RepositoryError;
+use crate::repository::{
+    LoadReport, RepositoryError, SnapshotCandidate, SnapshotPolicy, UpdateError, Updated,
+};
 use crate::store::{CommitStore, ReplayCommit, SharedStore, SnapshotStore};
 use crate::trace;
 
@@ -31,12 +34,14 @@ pub struct AggregateRepository {
     tenant: String,
     commits: Arc<dyn CommitStore>,
     snapshots: Arc<dyn SnapshotStore>,
+    policy: SnapshotPolicy,
 }
 
 impl std::fmt::Debug for AggregateRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AggregateRepository")
             .field("tenant", &self.tenant)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +63,23 @@ impl AggregateRepository {
             tenant: tenant.into(),
             commits,
             snapshots,
+            policy: SnapshotPolicy::Never,
         }
+    }
+
+    /// The same repository, snapshotting every aggregate it saves when `policy` says so (see
+    /// [`SnapshotPolicy`]).
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), aett::StoreError> {
+    /// let store = aett::connect("memory://").await?;
+    /// let accounts = aett::AggregateRepository::new("tenant-1", &store)
+    ///     .with_snapshot_policy(aett::SnapshotPolicy::EveryEvents(100));
+    /// # let _ = accounts; Ok(()) }
+    /// ```
+    pub fn with_snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The tenant this repository works for.
@@ -78,19 +99,37 @@ impl AggregateRepository {
         id: &str,
         max_version: u64,
     ) -> Result<A, RepositoryError> {
-        let span = trace::replay_span(&self.tenant, id, A::NAME);
-        let loaded = trace::in_span(span.clone(), self.load_version(id, max_version)).await?;
-        trace::record_replayed(&span, loaded.1);
-        Ok(loaded.0)
+        Ok(self.get_version_with_report(id, max_version).await?.0)
     }
 
-    /// Loads as [`AggregateRepository::get_version`] says; also returns how many events were
-    /// replayed after the snapshot.
+    /// [`AggregateRepository::get`], and what the load did: the snapshot it started from and
+    /// how many events it replayed.
+    pub async fn get_with_report<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<(A, LoadReport), RepositoryError> {
+        self.get_version_with_report(id, u64::MAX).await
+    }
+
+    /// [`AggregateRepository::get_version`], and what the load did.
+    pub async fn get_version_with_report<A: Aggregate>(
+        &self,
+        id: &str,
+        max_version: u64,
+    ) -> Result<(A, LoadReport), RepositoryError> {
+        let span = trace::replay_span(&self.tenant, id, A::NAME);
+        let loaded = trace::in_span(span.clone(), self.load_version(id, max_version)).await?;
+        trace::record_replayed(&span, loaded.1.events_replayed);
+        Ok(loaded)
+    }
+
+    /// Loads as [`AggregateRepository::get_version`] says, reporting what it did.
     async fn load_version<A: Aggregate>(
         &self,
         id: &str,
         max_version: u64,
-    ) -> Result<(A, u64), RepositoryError> {
+    ) -> Result<(A, LoadReport), RepositoryError> {
+        let mut report = LoadReport::default();
         let mut aggregate = A::create(id);
         let mut from_revision = 1;
         if let Some(snapshot) = self
@@ -106,9 +145,10 @@ impl AggregateRepository {
                     revision: snapshot.stream_revision,
                     source,
                 })?;
-            aggregate
-                .state_mut()
-                .loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
+            let state = aggregate.state_mut();
+            state.loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
+            state.snapshotted(snapshot.stream_revision);
+            report.snapshot_revision = Some(snapshot.stream_revision);
             from_revision = snapshot.stream_revision + 1;
         } else {
             trace::debug!(
@@ -133,8 +173,8 @@ impl AggregateRepository {
             // earlier one may lie in history that is gone.
             self.refuse_if_truncated(id, max_version).await?;
         }
-        let replayed = aggregate.version() - restored;
-        Ok((aggregate, replayed))
+        report.events_replayed = aggregate.version() - restored;
+        Ok((aggregate, report))
     }
 
     /// The aggregate `id` as it was at `max_time`: every commit stamped at or before it.
@@ -224,6 +264,25 @@ impl AggregateRepository {
             return Ok(None);
         }
         let commit_id = aggregate.state_mut().commit_id_for_save();
+        self.save_with_id(aggregate, headers, commit_id).await
+    }
+
+    /// [`AggregateRepository::save`] under the commit id `commit_id`: an idempotency key (a
+    /// request id), so that the same request cannot be stored twice. Saving again after an
+    /// unknown outcome is success when the earlier attempt was stored (answered with the stored
+    /// commit). When the key is already stored as another commit of the stream (the request
+    /// was handled before, and this instance ran it again), the save is
+    /// [`StoreError::DuplicateCommit`] and stores nothing: reload the aggregate.
+    /// [`AggregateRepository::update_async`] checks the key before running the command.
+    pub async fn save_with_id<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        headers: Headers,
+        commit_id: Uuid,
+    ) -> Result<Option<Commit>, RepositoryError> {
+        if aggregate.uncommitted().is_empty() {
+            return Ok(None);
+        }
         let id = aggregate.id();
         let events = aggregate
             .uncommitted()
@@ -249,42 +308,182 @@ impl AggregateRepository {
         )
         .with_stream_type(A::NAME);
         attempt.commit_id = commit_id;
+        let events_saved = attempt.events.len() as u64;
         let commit = commit_once(&*self.commits, attempt).await?;
         aggregate.state_mut().saved(commit.commit_sequence);
+        self.apply_policy(aggregate, events_saved).await;
         Ok(Some(commit))
+    }
+
+    /// Snapshots the aggregate just saved if the policy wants it. A failure leaves the save as
+    /// it is (it succeeded) and the next save tries again.
+    async fn apply_policy<A: Aggregate>(&self, aggregate: &mut A, events_saved: u64) {
+        let candidate = SnapshotCandidate {
+            stream_type: A::NAME,
+            stream_id: aggregate.id(),
+            version: aggregate.version(),
+            events_saved,
+            events_since_snapshot: aggregate.version()
+                - aggregate
+                    .state()
+                    .snapshot_revision()
+                    .min(aggregate.version()),
+        };
+        if !self.policy.wants(&candidate) {
+            return;
+        }
+        if let Err(error) = self.snapshot_aggregate(aggregate, Headers::new()).await {
+            trace::warning!(id = aggregate.id(), %error, "the snapshot policy's snapshot failed; the save stands");
+            let _ = error;
+        }
+    }
+
+    /// Takes a snapshot of an aggregate in hand, as it is (nothing is reloaded), stores it with
+    /// `headers`, and returns it. The aggregate must have no unsaved events
+    /// ([`RepositoryError::UnsavedEvents`]): a snapshot holds only what its stream holds.
+    pub async fn snapshot_aggregate<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        headers: Headers,
+    ) -> Result<Snapshot, RepositoryError> {
+        if !aggregate.uncommitted().is_empty() {
+            return Err(RepositoryError::UnsavedEvents {
+                tenant: self.tenant.clone(),
+                stream: aggregate.id().to_owned(),
+                events: aggregate.uncommitted().len(),
+            });
+        }
+        let snapshot = self.store_snapshot(aggregate, headers).await?;
+        aggregate.state_mut().snapshotted(snapshot.stream_revision);
+        Ok(snapshot)
     }
 
     /// Loads the aggregate `id`, runs `command` on it and saves it; on a concurrency error
     /// (conflicting or not) it reloads and runs the command again, up to `attempts` times in
-    /// all. Returns the command's output and the commit (`None` if nothing was raised).
+    /// all. Returns the aggregate as saved, what the command returned, and the commit (`None`
+    /// if nothing was raised).
     ///
-    /// The command's own error type must convert from [`RepositoryError`].
+    /// The command's error stays its own: a refusal is [`UpdateError::Command`], a failure to
+    /// load or save [`UpdateError::Repository`].
     pub async fn update<A, T, E, F>(
         &self,
         id: &str,
         headers: Headers,
         attempts: usize,
         mut command: F,
-    ) -> Result<(T, Option<Commit>), E>
+    ) -> Result<Updated<A, T>, UpdateError<E>>
     where
         A: Aggregate,
         F: FnMut(&mut A) -> Result<T, E>,
-        E: From<RepositoryError>,
+    {
+        // Not through `update_async` with an async closure: the future of one that wraps a
+        // generic closure is not `Send` where a caller's boxed future needs it to be.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut aggregate: A = self.get(id).await?;
+            let output = command(&mut aggregate).map_err(UpdateError::Command)?;
+            if let Some(commit) = self
+                .save_or_retry(&mut aggregate, &headers, None, tries, attempts)
+                .await?
+            {
+                return Ok(Updated {
+                    aggregate,
+                    output: Some(output),
+                    commit,
+                    attempts: tries,
+                });
+            }
+        }
+    }
+
+    /// [`AggregateRepository::update`] with a command that awaits (to ask another service,
+    /// read a projection, …) and an optional idempotency key.
+    ///
+    /// `commit_id`, when given, is the commit's id: an idempotency key, so that a request that
+    /// is retried (by its client, after a timeout) cannot write twice. When a commit with that
+    /// id is already stored in the stream, the command is not run again and the update answers
+    /// with that commit and the aggregate as it is now (`output` is then `None`).
+    pub async fn update_async<A, T, E, F>(
+        &self,
+        id: &str,
+        headers: Headers,
+        attempts: usize,
+        commit_id: Option<Uuid>,
+        mut command: F,
+    ) -> Result<Updated<A, T>, UpdateError<E>>
+    where
+        A: Aggregate,
+        F: AsyncFnMut(&mut A) -> Result<T, E>,
     {
         let mut tries = 0;
         loop {
             tries += 1;
             let mut aggregate: A = self.get(id).await?;
-            let output = command(&mut aggregate)?;
-            match self.save(&mut aggregate, headers.clone()).await {
-                Ok(commit) => return Ok((output, commit)),
-                Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => {
-                    trace::debug!(id, tries, %error, "concurrency conflict: reloading and running the command again");
-                    continue;
+            if let Some(key) = commit_id {
+                if let Some(stored) = self.find_commit(id, key).await? {
+                    return Ok(Updated {
+                        aggregate,
+                        output: None,
+                        commit: Some(stored),
+                        attempts: tries,
+                    });
                 }
-                Err(error) => return Err(error.into()),
+            }
+            let output = command(&mut aggregate)
+                .await
+                .map_err(UpdateError::Command)?;
+            if let Some(commit) = self
+                .save_or_retry(&mut aggregate, &headers, commit_id, tries, attempts)
+                .await?
+            {
+                return Ok(Updated {
+                    aggregate,
+                    output: Some(output),
+                    commit,
+                    attempts: tries,
+                });
             }
         }
+    }
+
+    /// Saves what a command raised: `Some` with the commit (if any) when saved, `None` when a
+    /// concurrency conflict leaves tries for a reload and another run.
+    async fn save_or_retry<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        headers: &Headers,
+        commit_id: Option<Uuid>,
+        tries: usize,
+        attempts: usize,
+    ) -> Result<Option<Option<Commit>>, RepositoryError> {
+        let saved = match commit_id {
+            Some(key) => self.save_with_id(aggregate, headers.clone(), key).await,
+            None => self.save(aggregate, headers.clone()).await,
+        };
+        match saved {
+            Ok(commit) => Ok(Some(commit)),
+            Err(error) if error.is_concurrency_conflict() && tries < attempts.max(1) => {
+                trace::debug!(id = aggregate.id(), tries, %error, "concurrency conflict: reloading and running the command again");
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The stored commit of stream `id` with `commit_id`, if there is one.
+    async fn find_commit(
+        &self,
+        id: &str,
+        commit_id: Uuid,
+    ) -> Result<Option<Commit>, RepositoryError> {
+        let mut commits = self.commits.get(&self.tenant, id, 0, u64::MAX);
+        while let Some(commit) = commits.try_next().await? {
+            if commit.commit_id == commit_id {
+                return Ok(Some(commit));
+            }
+        }
+        Ok(None)
     }
 
     /// Takes a snapshot of the aggregate `id` at `version` (or its latest version, if lower),

@@ -102,6 +102,18 @@ pub enum RepositoryError {
         available_from: u64,
     },
 
+    /// A snapshot was asked of an aggregate in hand that has events not yet saved: its state is
+    /// ahead of its stream, and a snapshot of it would hold events the stream does not.
+    #[error("stream `{stream}` of tenant `{tenant}`: the aggregate has {events} unsaved events; save it before taking its snapshot")]
+    UnsavedEvents {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// How many events are not saved.
+        events: usize,
+    },
+
     /// A snapshot was asked for a stream that has no events at or before the cut-off.
     #[error("stream `{stream}` of tenant `{tenant}` has no events to snapshot")]
     NothingToSnapshot {

@@ -2,9 +2,13 @@
 
 mod aggregate;
 mod error;
+mod policy;
 mod replay;
 mod saga;
+mod update;
 
 pub use aggregate::AggregateRepository;
 pub use error::RepositoryError;
+pub use policy::{LoadReport, SnapshotCandidate, SnapshotPolicy};
 pub use saga::{SagaRepository, UNDISPATCHED_HEADER_PREFIX};
+pub use update::{UpdateError, Updated};
