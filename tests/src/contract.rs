@@ -131,7 +131,10 @@ pub async fn initialize_is_idempotent<H: Harness>(harness: &H) {
 pub async fn schema_version_is_what_initialize_recorded<H: Harness>(harness: &H) {
     let store = store(harness).await;
     let version = store.schema_version().await.expect("schema version");
-    assert!(version.is_none_or(|v| v >= 1), "versions start at 1: {version:?}");
+    assert!(
+        version.is_none_or(|v| v >= 1),
+        "versions start at 1: {version:?}"
+    );
     store.initialize().await.expect("second initialize");
     assert_eq!(store.schema_version().await.expect("again"), version);
     store.drop_all().await.expect("drop");
