@@ -192,16 +192,18 @@ pub async fn transfer(
     report.events_per_second = report.written_events as f64 / report.seconds.max(1e-9);
 
     let streams: Vec<(String, String)> = wanted.streams.keys().cloned().collect();
-    for snapshot in source.snapshots(streams.clone()).await? {
+    // Read once: copied now, and compared with the target's in the verification.
+    let snapshots = source.snapshots(streams.clone()).await?;
+    for snapshot in &snapshots {
         target
             .store
-            .add_snapshot(snapshot)
+            .add_snapshot(snapshot.clone())
             .await
             .map_err(|e| target.error(e))?;
         report.snapshots += 1;
     }
 
-    report.differences = verify(source, target, &streams, &cannot).await?;
+    report.differences = verify(source, target, &streams, &snapshots, &cannot).await?;
     Ok(report)
 }
 
@@ -235,11 +237,13 @@ async fn write(target: &Store, commit: Commit, report: &mut Report) -> Result<()
     }
 }
 
-/// Compares every stream and its snapshots on both sides; returns what differs.
+/// Compares every stream and its snapshots (`wanted`, as the source holds them) on both sides;
+/// returns what differs.
 async fn verify(
     source: &dyn Source,
     target: &Store,
     streams: &[(String, String)],
+    wanted: &[Snapshot],
     cannot: &[(String, String)],
 ) -> Result<Vec<String>, CliError> {
     let target_source = StoreSource::new(target);
@@ -259,7 +263,6 @@ async fn verify(
             ));
         }
     }
-    let wanted = source.snapshots(streams.to_vec()).await?;
     let found = target_source.snapshots(streams.to_vec()).await?;
     let key = |s: &Snapshot| {
         (

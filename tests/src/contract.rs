@@ -125,6 +125,23 @@ pub async fn initialize_is_idempotent<H: Harness>(harness: &H) {
     );
 }
 
+/// `schema_version` reports the layout `initialize` brought the store to: readable at once, a
+/// version from 1 where the backend keeps one, and the same after `initialize` runs again and
+/// after a drop and a fresh `initialize`.
+pub async fn schema_version_is_what_initialize_recorded<H: Harness>(harness: &H) {
+    let store = store(harness).await;
+    let version = store.schema_version().await.expect("schema version");
+    assert!(
+        version.is_none_or(|v| v >= 1),
+        "versions start at 1: {version:?}"
+    );
+    store.initialize().await.expect("second initialize");
+    assert_eq!(store.schema_version().await.expect("again"), version);
+    store.drop_all().await.expect("drop");
+    store.initialize().await.expect("initialize after drop");
+    assert_eq!(store.schema_version().await.expect("after a drop"), version);
+}
+
 /// Every field of a commit comes back as written: headers, UTC stamp, unicode, nested bodies.
 pub async fn commit_round_trips_every_field<H: Harness>(harness: &H) {
     let store = store(harness).await;

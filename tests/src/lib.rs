@@ -60,6 +60,7 @@ macro_rules! contract_suite {
     ($harness:expr) => {
         $crate::contract_suite!(@tests $harness;
             initialize_is_idempotent,
+            schema_version_is_what_initialize_recorded,
             commit_round_trips_every_field,
             revision_ranges,
             opening_a_missing_stream_from_a_revision_is_stream_not_found,

@@ -99,15 +99,23 @@ impl Inner {
         }
     }
 
+    /// The schema version aett's marker records; `None` when the table has no marker.
+    async fn marker_version(&self, operation: Operation) -> Result<Option<i64>, StoreError> {
+        let scope = Scope::Store;
+        match self
+            .get_item(operation, &scope, MARKER_PK, MARKER_SK)
+            .await?
+        {
+            Some(marker) => Ok(Some(Fields::new(&marker, &scope).i64("schema_version")?)),
+            None => Ok(None),
+        }
+    }
+
     /// Refuses a table that holds items but not aett's marker, or a marker of another schema
     /// version: aett neither writes into nor drops what it did not create.
     async fn check_ownership(&self, operation: Operation) -> Result<(), StoreError> {
         let scope = Scope::Store;
-        if let Some(marker) = self
-            .get_item(operation, &scope, MARKER_PK, MARKER_SK)
-            .await?
-        {
-            let version = Fields::new(&marker, &scope).i64("schema_version")?;
+        if let Some(version) = self.marker_version(operation).await? {
             if version != SCHEMA_VERSION {
                 return Err(StoreError::Configuration(format!(
                     "DynamoDB table `{}` has schema version {version}; this aett reads version {SCHEMA_VERSION}",
@@ -181,16 +189,8 @@ impl Inner {
 #[async_trait]
 impl PersistenceManagement for DynamoStore {
     async fn schema_version(&self) -> Result<Option<u32>, StoreError> {
-        let scope = Scope::Store;
-        let Some(marker) = self
-            .inner
-            .get_item(Operation::SchemaVersion, &scope, MARKER_PK, MARKER_SK)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let version = Fields::new(&marker, &scope).i64("schema_version")?;
-        Ok(u32::try_from(version).ok())
+        let version = self.inner.marker_version(Operation::SchemaVersion).await?;
+        Ok(version.and_then(|v| u32::try_from(v).ok()))
     }
 
     async fn initialize(&self) -> Result<(), StoreError> {

@@ -1433,23 +1433,8 @@ impl Inner {
 #[async_trait]
 impl PersistenceManagement for MongoStore {
     async fn schema_version(&self) -> Result<Option<u32>, StoreError> {
-        let inner = &self.inner;
-        let scope = Scope::Store;
-        let commits = inner.commits.clone_with_type::<RawDocumentBuf>();
-        let marker = inner
-            .run(
-                Operation::SchemaVersion,
-                &scope,
-                commits.find_one(doc! {"_id": MARKER_ID}),
-            )
-            .await?;
-        match marker {
-            Some(marker) => {
-                let version = Fields::new(&marker, &scope).i64("schema_version")?;
-                Ok(u32::try_from(version).ok())
-            }
-            None => Ok(None),
-        }
+        let version = self.marker_version(Operation::SchemaVersion).await?;
+        Ok(version.and_then(|v| u32::try_from(v).ok()))
     }
 
     async fn initialize(&self) -> Result<(), StoreError> {
@@ -1557,18 +1542,27 @@ impl MongoStore {
         )
     }
 
+    /// The schema version aett's marker records; `None` when the collection has no marker.
+    async fn marker_version(&self, operation: Operation) -> Result<Option<i64>, StoreError> {
+        let scope = Scope::Store;
+        let commits = self.inner.commits.clone_with_type::<RawDocumentBuf>();
+        let marker = self
+            .inner
+            .run(operation, &scope, commits.find_one(doc! {"_id": MARKER_ID}))
+            .await?;
+        match marker {
+            Some(marker) => Ok(Some(Fields::new(&marker, &scope).i64("schema_version")?)),
+            None => Ok(None),
+        }
+    }
+
     /// Refuses when the commits collection holds documents but not aett's marker, or the marker
     /// is of another schema version: aett neither writes into nor drops what it did not create.
     async fn check_ownership(&self, operation: Operation) -> Result<(), StoreError> {
         let inner = &self.inner;
         let scope = Scope::Store;
-        let commits = inner.commits.clone_with_type::<RawDocumentBuf>();
-        let marker = inner
-            .run(operation, &scope, commits.find_one(doc! {"_id": MARKER_ID}))
-            .await?;
-        match marker {
-            Some(marker) => {
-                let version = Fields::new(&marker, &scope).i64("schema_version")?;
+        match self.marker_version(operation).await? {
+            Some(version) => {
                 if version != i64::from(SCHEMA_VERSION) {
                     return Err(StoreError::Configuration(format!(
                         "collection `{}` has schema version {version}; this aett reads version {SCHEMA_VERSION}",
