@@ -49,13 +49,14 @@ pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
     let expanded = match ast::EventItem::from_syn(args, &item) {
         Err(error) => {
             let error = error.into_compile_error();
-            quote::quote!(#item #error)
+            let fallback = expand::event_fallback_of(&item);
+            quote::quote!(#fallback #error)
         }
         Ok(event) => match valid::event(&event) {
-            Ok(()) => expand::event(&event, &item),
+            Ok(()) => expand::event(&event),
             Err(error) => {
                 let error = error.into_compile_error();
-                let fallback = expand::event_fallback(&event, &item);
+                let fallback = expand::event_fallback(&event);
                 quote::quote!(#fallback #error)
             }
         },

@@ -3,10 +3,6 @@
 use aett::{Event, TopicMap};
 use aett_tests::domain::{Incremented, Note, ShipOrder};
 
-#[aett::event]
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Untitled {}
-
 #[test]
 fn global_map_holds_every_declared_event() {
     let map = TopicMap::global().expect("no topic is declared twice in this program");
@@ -27,19 +23,6 @@ fn global_map_holds_every_declared_event() {
     );
     assert_eq!(map.get_from_type::<String>(), None);
     assert!(map.get("no.such.topic").is_none());
-    assert_eq!(
-        map.len(),
-        8,
-        "the 7 events of aett_tests::domain and `Untitled`"
-    );
+    assert_eq!(map.len(), 7, "the 7 events of aett_tests::domain");
     assert_eq!(map.entries().count(), map.len());
-}
-
-#[test]
-fn a_type_without_a_topic_is_its_own_name() {
-    assert_eq!(Untitled::TOPIC, "Untitled");
-    assert_eq!(
-        TopicMap::global().unwrap().get_from_type::<Untitled>(),
-        Some("Untitled")
-    );
 }

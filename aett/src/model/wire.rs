@@ -59,3 +59,35 @@ impl<'de> de::Deserialize<'de> for BorrowedTopic<'de> {
         deserializer.deserialize_str(TopicVisitor)
     }
 }
+
+/// The version an event message's headers record ([`crate::VERSION_HEADER`]), read without
+/// keeping the other headers: `Err` with the reason when the header is not a version.
+pub(crate) struct HeaderVersion(pub Result<u32, String>);
+
+impl<'de> de::Deserialize<'de> for HeaderVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+        impl<'de> Visitor<'de> for HeadersVisitor {
+            type Value = HeaderVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of headers")
+            }
+            fn visit_map<M: de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<HeaderVersion, M::Error> {
+                let mut version = Ok(1);
+                while let Some(key) = map.next_key::<BorrowedTopic<'de>>()? {
+                    if key.0 == crate::VERSION_HEADER {
+                        let value: serde_json::Value = map.next_value()?;
+                        version = crate::model::event::parse_version(&value);
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
+                Ok(HeaderVersion(version))
+            }
+        }
+        deserializer.deserialize_map(HeadersVisitor)
+    }
+}

@@ -40,7 +40,8 @@ pub enum RunnerError {
         source: BoxError,
     },
 
-    /// An event of a listed topic does not decode into its type.
+    /// An event of a listed topic does not decode into its type, or is stored at a version
+    /// newer than its type knows ([`crate::ApplyError::NewerVersion`]).
     #[error("projection `{projection}`: the event of topic `{topic}` in commit {commit_sequence} of stream `{stream}` of tenant `{tenant}` (checkpoint {checkpoint}) does not decode: {source}")]
     Decode {
         /// The projection (or saga runner).
@@ -55,9 +56,9 @@ pub enum RunnerError {
         checkpoint: u64,
         /// The event's topic.
         topic: String,
-        /// The serde error.
+        /// What went wrong.
         #[source]
-        source: serde_json::Error,
+        source: crate::ApplyError,
     },
 
     /// A commit in the log is damaged and cannot be read ([`StoreError::Corrupt`], which names

@@ -52,7 +52,7 @@ pub trait CorrelatedSaga: Saga {
     fn correlate_message(
         message: &EventMessage,
         context: &EventContext<'_>,
-    ) -> Result<Option<String>, serde_json::Error>;
+    ) -> Result<Option<String>, crate::ApplyError>;
 }
 
 /// A command a saga dispatched, as the saga runner hands it to the application.
@@ -85,7 +85,7 @@ impl DispatchedCommand {
     }
 
     /// Decodes the command into `C` if it has `C`'s topic.
-    pub fn decode<C: crate::Event>(&self) -> Result<Option<C>, serde_json::Error> {
+    pub fn decode<C: crate::Event>(&self) -> Result<Option<C>, crate::ApplyError> {
         self.message.decode_event()
     }
 }
@@ -316,17 +316,14 @@ impl<S: CorrelatedSaga, D: CommandDispatcher> Routing<S, D> {
         loop {
             tries += 1;
             let mut saga: S = repository.get(saga_id).await?;
-            saga.handle_message(message)
-                .map_err(|error| RepositoryError::Decode {
-                    tenant: commit.tenant_id.clone(),
-                    stream: commit.stream_id.clone(),
-                    commit_sequence: commit.commit_sequence,
-                    topic: message.topic.clone(),
-                    source: match error {
-                        crate::ApplyError::Decode { source, .. } => source,
-                        other => serde::de::Error::custom(other.to_string()),
-                    },
-                })?;
+            saga.handle_message(message).map_err(|error| {
+                RepositoryError::from_apply(
+                    error,
+                    &commit.tenant_id,
+                    &commit.stream_id,
+                    commit.commit_sequence,
+                )
+            })?;
             saga.state_mut().use_commit_id(commit_id);
             match repository.save(&mut saga, headers.clone()).await {
                 Ok(commands) => {

@@ -8,8 +8,10 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::domain::ApplyError;
 use crate::error::{Scope, StoreError};
-use crate::model::wire::{BorrowedTopic, MessageKey};
+use crate::model::event::Dispatch;
+use crate::model::wire::{BorrowedTopic, HeaderVersion, MessageKey};
 use crate::model::{Commit, Headers};
 use crate::read::Projection;
 use crate::store::{ReplayEvents, ReplayHeaders, ReplayLogCommit};
@@ -86,11 +88,48 @@ pub(crate) struct Listed {
 pub(crate) enum Fault {
     /// The stored data is damaged.
     Damaged(StoreError),
-    /// A listed event's body does not decode into its type.
-    Decode {
+    /// A listed event's body does not decode into its type, or is at a version newer than
+    /// its type knows.
+    Decode { topic: String, source: ApplyError },
+}
+
+/// Why a one-pass read of a commit's events stopped, when the fault is the event's.
+enum Failure {
+    Decode(String),
+    Newer {
         topic: String,
-        source: serde_json::Error,
+        stored: u32,
+        known: u32,
     },
+    Corrupt(String),
+}
+
+impl Failure {
+    /// The fault, given the serde error the read stopped with.
+    fn into_fault(self, commit: &ReplayLogCommit, error: serde_json::Error) -> Fault {
+        match self {
+            Failure::Decode(topic) => Fault::Decode {
+                topic: topic.clone(),
+                source: ApplyError::Decode {
+                    topic,
+                    source: error,
+                },
+            },
+            Failure::Newer {
+                topic,
+                stored,
+                known,
+            } => Fault::Decode {
+                topic: topic.clone(),
+                source: ApplyError::NewerVersion {
+                    topic,
+                    stored,
+                    known,
+                },
+            },
+            Failure::Corrupt(reason) => Fault::Damaged(damaged(commit, reason)),
+        }
+    }
 }
 
 /// The events of `commit` that `P` lists, each decoded straight from the stored JSON into its
@@ -105,15 +144,36 @@ pub(crate) fn decode_listed<P: Projection>(
                 if !P::TOPICS.contains(&message.topic.as_str()) {
                     continue;
                 }
+                let fault = |source| Fault::Decode {
+                    topic: message.topic.clone(),
+                    source,
+                };
+                let version = message
+                    .version()
+                    .map_err(|error| Fault::Damaged(damaged(commit, error.to_string())))?;
                 let mut body = serde_json::Deserializer::from_str(message.body.get());
-                let event = P::decode_body(&message.topic, &mut body)
-                    .map_err(|source| Fault::Decode {
-                        topic: message.topic.clone(),
-                        source,
-                    })?
-                    .ok_or_else(|| {
-                        Fault::Damaged(damaged(commit, "a listed topic was not decoded".into()))
-                    })?;
+                let event = match P::decode_body(&message.topic, version, &mut body) {
+                    Ok(Dispatch::Done(event)) => event,
+                    Ok(Dispatch::Newer { known }) => {
+                        return Err(fault(ApplyError::NewerVersion {
+                            topic: message.topic.clone(),
+                            stored: version,
+                            known,
+                        }))
+                    }
+                    Ok(Dispatch::Unlisted) => {
+                        return Err(Fault::Damaged(damaged(
+                            commit,
+                            "a listed topic was not decoded".into(),
+                        )))
+                    }
+                    Err(source) => {
+                        return Err(fault(ApplyError::Decode {
+                            topic: message.topic.clone(),
+                            source,
+                        }))
+                    }
+                };
                 listed.push(Listed {
                     index,
                     topic: listed_topic::<P>(&message.topic),
@@ -136,7 +196,7 @@ pub(crate) fn decode_listed<P: Projection>(
                 .and_then(|count| deserializer.end().map(|()| count));
             match (visited, failure) {
                 (Ok(count), _) => (count, listed),
-                (Err(source), Some(topic)) => return Err(Fault::Decode { topic, source }),
+                (Err(source), Some(failure)) => return Err(failure.into_fault(commit, source)),
                 (Err(error), None) => {
                     return Err(Fault::Damaged(damaged(
                         commit,
@@ -152,8 +212,8 @@ pub(crate) fn decode_listed<P: Projection>(
 
 struct ListedVisitor<'a, P> {
     listed: &'a mut Vec<Listed>,
-    /// The topic whose body failed to decode, when that is why the pass stopped.
-    failure: &'a mut Option<String>,
+    /// Why the pass stopped, when the fault is an event's.
+    failure: &'a mut Option<Failure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -203,7 +263,7 @@ fn listed_topic<P: Projection>(topic: &str) -> &'static str {
 }
 
 struct MessageSeed<'a, P> {
-    failure: &'a mut Option<String>,
+    failure: &'a mut Option<Failure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -231,13 +291,27 @@ impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
         while let Some(key) = map.next_key::<MessageKey>()? {
             match key {
                 MessageKey::Topic => topic = Some(map.next_value::<BorrowedTopic<'de>>()?.0),
-                MessageKey::Headers => headers = Some(map.next_value()?),
+                MessageKey::Headers => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    if seen_body && event.is_some() && version(raw, self.failure)? != 1 {
+                        let reason = "the event's version header follows its body".to_owned();
+                        let error = de::Error::custom(&reason);
+                        *self.failure = Some(Failure::Corrupt(reason));
+                        return Err(error);
+                    }
+                    headers = Some(raw);
+                }
                 MessageKey::Body => {
                     seen_body = true;
                     match &topic {
                         Some(topic) if P::TOPICS.contains(&topic.as_ref()) => {
+                            let version = match headers {
+                                Some(raw) => version(raw, self.failure)?,
+                                None => 1,
+                            };
                             event = map.next_value_seed(BodySeed::<P> {
                                 topic,
+                                version,
                                 failure: &mut *self.failure,
                                 projection: std::marker::PhantomData,
                             })?;
@@ -260,9 +334,14 @@ impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
         }
         if let (None, Some(body)) = (&event, early_body) {
             if P::TOPICS.contains(&topic.as_ref()) {
+                let version = match headers {
+                    Some(raw) => version(raw, self.failure)?,
+                    None => 1,
+                };
                 let mut body = serde_json::Deserializer::from_str(body.get());
                 event = BodySeed::<P> {
                     topic: &topic,
+                    version,
                     failure: &mut *self.failure,
                     projection: std::marker::PhantomData,
                 }
@@ -274,9 +353,22 @@ impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
     }
 }
 
+/// The version a message's raw headers record; a header that is not a version stops the pass.
+fn version<E: de::Error>(raw: &RawValue, failure: &mut Option<Failure>) -> Result<u32, E> {
+    let parsed = serde_json::from_str::<HeaderVersion>(raw.get())
+        .map_err(|e| format!("headers are not valid JSON: {e}"))
+        .and_then(|version| version.0);
+    parsed.map_err(|reason| {
+        let error = E::custom(&reason);
+        *failure = Some(Failure::Corrupt(reason));
+        error
+    })
+}
+
 struct BodySeed<'a, P> {
     topic: &'a str,
-    failure: &'a mut Option<String>,
+    version: u32,
+    failure: &'a mut Option<Failure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -284,8 +376,23 @@ impl<'de, P: Projection> DeserializeSeed<'de> for BodySeed<'_, P> {
     type Value = Option<Box<dyn Any + Send>>;
 
     fn deserialize<D: Deserializer<'de>>(self, body: D) -> Result<Self::Value, D::Error> {
-        P::decode_body(self.topic, body).inspect_err(|_| {
-            *self.failure = Some(self.topic.to_owned());
-        })
+        match P::decode_body(self.topic, self.version, body) {
+            Ok(Dispatch::Done(event)) => Ok(Some(event)),
+            Ok(Dispatch::Unlisted) => Ok(None),
+            Ok(Dispatch::Newer { known }) => {
+                *self.failure = Some(Failure::Newer {
+                    topic: self.topic.to_owned(),
+                    stored: self.version,
+                    known,
+                });
+                Err(de::Error::custom(
+                    "an event version newer than the program knows",
+                ))
+            }
+            Err(error) => {
+                *self.failure = Some(Failure::Decode(self.topic.to_owned()));
+                Err(error)
+            }
+        }
     }
 }

@@ -28,6 +28,24 @@ pub enum RepositoryError {
         target: &'static str,
     },
 
+    /// A stored event is at a version of its shape newer than the program's event type knows
+    /// (see [`crate::Event::VERSION`]): written by a newer release of the program.
+    #[error("stream `{stream}` of tenant `{tenant}`, commit {commit_sequence}: the event of topic `{topic}` is stored at version {stored}, newer than version {known}, the newest this program knows")]
+    NewerEventVersion {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// The commit holding the event.
+        commit_sequence: u64,
+        /// The stored topic.
+        topic: String,
+        /// The version stored.
+        stored: u32,
+        /// The event type's version.
+        known: u32,
+    },
+
     /// The stream was written by another type: its commits record another stream type than the
     /// one being loaded (see [`crate::Aggregate::NAME`]).
     #[error("stream `{stream}` of tenant `{tenant}`, commit {commit_sequence}: written as a `{found}`, not loadable as a `{expected}`")]
@@ -125,6 +143,52 @@ pub enum RepositoryError {
 }
 
 impl RepositoryError {
+    /// The error of a stored event of a commit that could not be decoded or applied.
+    pub(crate) fn from_apply(
+        error: crate::ApplyError,
+        tenant: &str,
+        stream: &str,
+        commit_sequence: u64,
+    ) -> Self {
+        let (tenant, stream) = (tenant.to_owned(), stream.to_owned());
+        match error {
+            crate::ApplyError::UnknownTopic { topic, target } => Self::UnknownTopic {
+                tenant,
+                stream,
+                commit_sequence,
+                topic,
+                target,
+            },
+            crate::ApplyError::Decode { topic, source } => Self::Decode {
+                tenant,
+                stream,
+                commit_sequence,
+                topic,
+                source,
+            },
+            crate::ApplyError::NewerVersion {
+                topic,
+                stored,
+                known,
+            } => Self::NewerEventVersion {
+                tenant,
+                stream,
+                commit_sequence,
+                topic,
+                stored,
+                known,
+            },
+            crate::ApplyError::InvalidVersion { topic, reason } => {
+                Self::Store(StoreError::Corrupt {
+                    scope: crate::Scope::stream(&tenant, &stream),
+                    commit_sequence: Some(commit_sequence),
+                    checkpoint: None,
+                    reason: format!("the event of topic `{topic}`: {reason}"),
+                })
+            }
+        }
+    }
+
     /// Whether this is a concurrency error after which the caller reloads and retries.
     pub fn is_concurrency_conflict(&self) -> bool {
         matches!(self, Self::Store(error) if error.is_concurrency_conflict())

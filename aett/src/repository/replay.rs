@@ -7,9 +7,11 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::domain::ApplyError;
 use crate::domain::{Aggregate, Saga, COMMANDS_ONLY_TOPIC};
 use crate::error::{Scope, StoreError};
-use crate::model::wire::{BorrowedTopic, MessageKey};
+use crate::model::event::Dispatch;
+use crate::model::wire::{BorrowedTopic, HeaderVersion, MessageKey};
 use crate::repository::RepositoryError;
 use crate::store::{ReplayCommit, ReplayEvents};
 
@@ -19,8 +21,9 @@ pub(crate) trait Target {
     fn apply_body<'de, D: Deserializer<'de>>(
         &mut self,
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<bool, D::Error>;
+    ) -> Result<Dispatch, D::Error>;
 }
 
 pub(crate) struct Applied<'a, A>(pub &'a mut A);
@@ -31,9 +34,10 @@ impl<A: Aggregate> Target for Applied<'_, A> {
     fn apply_body<'de, D: Deserializer<'de>>(
         &mut self,
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<bool, D::Error> {
-        self.0.apply_body(topic, body)
+    ) -> Result<Dispatch, D::Error> {
+        self.0.apply_body(topic, version, body)
     }
 }
 
@@ -45,13 +49,14 @@ impl<S: Saga> Target for Transitioned<'_, S> {
     fn apply_body<'de, D: Deserializer<'de>>(
         &mut self,
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<bool, D::Error> {
+    ) -> Result<Dispatch, D::Error> {
         if topic == COMMANDS_ONLY_TOPIC {
             // Carried only the commands of a save without an event: nothing to transition.
-            de::Deserialize::deserialize(body).map(|IgnoredAny| true)
+            de::Deserialize::deserialize(body).map(|IgnoredAny| Dispatch::Done(()))
         } else {
-            self.0.transition_body(topic, body)
+            self.0.transition_body(topic, version, body)
         }
     }
 }
@@ -90,26 +95,31 @@ pub(crate) fn replay_commit<T: Target>(
                 if revision > to {
                     break;
                 }
+                let fail = |error| {
+                    RepositoryError::from_apply(error, tenant, stream, commit.commit_sequence)
+                };
+                let version = message.version().map_err(fail)?;
                 let mut body = serde_json::Deserializer::from_str(message.body.get());
-                match target.apply_body(&message.topic, &mut body) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return Err(RepositoryError::UnknownTopic {
-                            tenant: tenant.to_owned(),
-                            stream: stream.to_owned(),
-                            commit_sequence: commit.commit_sequence,
+                match target.apply_body(&message.topic, version, &mut body) {
+                    Ok(Dispatch::Done(())) => {}
+                    Ok(Dispatch::Unlisted) => {
+                        return Err(fail(ApplyError::UnknownTopic {
                             topic: message.topic.clone(),
                             target: T::NAME,
-                        })
+                        }))
+                    }
+                    Ok(Dispatch::Newer { known }) => {
+                        return Err(fail(ApplyError::NewerVersion {
+                            topic: message.topic.clone(),
+                            stored: version,
+                            known,
+                        }))
                     }
                     Err(source) => {
-                        return Err(RepositoryError::Decode {
-                            tenant: tenant.to_owned(),
-                            stream: stream.to_owned(),
-                            commit_sequence: commit.commit_sequence,
+                        return Err(fail(ApplyError::Decode {
                             topic: message.topic.clone(),
                             source,
-                        })
+                        }))
                     }
                 }
                 last = Some(revision);
@@ -158,6 +168,22 @@ pub(crate) fn replay_commit<T: Target>(
                     topic,
                     source,
                 }),
+                (
+                    Err(_),
+                    Some(Failure::Newer {
+                        topic,
+                        stored,
+                        known,
+                    }),
+                ) => Err(RepositoryError::NewerEventVersion {
+                    tenant: tenant.to_owned(),
+                    stream: stream.to_owned(),
+                    commit_sequence: commit.commit_sequence,
+                    topic,
+                    stored,
+                    known,
+                }),
+                (Err(_), Some(Failure::Corrupt(reason))) => Err(corrupt(reason).into()),
                 (Err(error), None) => {
                     Err(corrupt(format!("events are not valid JSON: {error}")).into())
                 }
@@ -170,6 +196,12 @@ pub(crate) fn replay_commit<T: Target>(
 enum Failure {
     UnknownTopic(String),
     Decode(String),
+    Newer {
+        topic: String,
+        stored: u32,
+        known: u32,
+    },
+    Corrupt(String),
 }
 
 struct EventsVisitor<'a, T> {
@@ -235,24 +267,45 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
         let mut topic: Option<Cow<'de, str>> = None;
+        let mut version = 1;
         let mut early_body: Option<Box<serde_json::value::RawValue>> = None;
         let mut applied = false;
         while let Some(key) = map.next_key::<MessageKey>()? {
             match key {
                 MessageKey::Topic => topic = Some(map.next_value::<BorrowedTopic<'de>>()?.0),
+                MessageKey::Headers => match map.next_value::<HeaderVersion>()?.0 {
+                    Ok(stored) if applied && stored != version => {
+                        let reason = format!(
+                            "the event's version header ({stored}) follows a body read as version {version}"
+                        );
+                        let error = de::Error::custom(&reason);
+                        *self.failure = Some(Failure::Corrupt(reason));
+                        return Err(error);
+                    }
+                    Ok(stored) => version = stored,
+                    Err(reason) => {
+                        let error = de::Error::custom(&reason);
+                        *self.failure = Some(Failure::Corrupt(reason));
+                        return Err(error);
+                    }
+                },
+                // Written by something that put the body before the headers: keep it for later.
+                MessageKey::Body if early_body.is_none() && topic.is_none() => {
+                    early_body = Some(map.next_value()?)
+                }
                 MessageKey::Body => match &topic {
-                    Some(topic) => {
+                    Some(topic) if !applied => {
                         map.next_value_seed(BodySeed {
                             target: &mut *self.target,
                             topic,
+                            version,
                             failure: &mut *self.failure,
                         })?;
                         applied = true;
                     }
-                    // Written by something that put the body first: keep it for later.
-                    None => early_body = Some(map.next_value()?),
+                    _ => return Err(de::Error::duplicate_field("body")),
                 },
-                MessageKey::Headers | MessageKey::Other => {
+                MessageKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -266,6 +319,7 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
         BodySeed {
             target: self.target,
             topic: &topic,
+            version,
             failure: self.failure,
         }
         .deserialize(&mut body)
@@ -276,6 +330,7 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
 struct BodySeed<'a, T> {
     target: &'a mut T,
     topic: &'a str,
+    version: u32,
     failure: &'a mut Option<Failure>,
 }
 
@@ -283,9 +338,19 @@ impl<'de, T: Target> DeserializeSeed<'de> for BodySeed<'_, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, body: D) -> Result<(), D::Error> {
-        match self.target.apply_body(self.topic, body) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
+        match self.target.apply_body(self.topic, self.version, body) {
+            Ok(Dispatch::Done(())) => Ok(()),
+            Ok(Dispatch::Newer { known }) => {
+                *self.failure = Some(Failure::Newer {
+                    topic: self.topic.to_owned(),
+                    stored: self.version,
+                    known,
+                });
+                Err(de::Error::custom(
+                    "an event version newer than the program knows",
+                ))
+            }
+            Ok(Dispatch::Unlisted) => {
                 *self.failure = Some(Failure::UnknownTopic(self.topic.to_owned()));
                 Err(de::Error::custom(format_args!(
                     "unknown topic `{}`",
