@@ -11,6 +11,7 @@
 
 pub mod contract;
 pub mod domain;
+pub mod evolution;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod log_order;
@@ -61,6 +62,7 @@ macro_rules! contract_suite {
         $crate::contract_suite!(@tests $harness;
             initialize_is_idempotent,
             schema_version_is_what_initialize_recorded,
+            evolved_events_load_through_upcasters_and_aliases,
             commit_round_trips_every_field,
             revision_ranges,
             opening_a_missing_stream_from_a_revision_is_stream_not_found,
