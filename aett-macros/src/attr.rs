@@ -34,8 +34,16 @@ pub enum Step {
 
 impl syn::parse::Parse for Upcast {
     fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
-        let version: LitInt = input.parse()?;
-        input.parse::<Token![=]>()?;
+        let expected = "expected `VERSION = OldType` or `VERSION = json(function)`";
+        let version: LitInt = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), expected))?;
+        if input.peek(Token![=>]) {
+            return Err(input.error(expected));
+        }
+        input
+            .parse::<Token![=]>()
+            .map_err(|e| syn::Error::new(e.span(), expected))?;
         let fork = input.fork();
         let step = match fork.parse::<syn::Ident>() {
             Ok(ident) if ident == "json" && fork.peek(syn::token::Paren) => {

@@ -115,10 +115,16 @@ pub fn event(event: &EventItem) -> syn::Result<()> {
             continue;
         };
         if from == 0 || from >= version {
+            let older = match version {
+                1 => "none: give the event `version = N` above 1 first".to_owned(),
+                2 => "version 1".to_owned(),
+                _ => format!("versions 1 to {}", version - 1),
+            };
             errors.push(
                 &upcast.version,
-                format!("an upcaster reads an older version than the event's `version = {version}`: from 1 to {}", version.saturating_sub(1)),
+                format!("an upcaster reads a version older than the event's `version = {version}`: {older}"),
             );
+            continue;
         }
         if seen.contains(&from) {
             errors.push(&upcast.version, format!("version {from} has two upcasters"));
@@ -140,7 +146,7 @@ pub fn event(event: &EventItem) -> syn::Result<()> {
             if let (Step::Json(path), Ok(from)) =
                 (&upcast.step, upcast.version.base10_parse::<u32>())
             {
-                if from > first_typed {
+                if from > first_typed && from < version {
                     errors.push(
                         path,
                         format!("a JSON upcaster cannot read a version newer than a typed one (version {first_typed}): typed upcasters hand on typed values"),
