@@ -11,9 +11,9 @@
 
 pub mod contract;
 pub mod domain;
-pub mod evolution;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod evolution;
 pub mod log_order;
 pub mod migration;
 #[cfg(feature = "mongodb")]

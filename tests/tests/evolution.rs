@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use aett::testing::AggregateTest;
 use aett::{
-    Aggregate, ApplyError, CommitAttempt, CommitStore, ConflictDetector, Event, EventContext, EventMessage,
-    Headers, InMemoryStore, PersistenceManagement, Project, Projection, ProjectionRunner,
-    RepositoryError, RunnerError, SqliteConfig, SqliteStore, StoreError, TopicMap,
-    VERSION_HEADER,
+    Aggregate, ApplyError, CommitAttempt, CommitStore, ConflictDetector, Event, EventContext,
+    EventMessage, Headers, InMemoryStore, PersistenceManagement, Project, Projection,
+    ProjectionRunner, RepositoryError, RunnerError, SqliteConfig, SqliteStore, StoreError,
+    TopicMap, VERSION_HEADER,
 };
 use aett_tests::evolution::{Account, Deposited, Hold, Withdrawn};
 use serde_json::{json, Value};
@@ -91,7 +91,9 @@ async fn projections_read_old_shapes_and_old_topics_and_refuse_newer_versions() 
             ["Placed { reason: \"audit\" }", "Extended(3)"]
         );
 
-        commit(&*store, "b",
+        commit(
+            &*store,
+            "b",
             vec![raw("test.account.withdrawn", Some(7), json!({}))],
         )
         .await;
@@ -109,7 +111,10 @@ async fn projections_read_old_shapes_and_old_topics_and_refuse_newer_versions() 
                         ..
                     },
                 ..
-            }) => assert_eq!((stream.as_str(), topic.as_str()), ("b", "test.account.withdrawn")),
+            }) => assert_eq!(
+                (stream.as_str(), topic.as_str()),
+                ("b", "test.account.withdrawn")
+            ),
             other => panic!("expected a newer-version error, got {other:?}"),
         }
     }
@@ -118,9 +123,15 @@ async fn projections_read_old_shapes_and_old_topics_and_refuse_newer_versions() 
 #[tokio::test]
 async fn a_version_header_that_is_not_a_version_is_damage_and_a_failing_upcaster_a_decode_error() {
     for (store, _dir) in stores().await {
-        commit(&*store, "bad-version",
-            vec![raw("test.account.deposited", None, json!({"cents": 1, "currency": "EUR"}))
-                .with_header(VERSION_HEADER, "two")],
+        commit(
+            &*store,
+            "bad-version",
+            vec![raw(
+                "test.account.deposited",
+                None,
+                json!({"cents": 1, "currency": "EUR"}),
+            )
+            .with_header(VERSION_HEADER, "two")],
         )
         .await;
         let repo = aett::AggregateRepository::new("t", &store);
@@ -131,7 +142,9 @@ async fn a_version_header_that_is_not_a_version_is_damage_and_a_failing_upcaster
             other => panic!("expected damage, got {other:?}"),
         }
 
-        commit(&*store, "no-amount",
+        commit(
+            &*store,
+            "no-amount",
             vec![raw("test.account.withdrawn", None, json!({"cents": 3}))],
         )
         .await;
@@ -176,7 +189,10 @@ fn messages_decode_through_aliases_and_upcasters() {
     assert_eq!(placed.topic, "test.account.hold_extended");
     assert_eq!(placed.body.get(), "4");
     assert_eq!(placed.headers.get(VERSION_HEADER), Some(&json!(2)));
-    assert_eq!(placed.decode_event::<Hold>().unwrap(), Some(Hold::Extended(4)));
+    assert_eq!(
+        placed.decode_event::<Hold>().unwrap(),
+        Some(Hold::Extended(4))
+    );
     let lifted = EventMessage::from_event(&Hold::Lifted).unwrap();
     assert_eq!(lifted.body.get(), "null");
     assert_eq!(lifted.decode_event::<Hold>().unwrap(), Some(Hold::Lifted));
@@ -205,10 +221,15 @@ fn the_event_trait_describes_topics_aliases_and_versions() {
     );
 
     let map = TopicMap::global().unwrap();
-    let alias = map.get("test.account.frozen").expect("aliases are in the map");
+    let alias = map
+        .get("test.account.frozen")
+        .expect("aliases are in the map");
     assert!(alias.alias && alias.type_name.ends_with("Hold"));
     assert!(!map.get("test.account.hold_lifted").unwrap().alias);
-    assert_eq!(map.get_from_type::<Deposited>(), Some("test.account.deposited"));
+    assert_eq!(
+        map.get_from_type::<Deposited>(),
+        Some("test.account.deposited")
+    );
 }
 
 #[test]
@@ -256,8 +277,12 @@ fn the_conflict_detector_matches_old_topics_and_old_shapes() {
         checkpoint: 1,
     };
     // 1 unit = 100 cents < 150: conflicting; 2 units = 200: not.
-    assert!(detector.conflicts(&attempt, &[theirs(json!({"amount": 1}))]).unwrap());
-    assert!(!detector.conflicts(&attempt, &[theirs(json!({"amount": 2}))]).unwrap());
+    assert!(detector
+        .conflicts(&attempt, &[theirs(json!({"amount": 1}))])
+        .unwrap());
+    assert!(!detector
+        .conflicts(&attempt, &[theirs(json!({"amount": 2}))])
+        .unwrap());
     match detector.conflicts(&attempt, &[theirs(json!({"nothing": 0}))]) {
         Err(StoreError::ConflictDetection { topic, .. }) => {
             assert_eq!(topic, "test.account.credited")

@@ -23,6 +23,10 @@ fn global_map_holds_every_declared_event() {
     );
     assert_eq!(map.get_from_type::<String>(), None);
     assert!(map.get("no.such.topic").is_none());
-    assert_eq!(map.len(), 7, "the 7 events of aett_tests::domain");
+    assert_eq!(
+        map.len(),
+        14,
+        "the 7 events of aett_tests::domain, the 7 topics and aliases of aett_tests::evolution"
+    );
     assert_eq!(map.entries().count(), map.len());
 }

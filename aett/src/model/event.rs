@@ -184,6 +184,37 @@ pub struct DuplicateTopic {
     pub second: String,
 }
 
+/// Every topic two types of the program declare, found once from the types registered at link
+/// time.
+fn duplicates() -> &'static [DuplicateTopic] {
+    static DUPLICATES: OnceLock<Vec<DuplicateTopic>> = OnceLock::new();
+    DUPLICATES.get_or_init(|| {
+        let mut map = TopicMap::new();
+        let mut found = Vec::new();
+        for registration in inventory::iter::<crate::__private::TopicRegistration> {
+            for entry in (registration.entries)() {
+                if let Err(duplicate) = map.insert(entry) {
+                    found.push(duplicate);
+                }
+            }
+        }
+        found
+    })
+}
+
+/// Refuses `topics` (an aggregate's, saga's or projection's) when another type of the program
+/// declares one of them too: such a topic would decode as whichever type was listed, so
+/// repositories and runners check before they read or write.
+pub(crate) fn check_topics(topics: &[&str]) -> Result<(), DuplicateTopic> {
+    match duplicates()
+        .iter()
+        .find(|duplicate| topics.contains(&duplicate.topic.as_str()))
+    {
+        Some(duplicate) => Err(duplicate.clone()),
+        None => Ok(()),
+    }
+}
+
 /// Maps topics to types and types to topics.
 ///
 /// [`TopicMap::global`] holds every `#[event]` type linked into the program, registered at

@@ -61,6 +61,17 @@ pub enum RunnerError {
         source: crate::ApplyError,
     },
 
+    /// A topic the projection or saga lists is declared by another type of the program too
+    /// (see [`crate::TopicMap::global`]); the runner does not start.
+    #[error("projection `{projection}` does not start: {source}")]
+    DuplicateTopic {
+        /// The projection (or saga runner).
+        projection: String,
+        /// The topic and the two types.
+        #[source]
+        source: crate::DuplicateTopic,
+    },
+
     /// A commit in the log is damaged and cannot be read ([`StoreError::Corrupt`], which names
     /// its tenant, stream, commit and checkpoint). The runner can be told to skip such commits
     /// instead ([`crate::OnDamage::Skip`]).
@@ -90,6 +101,7 @@ impl RunnerError {
             Self::Store { projection, .. }
             | Self::Handler { projection, .. }
             | Self::Decode { projection, .. }
+            | Self::DuplicateTopic { projection, .. }
             | Self::Damaged { projection, .. }
             | Self::Aborted { projection, .. } => projection,
         }

@@ -230,6 +230,10 @@ struct Routing<S, D> {
 }
 
 impl<S: CorrelatedSaga, D: CommandDispatcher> Consumer for Routing<S, D> {
+    fn topics(&self) -> &'static [&'static str] {
+        S::TOPICS
+    }
+
     fn consume<'a>(
         &'a mut self,
         entry: &'a ReplayEntry,

@@ -1,5 +1,6 @@
 //! Loading and saving aggregates.
 
+use crate::model::event::check_topics;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -129,6 +130,7 @@ impl AggregateRepository {
         id: &str,
         max_version: u64,
     ) -> Result<(A, LoadReport), RepositoryError> {
+        check_topics(A::TOPICS)?;
         let mut report = LoadReport::default();
         let mut aggregate = A::create(id);
         let mut from_revision = 1;
@@ -183,6 +185,7 @@ impl AggregateRepository {
         id: &str,
         max_time: DateTime<Utc>,
     ) -> Result<A, RepositoryError> {
+        check_topics(A::TOPICS)?;
         let mut aggregate = A::create(id);
         let mut commits = self.commits.get_to(&self.tenant, id, max_time);
         while let Some(commit) = commits.try_next().await? {
@@ -283,6 +286,7 @@ impl AggregateRepository {
         if aggregate.uncommitted().is_empty() {
             return Ok(None);
         }
+        check_topics(A::TOPICS)?;
         let id = aggregate.id();
         let events = aggregate
             .uncommitted()

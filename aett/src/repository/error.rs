@@ -28,6 +28,11 @@ pub enum RepositoryError {
         target: &'static str,
     },
 
+    /// A topic the aggregate or saga lists is declared by another type of the program too
+    /// (see [`crate::TopicMap::global`]); nothing is read or written until one is renamed.
+    #[error(transparent)]
+    DuplicateTopic(#[from] crate::DuplicateTopic),
+
     /// A stored event is at a version of its shape newer than the program's event type knows
     /// (see [`crate::Event::VERSION`]): written by a newer release of the program.
     #[error("stream `{stream}` of tenant `{tenant}`, commit {commit_sequence}: the event of topic `{topic}` is stored at version {stored}, newer than version {known}, the newest this program knows")]
