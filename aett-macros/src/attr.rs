@@ -170,6 +170,8 @@ pub struct DomainArgs {
     pub events: Option<(Span, Vec<Path>)>,
     /// `memento = Type` (aggregates only).
     pub memento: Option<Type>,
+    /// `memento_version = N` (aggregates only).
+    pub memento_version: Option<LitInt>,
     /// `crate = path`: where aett is, for crates that re-export it.
     pub krate: Option<Path>,
     /// `name = "..."`: the stream type (default: the type's name).
@@ -213,6 +215,12 @@ pub fn domain_args(
                 }
                 args.correlated = true;
                 Ok(())
+            } else if allow_memento && meta.path.is_ident("memento_version") {
+                if args.memento_version.is_some() {
+                    return Err(meta.error("duplicate `memento_version` argument"));
+                }
+                args.memento_version = Some(meta.value()?.parse()?);
+                Ok(())
             } else if allow_memento && meta.path.is_ident("memento") {
                 if args.memento.is_some() {
                     return Err(meta.error("duplicate `memento` argument"));
@@ -221,7 +229,7 @@ pub fn domain_args(
                 Ok(())
             } else if allow_memento {
                 Err(meta.error(format!(
-                    "unknown `{name}` argument; expected `events(...)`, `name = \"...\"`, `memento = Type` or `crate = path`"
+                    "unknown `{name}` argument; expected `events(...)`, `name = \"...\"`, `memento = Type`, `memento_version = N` or `crate = path`"
                 )))
             } else {
                 Err(meta.error(format!(

@@ -294,6 +294,11 @@ pub fn domain(domain: &Domain) -> TokenStream {
         Kind::Aggregate => memento(domain, &state, &krate),
         Kind::Saga => TokenStream::new(),
     };
+    let memento_version = domain
+        .args
+        .memento_version
+        .as_ref()
+        .map(|version| quote!(const MEMENTO_VERSION: u32 = #version;));
     let correlated = (domain.kind == Kind::Saga && domain.args.correlated)
         .then(|| correlated(ident, &krate, events));
     let create_span = ident.span();
@@ -313,6 +318,8 @@ pub fn domain(domain: &Domain) -> TokenStream {
                 const NAME: &'static str = #name;
 
                 const TOPICS: &'static [&'static str] = #topics;
+
+                #memento_version
 
                 #create
 

@@ -189,6 +189,11 @@ pub fn domain(domain: &Domain) -> syn::Result<()> {
     if let Some(name) = &domain.args.name {
         check_text(&mut errors, name, "name");
     }
+    if let Some(version) = &domain.args.memento_version {
+        if !matches!(version.base10_parse::<u32>(), Ok(1..)) {
+            errors.push(version, "the memento version is a whole number from 1");
+        }
+    }
 
     let state_type = domain.kind.state_type();
     let state_fields = domain.state_fields();

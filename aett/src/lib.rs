@@ -55,7 +55,8 @@ pub use read::{
 };
 pub use repository::{
     AggregateRepository, LoadReport, RepositoryError, SagaRepository, SnapshotCandidate,
-    SnapshotPolicy, UpdateError, Updated, UNDISPATCHED_HEADER_PREFIX,
+    SnapshotFallback, SnapshotPolicy, UpdateError, Updated, MEMENTO_VERSION_HEADER,
+    UNDISPATCHED_HEADER_PREFIX,
 };
 pub use store::{
     CheckpointStore, CheckpointTransaction, CommitLog, CommitStore, CommitStream, EventStore,

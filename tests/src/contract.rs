@@ -2105,3 +2105,90 @@ pub async fn evolved_events_load_through_upcasters_and_aliases<H: Harness>(harne
         other => panic!("expected a newer-version error, got {other:?}"),
     }
 }
+
+/// A snapshot records its memento's version; a load passes over a snapshot of another version,
+/// or one that no longer decodes, and replays from the start instead (and says so), or fails
+/// when told to.
+pub async fn snapshots_of_another_memento_version_are_replayed_past<H: Harness>(harness: &H) {
+    use crate::evolution::{Account, Deposited};
+
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, &store);
+    let mut account = Account::create("acct");
+    for cents in [100, 200, 300] {
+        account.raise(Deposited {
+            cents,
+            currency: "EUR".into(),
+        });
+    }
+    repo.save(&mut account, Headers::new()).await.expect("save");
+    let taken = repo
+        .snapshot::<Account>("acct", 2, Headers::from([("by".to_owned(), json!("test"))]))
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        taken.headers.get(aett::MEMENTO_VERSION_HEADER),
+        Some(&json!(2))
+    );
+    assert_eq!(taken.headers.get("by"), Some(&json!("test")));
+    let (loaded, report) = repo.get_with_report::<Account>("acct").await.expect("load");
+    assert_eq!(
+        (
+            loaded.balance,
+            report.snapshot_revision,
+            report.events_replayed
+        ),
+        (600, Some(2), 1),
+        "a snapshot of the current memento version is used"
+    );
+    assert_eq!(report.snapshot_discarded, None);
+
+    // Taken by an older release (no version header: version 1), at the head.
+    let old = Snapshot {
+        tenant_id: TENANT.to_owned(),
+        stream_id: "acct".to_owned(),
+        stream_revision: 3,
+        commit_sequence: 1,
+        payload: serde_json::value::to_raw_value(&json!({"balance": 1, "currencies": []})).unwrap(),
+        headers: Headers::new(),
+    };
+    store.add_snapshot(old.clone()).await.expect("snapshot");
+    let (loaded, report) = repo.get_with_report::<Account>("acct").await.expect("load");
+    assert_eq!(
+        (
+            loaded.balance,
+            report.snapshot_revision,
+            report.snapshot_discarded,
+            report.events_replayed
+        ),
+        (600, None, Some(3), 3),
+        "a memento of version 1 is passed over: a replay from the start"
+    );
+    let strict = AggregateRepository::new(TENANT, &store)
+        .with_snapshot_fallback(aett::SnapshotFallback::Error);
+    match strict.get::<Account>("acct").await {
+        Err(RepositoryError::StaleSnapshot {
+            tenant,
+            stream,
+            revision: 3,
+            stored: 1,
+            expected: 2,
+        }) => assert_eq!((tenant.as_str(), stream.as_str()), (TENANT, "acct")),
+        other => panic!(
+            "expected a stale snapshot, got {:?}",
+            other.map(|a| a.balance)
+        ),
+    }
+
+    // Of the right version but no longer decoding.
+    let mut broken = old;
+    broken.payload = serde_json::value::to_raw_value(&json!({"balance": "lots"})).unwrap();
+    broken.headers = Headers::from([(aett::MEMENTO_VERSION_HEADER.to_owned(), json!(2))]);
+    store.add_snapshot(broken).await.expect("snapshot");
+    let (loaded, report) = repo.get_with_report::<Account>("acct").await.expect("load");
+    assert_eq!((loaded.balance, report.snapshot_discarded), (600, Some(3)));
+    assert!(matches!(
+        strict.get::<Account>("acct").await,
+        Err(RepositoryError::Memento { revision: 3, .. })
+    ));
+}

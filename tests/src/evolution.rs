@@ -100,9 +100,13 @@ pub fn hold_v1(mut body: Value) -> Result<Value, String> {
     Ok(body)
 }
 
-/// An account whose events evolved.
+/// An account whose events evolved, and whose memento is at version 2.
 #[derive(Debug, Default, aett::Aggregate, Serialize, Deserialize)]
-#[aggregate(name = "test.account", events(Deposited, Withdrawn, Hold))]
+#[aggregate(
+    name = "test.account",
+    events(Deposited, Withdrawn, Hold),
+    memento_version = 2
+)]
 pub struct Account {
     #[serde(skip)]
     state: AggregateState,

@@ -63,6 +63,7 @@ macro_rules! contract_suite {
             initialize_is_idempotent,
             schema_version_is_what_initialize_recorded,
             evolved_events_load_through_upcasters_and_aliases,
+            snapshots_of_another_memento_version_are_replayed_past,
             commit_round_trips_every_field,
             revision_ranges,
             opening_a_missing_stream_from_a_revision_is_stream_not_found,

@@ -205,6 +205,11 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     const TOPICS: &'static [&'static str];
 
+    /// The version of the memento's shape (`#[aggregate(memento_version = N)]`, default 1),
+    /// recorded with every snapshot; a load that finds a snapshot of another version does not
+    /// use it (see [`crate::SnapshotFallback`]). Raise it whenever the memento's shape changes.
+    const MEMENTO_VERSION: u32 = 1;
+
     /// A fresh aggregate with the given id, at version 0.
     fn create(id: &str) -> Self;
 

@@ -12,11 +12,12 @@ use crate::error::StoreError;
 use crate::model::Snapshot;
 use crate::model::{Commit, CommitAttempt};
 use crate::model::{EventMessage, Headers};
+use crate::repository::policy::{SnapshotFallback, MEMENTO_VERSION_HEADER};
 use crate::repository::replay::{replay_commit, Applied};
 use crate::repository::{
     LoadReport, RepositoryError, SnapshotCandidate, SnapshotPolicy, UpdateError, Updated,
 };
-use crate::store::{CommitStore, ReplayCommit, SharedStore, SnapshotStore};
+use crate::store::{CommitStore, ReplayCommit, ReplaySnapshot, SharedStore, SnapshotStore};
 use crate::trace;
 
 /// Loads and saves the aggregates of one tenant.
@@ -36,6 +37,7 @@ pub struct AggregateRepository {
     commits: Arc<dyn CommitStore>,
     snapshots: Arc<dyn SnapshotStore>,
     policy: SnapshotPolicy,
+    fallback: SnapshotFallback,
 }
 
 impl std::fmt::Debug for AggregateRepository {
@@ -65,7 +67,15 @@ impl AggregateRepository {
             commits,
             snapshots,
             policy: SnapshotPolicy::Never,
+            fallback: SnapshotFallback::Replay,
         }
+    }
+
+    /// The same repository, doing `fallback` with a snapshot it cannot use (see
+    /// [`SnapshotFallback`]; by default it replays from the start).
+    pub fn with_snapshot_fallback(mut self, fallback: SnapshotFallback) -> Self {
+        self.fallback = fallback;
+        self
     }
 
     /// The same repository, snapshotting every aggregate it saves when `policy` says so (see
@@ -139,19 +149,26 @@ impl AggregateRepository {
             .get_snapshot_for_replay(&self.tenant, id, max_version)
             .await?
         {
-            aggregate
-                .apply_memento_json(&snapshot.payload)
-                .map_err(|source| RepositoryError::Memento {
-                    tenant: self.tenant.clone(),
-                    stream: id.to_owned(),
-                    revision: snapshot.stream_revision,
-                    source,
-                })?;
-            let state = aggregate.state_mut();
-            state.loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
-            state.snapshotted(snapshot.stream_revision);
-            report.snapshot_revision = Some(snapshot.stream_revision);
-            from_revision = snapshot.stream_revision + 1;
+            match self.restore(&mut aggregate, &snapshot) {
+                Ok(()) => {
+                    let state = aggregate.state_mut();
+                    state.loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
+                    state.snapshotted(snapshot.stream_revision);
+                    report.snapshot_revision = Some(snapshot.stream_revision);
+                    from_revision = snapshot.stream_revision + 1;
+                }
+                #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+                Err(unusable) if self.fallback == SnapshotFallback::Replay => {
+                    trace::warning!(
+                        revision = snapshot.stream_revision,
+                        error = %unusable,
+                        "the snapshot cannot be used: replaying from the start"
+                    );
+                    report.snapshot_discarded = Some(snapshot.stream_revision);
+                    aggregate = A::create(id);
+                }
+                Err(unusable) => return Err(unusable),
+            }
         } else {
             trace::debug!(
                 max_version,
@@ -195,6 +212,36 @@ impl AggregateRepository {
             self.refuse_if_truncated(id, 0).await?;
         }
         Ok(aggregate)
+    }
+
+    /// Restores `aggregate` from `snapshot` if its memento is of the aggregate's version and
+    /// decodes.
+    fn restore<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        snapshot: &ReplaySnapshot,
+    ) -> Result<(), RepositoryError> {
+        let stored = match snapshot.headers.get(MEMENTO_VERSION_HEADER) {
+            None => Some(1),
+            Some(value) => value.as_u64().and_then(|v| u32::try_from(v).ok()),
+        };
+        if stored != Some(A::MEMENTO_VERSION) {
+            return Err(RepositoryError::StaleSnapshot {
+                tenant: self.tenant.clone(),
+                stream: aggregate.id().to_owned(),
+                revision: snapshot.stream_revision,
+                stored: stored.unwrap_or(0),
+                expected: A::MEMENTO_VERSION,
+            });
+        }
+        aggregate
+            .apply_memento_json(&snapshot.payload)
+            .map_err(|source| RepositoryError::Memento {
+                tenant: self.tenant.clone(),
+                stream: aggregate.id().to_owned(),
+                revision: snapshot.stream_revision,
+                source,
+            })
     }
 
     /// Nothing was found at or before the version or time asked for: that is a fresh aggregate,
@@ -517,8 +564,11 @@ impl AggregateRepository {
     async fn store_snapshot<A: Aggregate>(
         &self,
         aggregate: &A,
-        headers: Headers,
+        mut headers: Headers,
     ) -> Result<Snapshot, RepositoryError> {
+        if A::MEMENTO_VERSION != 1 {
+            headers.insert(MEMENTO_VERSION_HEADER.to_owned(), A::MEMENTO_VERSION.into());
+        }
         if aggregate.version() == 0 {
             return Err(RepositoryError::NothingToSnapshot {
                 tenant: self.tenant.clone(),

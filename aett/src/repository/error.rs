@@ -111,6 +111,23 @@ pub enum RepositoryError {
         source: serde_json::Error,
     },
 
+    /// A stored snapshot's memento is of another version than the aggregate's
+    /// `memento_version` (with [`crate::SnapshotFallback::Error`]; by default the load replays
+    /// from the start instead).
+    #[error("stream `{stream}` of tenant `{tenant}`: the snapshot at revision {revision} holds a memento of version {stored}, not version {expected}")]
+    StaleSnapshot {
+        /// The tenant.
+        tenant: String,
+        /// The stream.
+        stream: String,
+        /// The snapshot's revision.
+        revision: u64,
+        /// The memento version the snapshot records.
+        stored: u32,
+        /// The aggregate's memento version.
+        expected: u32,
+    },
+
     /// The version asked for cannot be rebuilt: the stream's history before `available_from` was
     /// truncated, and no snapshot covers the gap.
     #[error("stream `{stream}` of tenant `{tenant}`: the history before revision {available_from} was truncated, so version {version} cannot be loaded")]
