@@ -45,8 +45,8 @@ pub use domain::{
 };
 pub use error::{BoxError, Operation, Scope, StoreError};
 pub use model::{
-    Commit, CommitAttempt, DuplicateTopic, Event, EventMessage, Headers, LogEntry, LogFilter,
-    Snapshot, StreamDeleted, TopicEntry, TopicMap, VERSION_HEADER,
+    Commit, CommitAttempt, Correlation, DuplicateTopic, Event, EventMessage, Headers, LogEntry,
+    LogFilter, Snapshot, StreamDeleted, TopicEntry, TopicMap, VERSION_HEADER,
 };
 pub use read::{
     CommandDispatcher, Correlate, CorrelatedSaga, Delivery, DispatchedCommand, EventContext,

@@ -66,6 +66,12 @@ impl EventMessage {
         self
     }
 
+    /// Adds `headers` to this message's own and returns it (a key given here wins).
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
     /// Decodes the body into `T`, straight from the stored JSON text.
     ///
     /// This does not check the topic; use [`EventMessage::decode_event`] for that.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::domain::Aggregate;
 use crate::error::StoreError;
 use crate::model::Snapshot;
-use crate::model::{Commit, CommitAttempt};
+use crate::model::{Commit, CommitAttempt, Correlation};
 use crate::model::{EventMessage, Headers};
 use crate::repository::policy::{SnapshotFallback, MEMENTO_VERSION_HEADER};
 use crate::repository::replay::{replay_commit, Applied};
@@ -38,6 +38,7 @@ pub struct AggregateRepository {
     snapshots: Arc<dyn SnapshotStore>,
     policy: SnapshotPolicy,
     fallback: SnapshotFallback,
+    correlation: Option<Correlation>,
 }
 
 impl std::fmt::Debug for AggregateRepository {
@@ -45,6 +46,8 @@ impl std::fmt::Debug for AggregateRepository {
         f.debug_struct("AggregateRepository")
             .field("tenant", &self.tenant)
             .field("policy", &self.policy)
+            .field("fallback", &self.fallback)
+            .field("correlation", &self.correlation)
             .finish_non_exhaustive()
     }
 }
@@ -68,7 +71,29 @@ impl AggregateRepository {
             snapshots,
             policy: SnapshotPolicy::Never,
             fallback: SnapshotFallback::Replay,
+            correlation: None,
         }
+    }
+
+    /// A copy of this repository whose commits carry `correlation` ([`crate::CORRELATION_HEADER`]
+    /// and [`crate::CAUSATION_HEADER`], unless the headers given to a save already hold them):
+    /// for handling one request or command, so everything it writes names its conversation and
+    /// cause.
+    ///
+    /// ```
+    /// # async fn demo(command: aett::DispatchedCommand) -> Result<(), aett::StoreError> {
+    /// let store = aett::connect("memory://").await?;
+    /// let accounts = aett::AggregateRepository::new("tenant-1", &store);
+    /// // A command a saga dispatched: its commit continues the saga's conversation.
+    /// let handling = accounts.correlated(command.correlation().unwrap_or_else(|| {
+    ///     aett::Correlation::start(command.commit_id.to_string())
+    /// }));
+    /// # let _ = handling; Ok(()) }
+    /// ```
+    pub fn correlated(&self, correlation: Correlation) -> Self {
+        let mut correlated = self.clone();
+        correlated.correlation = Some(correlation);
+        correlated
     }
 
     /// The same repository, doing `fallback` with a snapshot it cannot use (see
@@ -327,11 +352,14 @@ impl AggregateRepository {
     pub async fn save_with_id<A: Aggregate>(
         &self,
         aggregate: &mut A,
-        headers: Headers,
+        mut headers: Headers,
         commit_id: Uuid,
     ) -> Result<Option<Commit>, RepositoryError> {
         if aggregate.uncommitted().is_empty() {
             return Ok(None);
+        }
+        if let Some(correlation) = &self.correlation {
+            correlation.add_to(&mut headers);
         }
         check_topics(A::TOPICS)?;
         let id = aggregate.id();
