@@ -1,7 +1,7 @@
 //! The blocking facade on every backend, from plain (non-async) tests.
 
 use aett::{blocking, CommitAttempt, EventMessage, Headers, Saga, StoreError};
-use aett_tests::domain::{Counter, Fulfilment, Incremented, OrderPlaced};
+use aett_conformance::domain::{Counter, Fulfilment, Incremented, OrderPlaced};
 
 fn exercise(store: &blocking::Store) {
     let stream = format!("blocking-{}", uuid::Uuid::new_v4());
@@ -91,13 +91,13 @@ fn the_blocking_facade_on_sqlite() {
 fn the_blocking_facade_on_postgres() {
     let url = format!(
         "{}{}schema={}",
-        aett_tests::postgres::url(),
-        if aett_tests::postgres::url().contains('?') {
+        aett_conformance::postgres::url(),
+        if aett_conformance::postgres::url().contains('?') {
             "&"
         } else {
             "?"
         },
-        aett_tests::postgres::unique_schema()
+        aett_conformance::postgres::unique_schema()
     );
     exercise(&blocking::connect(&url).unwrap());
 }

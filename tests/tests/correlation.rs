@@ -8,7 +8,7 @@ use aett::{
     DispatchedCommand, EventContext, Headers, InMemoryStore, Project, Projection, ProjectionRunner,
     SagaRunner, CAUSATION_HEADER, CORRELATION_HEADER,
 };
-use aett_tests::domain::{Counter, Incremented};
+use aett_conformance::domain::{Counter, Incremented};
 use futures::TryStreamExt;
 use serde_json::json;
 
@@ -123,7 +123,7 @@ impl CommandDispatcher for Bus {
 
 #[tokio::test]
 async fn a_conversation_runs_from_a_request_through_a_saga_to_the_commit_its_command_makes() {
-    use aett_tests::domain::{Fulfilment, OrderPlaced, ShipOrder};
+    use aett_conformance::domain::{Fulfilment, OrderPlaced, ShipOrder};
 
     let store = Arc::new(InMemoryStore::new());
     // The request places an order: the order's commit starts the conversation.

@@ -10,7 +10,7 @@ use aett::{
     ProjectionRunner, RepositoryError, RunnerError, SqliteConfig, SqliteStore, StoreError,
     TopicMap, VERSION_HEADER,
 };
-use aett_tests::evolution::{Account, Deposited, Hold, Withdrawn};
+use aett_conformance::evolution::{Account, Deposited, Hold, Withdrawn};
 use serde_json::{json, Value};
 
 fn raw(topic: &str, version: Option<u32>, body: Value) -> EventMessage {

@@ -1,7 +1,7 @@
 //! The process-wide topic map holds every `#[event]` type linked into the program.
 
 use aett::{Event, TopicMap};
-use aett_tests::domain::{Incremented, Note, ShipOrder};
+use aett_conformance::domain::{Incremented, Note, ShipOrder};
 
 #[test]
 fn global_map_holds_every_declared_event() {
@@ -26,7 +26,7 @@ fn global_map_holds_every_declared_event() {
     assert_eq!(
         map.len(),
         14,
-        "the 7 events of aett_tests::domain, the 7 topics and aliases of aett_tests::evolution"
+        "the 7 events of aett_conformance::domain, the 7 topics and aliases of aett_conformance::evolution"
     );
     assert_eq!(map.entries().count(), map.len());
 }
