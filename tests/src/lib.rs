@@ -204,6 +204,9 @@ mod tests {
         let written = written();
         assert!(written.len() > 50, "the source scan found the behaviours");
         let missing: Vec<_> = written.difference(&unique).collect();
-        assert!(missing.is_empty(), "written but not in contract_suite!'s list: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "written but not in contract_suite!'s list: {missing:?}"
+        );
     }
 }

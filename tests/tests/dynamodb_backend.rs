@@ -164,9 +164,12 @@ async fn keys_of_different_streams_never_collide() {
 /// saw: the reader sees every commit once, in order, and checkpoints are dense.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
-    let all =
-        aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(store().await, 8, 15)
-            .await;
+    let all = aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(
+        store().await,
+        8,
+        15,
+    )
+    .await;
     let checkpoints: Vec<u64> = all.iter().map(|c| c.checkpoint).collect();
     assert_eq!(checkpoints, (1..=all.len() as u64).collect::<Vec<_>>());
 }

@@ -39,9 +39,12 @@ fn increment(by: i64) -> Vec<EventMessage> {
 /// saw: the reader sees every commit once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
-    let all =
-        aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(store().await, 8, 60)
-            .await;
+    let all = aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(
+        store().await,
+        8,
+        60,
+    )
+    .await;
     let checkpoints: Vec<u64> = all.iter().map(|c| c.checkpoint).collect();
     assert_eq!(
         checkpoints,

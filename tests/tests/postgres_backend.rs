@@ -58,7 +58,8 @@ fn increment(by: i64) -> Vec<EventMessage> {
 /// visible later would be skipped forever; here the reader must see every commit, once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
-    aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(store(12).await, 8, 150).await;
+    aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(store(12).await, 8, 150)
+        .await;
 }
 
 /// A commit whose connection dies while it waits leaves nothing behind, and the store goes on.

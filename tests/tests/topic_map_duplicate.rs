@@ -102,6 +102,7 @@ async fn repositories_and_runners_refuse_a_topic_two_types_declare() {
         other => panic!("expected a duplicate topic, got {:?}", other.map(|_| ())),
     }
     // The other topics of the program are unaffected.
-    let counter: aett_conformance::domain::Counter = repo.get("other").await.expect("no clash here");
+    let counter: aett_conformance::domain::Counter =
+        repo.get("other").await.expect("no clash here");
     assert_eq!(counter.version(), 0);
 }
