@@ -60,6 +60,42 @@ fn exercise(store: &blocking::Store) {
         2
     );
 
+    let (loaded, report) = counters.get_with_report::<Counter>(&stream).unwrap();
+    assert_eq!(
+        (
+            loaded.total,
+            report.snapshot_revision,
+            report.events_replayed
+        ),
+        (11, Some(2), 1)
+    );
+    let stamped = counters
+        .clone()
+        .with_snapshot_policy(aett::SnapshotPolicy::EveryEvents(1))
+        .with_snapshot_fallback(aett::SnapshotFallback::Error)
+        .correlated(aett::Correlation::start("req-b"));
+    let mut counter: Counter = stamped.get(&stream).unwrap();
+    counter.add(2).unwrap();
+    let request = uuid::Uuid::new_v4();
+    let saved = stamped
+        .save_with_id(&mut counter, Headers::new(), request)
+        .unwrap()
+        .expect("a commit");
+    assert_eq!(saved.commit_id, request);
+    assert_eq!(
+        aett::Correlation::from_headers(&saved.headers),
+        Some(aett::Correlation::start("req-b"))
+    );
+    assert_eq!(
+        store
+            .get_snapshot("t", &stream, u64::MAX)
+            .unwrap()
+            .unwrap()
+            .stream_revision,
+        4,
+        "the policy snapshotted the instance just saved"
+    );
+
     let sagas = blocking::SagaRepository::new("t", store);
     let mut saga: Fulfilment = sagas.get(&format!("{stream}-saga")).unwrap();
     saga.handle(OrderPlaced {
