@@ -38,6 +38,8 @@
 //! The in-memory, SQLite, PostgreSQL, MongoDB, DynamoDB and S3 backends all run it
 //! (`tests/tests/{memory,sqlite,postgres,mongodb,dynamodb,s3}.rs`).
 
+#![warn(missing_docs)]
+
 pub mod contract;
 pub mod domain;
 #[cfg(feature = "dynamodb")]
@@ -96,14 +98,14 @@ pub trait Harness: Send + Sync {
 #[macro_export]
 macro_rules! contract_suite {
     (@names) => {
-        $crate::contract_suite!(@list names)
+        $crate::contract_suite! { @list names }
     };
     ($harness:expr) => {
-        $crate::contract_suite!(@list tests $harness)
+        $crate::contract_suite! { @list tests $harness }
     };
     // The one list of behaviours.
     (@list $($mode:tt)*) => {
-        $crate::contract_suite!(@$($mode)*;
+        $crate::contract_suite! { @$($mode)*;
             initialize_is_idempotent,
             schema_version_is_what_initialize_recorded,
             evolved_events_load_through_upcasters_and_aliases,
@@ -164,7 +166,7 @@ macro_rules! contract_suite {
             the_saga_runner_routes_events_and_dispatches_commands,
             saga_commands_survive_a_crash_between_save_and_dispatch,
             saga_update_retries_on_concurrency,
-        )
+        }
     };
     (@names; $($name:ident),* $(,)?) => {
         [$(::core::stringify!($name)),*]
