@@ -28,6 +28,8 @@ pub struct EventVariant {
     pub pattern: TokenStream,
     /// Its `#[event(topic = "...", aliases(...))]`, with the attribute's tokens for errors.
     pub args: Option<(attr::EventArgs, TokenStream)>,
+    /// A `#[serde(skip ...)]` or `#[serde(other)]` on it, which shifts serde's variant indices.
+    pub serde_skip: Option<TokenStream>,
 }
 
 impl EventItem {
@@ -39,7 +41,7 @@ impl EventItem {
         let (ident, generics) = match &mut item {
             Item::Struct(item) => (item.ident.clone(), item.generics.clone()),
             Item::Enum(item) => {
-                serde_repr = changed_representation(&item.attrs)?;
+                serde_repr = serde_args(&item.attrs, &["tag", "untagged", "content"]);
                 for variant in &mut item.variants {
                     let mut variant_args = None;
                     let mut error: Option<syn::Error> = None;
@@ -82,6 +84,10 @@ impl EventItem {
                         ident: name.clone(),
                         pattern,
                         args: variant_args,
+                        serde_skip: serde_args(
+                            &variant.attrs,
+                            &["skip", "skip_deserializing", "skip_serializing", "other"],
+                        ),
                     });
                 }
                 (item.ident.clone(), item.generics.clone())
@@ -131,22 +137,20 @@ impl EventItem {
     }
 }
 
-/// The `#[serde(tag = ..)]`, `#[serde(untagged)]` or `#[serde(content = ..)]` of an enum.
-fn changed_representation(attrs: &[syn::Attribute]) -> syn::Result<Option<TokenStream>> {
-    let mut found = None;
-    for attr in attrs.iter().filter(|attr| attr.path().is_ident("serde")) {
-        let syn::Meta::List(list) = &attr.meta else {
-            continue;
-        };
-        for token in list.tokens.clone() {
-            if let proc_macro2::TokenTree::Ident(ident) = &token {
-                if ident == "tag" || ident == "untagged" || ident == "content" {
-                    found.get_or_insert_with(|| quote::ToTokens::to_token_stream(attr));
-                }
-            }
-        }
-    }
-    Ok(found)
+/// The first `#[serde(...)]` attribute holding one of `names` as an argument.
+fn serde_args(attrs: &[syn::Attribute], names: &[&str]) -> Option<TokenStream> {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("serde"))
+        .find(|attr| {
+            let syn::Meta::List(list) = &attr.meta else {
+                return false;
+            };
+            list.tokens.clone().into_iter().any(|token| {
+                matches!(&token, proc_macro2::TokenTree::Ident(ident) if names.iter().any(|name| ident == name))
+            })
+        })
+        .map(quote::ToTokens::to_token_stream)
 }
 
 /// `::aett`, where generated code finds aett unless `crate = path` says otherwise.

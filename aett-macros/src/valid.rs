@@ -56,6 +56,12 @@ pub fn event(event: &EventItem) -> syn::Result<()> {
             );
         }
         for variant in &event.variants {
+            if let Some(skip) = &variant.serde_skip {
+                errors.push(
+                    skip,
+                    "a variant of an enum with topics per variant is read by its position: serde may not skip it",
+                );
+            }
             match &variant.args {
                 Some((args, _)) if args.topic.is_some() => {}
                 Some((_, attr)) => errors.push(attr, "a variant's `#[event(...)]` needs `topic = \"...\"`"),

@@ -41,4 +41,14 @@ enum VariantArgs {
     A,
 }
 
+#[aett::event]
+#[derive(Serialize, Deserialize)]
+enum Skipped {
+    #[event(topic = "skipped.a")]
+    #[serde(skip)]
+    A,
+    #[event(topic = "skipped.b")]
+    B,
+}
+
 fn main() {}
