@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use crate::domain::ApplyError;
 use crate::error::{Scope, StoreError};
 use crate::model::event::Dispatch;
-use crate::model::wire::{BorrowedTopic, HeaderVersion, MessageKey};
+use crate::model::wire::{BorrowedTopic, EventFailure, HeaderVersion, MessageKey};
 use crate::model::{Commit, Headers};
 use crate::read::Projection;
 use crate::store::{ReplayEvents, ReplayHeaders, ReplayLogCommit};
@@ -93,42 +93,32 @@ pub(crate) enum Fault {
     Decode { topic: String, source: ApplyError },
 }
 
-/// Why a one-pass read of a commit's events stopped, when the fault is the event's.
-enum Failure {
-    Decode(String),
-    Newer {
-        topic: String,
-        stored: u32,
-        known: u32,
-    },
-    Corrupt(String),
-}
-
-impl Failure {
-    /// The fault, given the serde error the read stopped with.
-    fn into_fault(self, commit: &ReplayLogCommit, error: serde_json::Error) -> Fault {
-        match self {
-            Failure::Decode(topic) => Fault::Decode {
-                topic: topic.clone(),
-                source: ApplyError::Decode {
-                    topic,
-                    source: error,
-                },
-            },
-            Failure::Newer {
-                topic,
-                stored,
-                known,
-            } => Fault::Decode {
-                topic: topic.clone(),
-                source: ApplyError::NewerVersion {
-                    topic,
-                    stored,
-                    known,
-                },
-            },
-            Failure::Corrupt(reason) => Fault::Damaged(damaged(commit, reason)),
-        }
+/// The fault an event's failure makes, given the serde error the read stopped with.
+fn into_fault(failure: EventFailure, commit: &ReplayLogCommit, error: serde_json::Error) -> Fault {
+    let decode = |source: ApplyError| Fault::Decode {
+        topic: source.topic().to_owned(),
+        source,
+    };
+    match failure {
+        EventFailure::Decode(topic) => decode(ApplyError::Decode {
+            topic,
+            source: error,
+        }),
+        EventFailure::Newer {
+            topic,
+            stored,
+            known,
+        } => decode(ApplyError::NewerVersion {
+            topic,
+            stored,
+            known,
+        }),
+        // A projection passes over topics it does not list; nothing reports one.
+        EventFailure::UnknownTopic(topic) => decode(ApplyError::UnknownTopic {
+            topic,
+            target: "a projection",
+        }),
+        EventFailure::Corrupt(reason) => Fault::Damaged(damaged(commit, reason)),
     }
 }
 
@@ -196,7 +186,7 @@ pub(crate) fn decode_listed<P: Projection>(
                 .and_then(|count| deserializer.end().map(|()| count));
             match (visited, failure) {
                 (Ok(count), _) => (count, listed),
-                (Err(source), Some(failure)) => return Err(failure.into_fault(commit, source)),
+                (Err(source), Some(failure)) => return Err(into_fault(failure, commit, source)),
                 (Err(error), None) => {
                     return Err(Fault::Damaged(damaged(
                         commit,
@@ -213,7 +203,7 @@ pub(crate) fn decode_listed<P: Projection>(
 struct ListedVisitor<'a, P> {
     listed: &'a mut Vec<Listed>,
     /// Why the pass stopped, when the fault is an event's.
-    failure: &'a mut Option<Failure>,
+    failure: &'a mut Option<EventFailure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -263,7 +253,7 @@ fn listed_topic<P: Projection>(topic: &str) -> &'static str {
 }
 
 struct MessageSeed<'a, P> {
-    failure: &'a mut Option<Failure>,
+    failure: &'a mut Option<EventFailure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -295,9 +285,7 @@ impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
                     let raw: &'de RawValue = map.next_value()?;
                     if seen_body && event.is_some() && version(raw, self.failure)? != 1 {
                         let reason = "the event's version header follows its body".to_owned();
-                        let error = de::Error::custom(&reason);
-                        *self.failure = Some(Failure::Corrupt(reason));
-                        return Err(error);
+                        return Err(EventFailure::Corrupt(reason).stop(self.failure));
                     }
                     headers = Some(raw);
                 }
@@ -354,21 +342,17 @@ impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
 }
 
 /// The version a message's raw headers record; a header that is not a version stops the pass.
-fn version<E: de::Error>(raw: &RawValue, failure: &mut Option<Failure>) -> Result<u32, E> {
+fn version<E: de::Error>(raw: &RawValue, failure: &mut Option<EventFailure>) -> Result<u32, E> {
     let parsed = serde_json::from_str::<HeaderVersion>(raw.get())
         .map_err(|e| format!("headers are not valid JSON: {e}"))
         .and_then(|version| version.0);
-    parsed.map_err(|reason| {
-        let error = E::custom(&reason);
-        *failure = Some(Failure::Corrupt(reason));
-        error
-    })
+    parsed.map_err(|reason| EventFailure::Corrupt(reason).stop(failure))
 }
 
 struct BodySeed<'a, P> {
     topic: &'a str,
     version: u32,
-    failure: &'a mut Option<Failure>,
+    failure: &'a mut Option<EventFailure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -379,18 +363,14 @@ impl<'de, P: Projection> DeserializeSeed<'de> for BodySeed<'_, P> {
         match P::decode_body(self.topic, self.version, body) {
             Ok(Dispatch::Done(event)) => Ok(Some(event)),
             Ok(Dispatch::Unlisted) => Ok(None),
-            Ok(Dispatch::Newer { known }) => {
-                *self.failure = Some(Failure::Newer {
-                    topic: self.topic.to_owned(),
-                    stored: self.version,
-                    known,
-                });
-                Err(de::Error::custom(
-                    "an event version newer than the program knows",
-                ))
+            Ok(Dispatch::Newer { known }) => Err(EventFailure::Newer {
+                topic: self.topic.to_owned(),
+                stored: self.version,
+                known,
             }
+            .stop(self.failure)),
             Err(error) => {
-                *self.failure = Some(Failure::Decode(self.topic.to_owned()));
+                *self.failure = Some(EventFailure::Decode(self.topic.to_owned()));
                 Err(error)
             }
         }

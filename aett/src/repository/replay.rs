@@ -11,7 +11,7 @@ use crate::domain::ApplyError;
 use crate::domain::{Aggregate, Saga, COMMANDS_ONLY_TOPIC};
 use crate::error::{Scope, StoreError};
 use crate::model::event::Dispatch;
-use crate::model::wire::{BorrowedTopic, HeaderVersion, MessageKey};
+use crate::model::wire::{BorrowedTopic, EventFailure, HeaderVersion, MessageKey};
 use crate::repository::RepositoryError;
 use crate::store::{ReplayCommit, ReplayEvents};
 
@@ -152,7 +152,7 @@ pub(crate) fn replay_commit<T: Target>(
                     commit.event_count
                 ))
                 .into()),
-                (Err(_), Some(Failure::UnknownTopic(topic))) => {
+                (Err(_), Some(EventFailure::UnknownTopic(topic))) => {
                     Err(RepositoryError::UnknownTopic {
                         tenant: tenant.to_owned(),
                         stream: stream.to_owned(),
@@ -161,7 +161,7 @@ pub(crate) fn replay_commit<T: Target>(
                         target: T::NAME,
                     })
                 }
-                (Err(source), Some(Failure::Decode(topic))) => Err(RepositoryError::Decode {
+                (Err(source), Some(EventFailure::Decode(topic))) => Err(RepositoryError::Decode {
                     tenant: tenant.to_owned(),
                     stream: stream.to_owned(),
                     commit_sequence: commit.commit_sequence,
@@ -170,7 +170,7 @@ pub(crate) fn replay_commit<T: Target>(
                 }),
                 (
                     Err(_),
-                    Some(Failure::Newer {
+                    Some(EventFailure::Newer {
                         topic,
                         stored,
                         known,
@@ -183,7 +183,7 @@ pub(crate) fn replay_commit<T: Target>(
                     stored,
                     known,
                 }),
-                (Err(_), Some(Failure::Corrupt(reason))) => Err(corrupt(reason).into()),
+                (Err(_), Some(EventFailure::Corrupt(reason))) => Err(corrupt(reason).into()),
                 (Err(error), None) => {
                     Err(corrupt(format!("events are not valid JSON: {error}")).into())
                 }
@@ -192,24 +192,12 @@ pub(crate) fn replay_commit<T: Target>(
     }
 }
 
-/// Why a one-pass replay stopped, when the fault is the event's and not the JSON's.
-enum Failure {
-    UnknownTopic(String),
-    Decode(String),
-    Newer {
-        topic: String,
-        stored: u32,
-        known: u32,
-    },
-    Corrupt(String),
-}
-
 struct EventsVisitor<'a, T> {
     target: &'a mut T,
     revision: u64,
     from: u64,
     to: u64,
-    failure: &'a mut Option<Failure>,
+    failure: &'a mut Option<EventFailure>,
 }
 
 impl<'de, T: Target> Visitor<'de> for EventsVisitor<'_, T> {
@@ -247,7 +235,7 @@ impl<'de, T: Target> Visitor<'de> for EventsVisitor<'_, T> {
 
 struct EventSeed<'a, T> {
     target: &'a mut T,
-    failure: &'a mut Option<Failure>,
+    failure: &'a mut Option<EventFailure>,
 }
 
 impl<'de, T: Target> DeserializeSeed<'de> for EventSeed<'_, T> {
@@ -278,16 +266,10 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
                         let reason = format!(
                             "the event's version header ({stored}) follows a body read as version {version}"
                         );
-                        let error = de::Error::custom(&reason);
-                        *self.failure = Some(Failure::Corrupt(reason));
-                        return Err(error);
+                        return Err(EventFailure::Corrupt(reason).stop(self.failure));
                     }
                     Ok(stored) => version = stored,
-                    Err(reason) => {
-                        let error = de::Error::custom(&reason);
-                        *self.failure = Some(Failure::Corrupt(reason));
-                        return Err(error);
-                    }
+                    Err(reason) => return Err(EventFailure::Corrupt(reason).stop(self.failure)),
                 },
                 // Written by something that put the body before the headers: keep it for later.
                 MessageKey::Body if early_body.is_none() && topic.is_none() => {
@@ -331,7 +313,7 @@ struct BodySeed<'a, T> {
     target: &'a mut T,
     topic: &'a str,
     version: u32,
-    failure: &'a mut Option<Failure>,
+    failure: &'a mut Option<EventFailure>,
 }
 
 impl<'de, T: Target> DeserializeSeed<'de> for BodySeed<'_, T> {
@@ -340,25 +322,17 @@ impl<'de, T: Target> DeserializeSeed<'de> for BodySeed<'_, T> {
     fn deserialize<D: Deserializer<'de>>(self, body: D) -> Result<(), D::Error> {
         match self.target.apply_body(self.topic, self.version, body) {
             Ok(Dispatch::Done(())) => Ok(()),
-            Ok(Dispatch::Newer { known }) => {
-                *self.failure = Some(Failure::Newer {
-                    topic: self.topic.to_owned(),
-                    stored: self.version,
-                    known,
-                });
-                Err(de::Error::custom(
-                    "an event version newer than the program knows",
-                ))
+            Ok(Dispatch::Newer { known }) => Err(EventFailure::Newer {
+                topic: self.topic.to_owned(),
+                stored: self.version,
+                known,
             }
+            .stop(self.failure)),
             Ok(Dispatch::Unlisted) => {
-                *self.failure = Some(Failure::UnknownTopic(self.topic.to_owned()));
-                Err(de::Error::custom(format_args!(
-                    "unknown topic `{}`",
-                    self.topic
-                )))
+                Err(EventFailure::UnknownTopic(self.topic.to_owned()).stop(self.failure))
             }
             Err(error) => {
-                *self.failure = Some(Failure::Decode(self.topic.to_owned()));
+                *self.failure = Some(EventFailure::Decode(self.topic.to_owned()));
                 Err(error)
             }
         }
