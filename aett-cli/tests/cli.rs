@@ -474,12 +474,12 @@ async fn a_store_written_by_the_python_aett_on_postgres_is_imported() {
     // The Python library names its indexes the same for every table, so each store needs a
     // schema of its own.
     let schema = format!("python_{}", uuid::Uuid::new_v4().simple());
-    let client = aett_tests::postgres::raw_client().await;
+    let client = aett_conformance::postgres::raw_client().await;
     client
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await
         .unwrap();
-    let url = aett_tests::postgres::url();
+    let url = aett_conformance::postgres::url();
     let python_url = format!("{url}?options=-csearch_path%3D{schema}");
     let written = write_python_store(&["postgres", &python_url, "commits", "snapshots"]);
     assert_eq!(written.len(), 24);

@@ -6,21 +6,92 @@ use syn::{Data, DeriveInput, Field, Fields, Generics, Ident, Item, LitStr, Path,
 use crate::attr;
 
 /// An `#[event]` item.
-pub struct EventItem<'a> {
-    pub ident: &'a Ident,
-    pub generics: &'a Generics,
-    /// The `topic = "..."` literal, when given.
-    pub topic: Option<LitStr>,
+pub struct EventItem {
+    /// The item as it is emitted: without the `#[event(...)]` attributes of its variants.
+    pub item: Item,
+    pub ident: Ident,
+    pub generics: Generics,
+    pub args: attr::EventArgs,
+    /// For an enum, its variants with their own `#[event(...)]` arguments (empty for a struct).
+    pub variants: Vec<EventVariant>,
+    /// A `#[serde(...)]` argument on an enum that changes its representation (`tag`,
+    /// `untagged`, `content`), which topics per variant cannot work with.
+    pub serde_repr: Option<TokenStream>,
     /// The path to aett in generated code.
     pub krate: Path,
 }
 
-impl<'a> EventItem<'a> {
-    pub fn from_syn(args: TokenStream, item: &'a Item) -> syn::Result<Self> {
-        let args = attr::event_args(args)?;
-        let (ident, generics) = match item {
-            Item::Struct(item) => (&item.ident, &item.generics),
-            Item::Enum(item) => (&item.ident, &item.generics),
+/// One variant of an enum event.
+pub struct EventVariant {
+    pub ident: Ident,
+    /// `Self::Variant { .. }`, `Self::Variant(..)` or `Self::Variant`.
+    pub pattern: TokenStream,
+    /// Its `#[event(topic = "...", aliases(...))]`, with the attribute's tokens for errors.
+    pub args: Option<(attr::EventArgs, TokenStream)>,
+    /// A `#[serde(skip ...)]` or `#[serde(other)]` on it, which shifts serde's variant indices.
+    pub serde_skip: Option<TokenStream>,
+}
+
+impl EventItem {
+    pub fn from_syn(args: TokenStream, item: &Item) -> syn::Result<Self> {
+        let args = attr::event_args(args, false)?;
+        let mut item = item.clone();
+        let mut variants = Vec::new();
+        let mut serde_repr = None;
+        let (ident, generics) = match &mut item {
+            Item::Struct(item) => (item.ident.clone(), item.generics.clone()),
+            Item::Enum(item) => {
+                serde_repr = serde_args(&item.attrs, &["tag", "untagged", "content"]);
+                for variant in &mut item.variants {
+                    let mut variant_args = None;
+                    let mut error: Option<syn::Error> = None;
+                    variant.attrs.retain(|attr| {
+                        if !attr.path().is_ident("event") {
+                            return true;
+                        }
+                        let parsed = match &attr.meta {
+                            syn::Meta::List(list) => attr::event_args(list.tokens.clone(), true),
+                            other => Err(syn::Error::new_spanned(
+                                other,
+                                "expected `#[event(topic = \"...\")]` on a variant",
+                            )),
+                        };
+                        match parsed {
+                            Ok(parsed) if variant_args.is_none() => {
+                                variant_args =
+                                    Some((parsed, quote::ToTokens::to_token_stream(attr)))
+                            }
+                            Ok(_) => {
+                                error = Some(syn::Error::new_spanned(
+                                    attr,
+                                    "duplicate `#[event(...)]` on a variant",
+                                ))
+                            }
+                            Err(e) => error = Some(e),
+                        }
+                        false
+                    });
+                    if let Some(error) = error {
+                        return Err(error);
+                    }
+                    let name = &variant.ident;
+                    let pattern = match &variant.fields {
+                        Fields::Named(_) => quote::quote!(Self::#name { .. }),
+                        Fields::Unnamed(_) => quote::quote!(Self::#name(..)),
+                        Fields::Unit => quote::quote!(Self::#name),
+                    };
+                    variants.push(EventVariant {
+                        ident: name.clone(),
+                        pattern,
+                        args: variant_args,
+                        serde_skip: serde_args(
+                            &variant.attrs,
+                            &["skip", "skip_deserializing", "skip_serializing", "other"],
+                        ),
+                    });
+                }
+                (item.ident.clone(), item.generics.clone())
+            }
             other => {
                 return Err(syn::Error::new_spanned(
                     item_keyword(other),
@@ -29,19 +100,57 @@ impl<'a> EventItem<'a> {
             }
         };
         Ok(Self {
+            item,
             ident,
             generics,
-            topic: args.topic,
-            krate: args.krate.unwrap_or_else(default_crate),
+            krate: args.krate.clone().unwrap_or_else(default_crate),
+            args,
+            variants,
+            serde_repr,
         })
     }
 
-    /// The topic: the literal given, or the type's name.
-    pub fn topic(&self) -> String {
-        self.topic
-            .as_ref()
-            .map_or_else(|| self.ident.to_string(), LitStr::value)
+    /// Whether the variants carry the topics (an enum with `#[event(topic = ...)]` on variants).
+    pub fn topic_per_variant(&self) -> bool {
+        self.variants.iter().any(|variant| variant.args.is_some())
     }
+
+    /// The type's main topic: the literal given, or its first variant's.
+    pub fn topic(&self) -> Option<String> {
+        match &self.args.topic {
+            Some(topic) => Some(topic.value()),
+            None => self
+                .variants
+                .iter()
+                .find_map(|variant| variant.args.as_ref()?.0.topic.as_ref())
+                .map(LitStr::value),
+        }
+    }
+
+    /// The version, as the macro was given it (1 without it or when it does not parse).
+    pub fn version(&self) -> u32 {
+        self.args
+            .version
+            .as_ref()
+            .and_then(|version| version.base10_parse().ok())
+            .unwrap_or(1)
+    }
+}
+
+/// The first `#[serde(...)]` attribute holding one of `names` as an argument.
+fn serde_args(attrs: &[syn::Attribute], names: &[&str]) -> Option<TokenStream> {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("serde"))
+        .find(|attr| {
+            let syn::Meta::List(list) = &attr.meta else {
+                return false;
+            };
+            list.tokens.clone().into_iter().any(|token| {
+                matches!(&token, proc_macro2::TokenTree::Ident(ident) if names.iter().any(|name| ident == name))
+            })
+        })
+        .map(quote::ToTokens::to_token_stream)
 }
 
 /// `::aett`, where generated code finds aett unless `crate = path` says otherwise.

@@ -3,33 +3,74 @@
 use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
-use syn::{Attribute, LitStr, Path, Token, Type};
+use syn::{Attribute, LitInt, LitStr, Path, Token, Type};
 
-/// The arguments of `#[event(...)]`.
+/// The arguments of `#[event(...)]`, on the item or on one enum variant.
+#[derive(Default)]
 pub struct EventArgs {
     pub topic: Option<LitStr>,
+    /// `aliases("old", ...)`: topics still read as this type.
+    pub aliases: Vec<LitStr>,
+    /// `version = N`.
+    pub version: Option<LitInt>,
+    /// `upcast(N = Type, M = json(path), ...)`.
+    pub upcasts: Vec<Upcast>,
     /// `crate = path`: where aett is, for crates that re-export it.
     pub krate: Option<Path>,
 }
 
-pub fn event_args(args: TokenStream) -> syn::Result<EventArgs> {
-    let mut topic = None;
-    let mut krate = None;
-    let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("crate") {
-            if krate.is_some() {
-                return Err(meta.error("duplicate `crate` argument"));
+/// One upcaster: how a body stored at `version` becomes the next version's.
+pub struct Upcast {
+    pub version: LitInt,
+    pub step: Step,
+}
+
+pub enum Step {
+    /// Decode into this older type, then convert with `From`/`Into`.
+    Typed(Type),
+    /// Transform the stored JSON with this function.
+    Json(Path),
+}
+
+impl syn::parse::Parse for Upcast {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let expected = "expected `VERSION = OldType` or `VERSION = json(function)`";
+        let version: LitInt = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), expected))?;
+        if input.peek(Token![=>]) {
+            return Err(input.error(expected));
+        }
+        input
+            .parse::<Token![=]>()
+            .map_err(|e| syn::Error::new(e.span(), expected))?;
+        let fork = input.fork();
+        let step = match fork.parse::<syn::Ident>() {
+            Ok(ident) if ident == "json" && fork.peek(syn::token::Paren) => {
+                input.parse::<syn::Ident>()?;
+                let content;
+                syn::parenthesized!(content in input);
+                Step::Json(content.parse()?)
             }
-            krate = Some(parse_crate(&meta)?);
-            Ok(())
-        } else if meta.path.is_ident("topic") {
-            if topic.is_some() {
+            _ => Step::Typed(input.parse()?),
+        };
+        Ok(Self { version, step })
+    }
+}
+
+/// Parses the arguments of `#[event(...)]`; `variant` says whether they sit on an enum variant,
+/// where only `topic` and `aliases` belong.
+pub fn event_args(args: TokenStream, variant: bool) -> syn::Result<EventArgs> {
+    let mut parsed = EventArgs::default();
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("topic") {
+            if parsed.topic.is_some() {
                 return Err(meta.error("duplicate `topic` argument"));
             }
             let value = meta.value()?;
             let lit: syn::Lit = value.parse()?;
             match lit {
-                syn::Lit::Str(lit) => topic = Some(lit),
+                syn::Lit::Str(lit) => parsed.topic = Some(lit),
                 other => {
                     return Err(syn::Error::new_spanned(
                         other,
@@ -38,13 +79,54 @@ pub fn event_args(args: TokenStream) -> syn::Result<EventArgs> {
                 }
             }
             Ok(())
+        } else if meta.path.is_ident("aliases") {
+            if !parsed.aliases.is_empty() {
+                return Err(meta.error("duplicate `aliases(...)` list"));
+            }
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+            if list.is_empty() {
+                return Err(meta.error("the `aliases(...)` list is empty"));
+            }
+            parsed.aliases = list.into_iter().collect();
+            Ok(())
+        } else if variant {
+            Err(meta.error(
+                "unknown argument on a variant; expected `topic = \"...\"` or `aliases(\"...\")`",
+            ))
+        } else if meta.path.is_ident("crate") {
+            if parsed.krate.is_some() {
+                return Err(meta.error("duplicate `crate` argument"));
+            }
+            parsed.krate = Some(parse_crate(&meta)?);
+            Ok(())
+        } else if meta.path.is_ident("version") {
+            if parsed.version.is_some() {
+                return Err(meta.error("duplicate `version` argument"));
+            }
+            parsed.version = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("upcast") {
+            if !parsed.upcasts.is_empty() {
+                return Err(meta.error("duplicate `upcast(...)` list"));
+            }
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let list = Punctuated::<Upcast, Token![,]>::parse_terminated(&content)?;
+            if list.is_empty() {
+                return Err(meta.error("the `upcast(...)` list is empty"));
+            }
+            parsed.upcasts = list.into_iter().collect();
+            Ok(())
         } else {
-            Err(meta
-                .error("unknown `event` argument; expected `topic = \"...\"` or `crate = path`"))
+            Err(meta.error(
+                "unknown `event` argument; expected `topic = \"...\"`, `aliases(...)`, `version = N`, `upcast(...)` or `crate = path`",
+            ))
         }
     });
     parser.parse2(args)?;
-    Ok(EventArgs { topic, krate })
+    Ok(parsed)
 }
 
 /// `crate = path` or `crate = "path"`, as serde's `crate` attribute.
@@ -88,6 +170,8 @@ pub struct DomainArgs {
     pub events: Option<(Span, Vec<Path>)>,
     /// `memento = Type` (aggregates only).
     pub memento: Option<Type>,
+    /// `memento_version = N` (aggregates only).
+    pub memento_version: Option<LitInt>,
     /// `crate = path`: where aett is, for crates that re-export it.
     pub krate: Option<Path>,
     /// `name = "..."`: the stream type (default: the type's name).
@@ -131,6 +215,12 @@ pub fn domain_args(
                 }
                 args.correlated = true;
                 Ok(())
+            } else if allow_memento && meta.path.is_ident("memento_version") {
+                if args.memento_version.is_some() {
+                    return Err(meta.error("duplicate `memento_version` argument"));
+                }
+                args.memento_version = Some(meta.value()?.parse()?);
+                Ok(())
             } else if allow_memento && meta.path.is_ident("memento") {
                 if args.memento.is_some() {
                     return Err(meta.error("duplicate `memento` argument"));
@@ -139,7 +229,7 @@ pub fn domain_args(
                 Ok(())
             } else if allow_memento {
                 Err(meta.error(format!(
-                    "unknown `{name}` argument; expected `events(...)`, `name = \"...\"`, `memento = Type` or `crate = path`"
+                    "unknown `{name}` argument; expected `events(...)`, `name = \"...\"`, `memento = Type`, `memento_version = N` or `crate = path`"
                 )))
             } else {
                 Err(meta.error(format!(

@@ -10,16 +10,149 @@ use syn::{Generics, Ident, Item, LitStr, Path};
 
 use crate::ast::{Domain, EventItem, Kind, ProjectionItem};
 
-pub fn event(event: &EventItem, item: &Item) -> TokenStream {
-    let ident = event.ident;
+pub fn event(event: &EventItem) -> TokenStream {
+    let ident = &event.ident;
+    let item = &event.item;
     let krate = &event.krate;
-    let topic = LitStr::new(
-        &event.topic(),
-        event
-            .topic
-            .as_ref()
-            .map_or_else(|| ident.span(), LitStr::span),
-    );
+    let serde = quote!(#krate::__private::serde);
+    let per_variant = event.topic_per_variant();
+    let main_topic = event.topic().unwrap_or_else(|| ident.to_string());
+    let variant_topics: Vec<(&TokenStream, &LitStr, &[LitStr])> = event
+        .variants
+        .iter()
+        .filter_map(|variant| {
+            let (args, _) = variant.args.as_ref()?;
+            Some((
+                &variant.pattern,
+                args.topic.as_ref()?,
+                args.aliases.as_slice(),
+            ))
+        })
+        .collect();
+    let topics: Vec<&LitStr> = if per_variant {
+        variant_topics.iter().map(|(_, topic, _)| *topic).collect()
+    } else {
+        event.args.topic.iter().collect()
+    };
+    let aliases: Vec<&LitStr> = event
+        .args
+        .aliases
+        .iter()
+        .chain(
+            variant_topics
+                .iter()
+                .flat_map(|(_, _, aliases)| aliases.iter()),
+        )
+        .collect();
+    let version = event.version();
+
+    let per_variant_fns = per_variant.then(|| {
+        let arms = variant_topics
+            .iter()
+            .map(|(pattern, topic, _)| quote!(#pattern => #topic,));
+        quote! {
+            fn topic(&self) -> &'static str {
+                match self {
+                    #(#arms)*
+                }
+            }
+
+            fn write_body(
+                &self,
+            ) -> ::core::result::Result<
+                ::std::boxed::Box<#krate::__private::serde_json::value::RawValue>,
+                #krate::__private::serde_json::Error,
+            > {
+                #krate::__private::variant_body(self)
+            }
+        }
+    });
+
+    let read_body = (per_variant || !event.args.upcasts.is_empty()).then(|| {
+        let custom = quote!(<D::Error as #serde::de::Error>::custom);
+        let current = if per_variant {
+            let choices = variant_topics
+                .iter()
+                .enumerate()
+                .map(|(index, (_, topic, aliases))| {
+                    let index = index as u32;
+                    quote!(if topic == #topic #(|| topic == #aliases)* { #index } else)
+                });
+            let name = ident.to_string();
+            quote! {{
+                let index: u32 = #(#choices)* {
+                    return ::core::result::Result::Err(#custom(::core::format_args!(
+                        "topic `{}` names no variant of `{}`", topic, #name
+                    )));
+                };
+                #krate::__private::read_variant(index, body)
+            }}
+        } else {
+            quote!(<Self as #serde::Deserialize>::deserialize(body))
+        };
+        let steps: Vec<(u32, &crate::attr::Step)> = event
+            .args
+            .upcasts
+            .iter()
+            .filter_map(|upcast| Some((upcast.version.base10_parse().ok()?, &upcast.step)))
+            .collect();
+        let newest_step = steps.iter().map(|(from, _)| *from).max().unwrap_or(0);
+        let arms = (1..version).filter_map(|from| {
+            let step = steps.iter().find(|(version, _)| *version == from);
+            match step {
+                Some((_, crate::attr::Step::Json(function))) => {
+                    let next = from + 1;
+                    Some(quote! {
+                        #from => {
+                            let value: #krate::__private::serde_json::Value =
+                                #serde::Deserialize::deserialize(body)?;
+                            let value = #krate::__private::upcast_json(#function, value, #from)
+                                .map_err(#custom)?;
+                            <Self as #krate::Event>::read_body(topic, #next, value).map_err(#custom)
+                        }
+                    })
+                }
+                Some((_, crate::attr::Step::Typed(old))) => {
+                    let later = steps.iter().filter_map(|(version, step)| match step {
+                        crate::attr::Step::Typed(ty) if *version > from => Some((*version, ty)),
+                        _ => None,
+                    });
+                    let mut later: Vec<_> = later.collect();
+                    later.sort_by_key(|(version, _)| *version);
+                    let conversions = later.iter().map(
+                        |(_, ty)| quote!(let value: #ty = ::core::convert::Into::into(value);),
+                    );
+                    Some(quote! {
+                        #from => {
+                            let value: #old = #serde::Deserialize::deserialize(body)?;
+                            #(#conversions)*
+                            ::core::result::Result::Ok(::core::convert::Into::<Self>::into(value))
+                        }
+                    })
+                }
+                // No upcaster of its own: the shape is the next version's.
+                None if from < newest_step => {
+                    let next = from + 1;
+                    Some(quote!(#from => <Self as #krate::Event>::read_body(topic, #next, body),))
+                }
+                None => None,
+            }
+        });
+        quote! {
+            fn read_body<'de, D: #serde::Deserializer<'de>>(
+                topic: &str,
+                version: u32,
+                body: D,
+            ) -> ::core::result::Result<Self, D::Error> {
+                let _ = topic;
+                match version {
+                    #(#arms)*
+                    _ => #current,
+                }
+            }
+        }
+    });
+
     quote! {
         #item
 
@@ -27,7 +160,14 @@ pub fn event(event: &EventItem, item: &Item) -> TokenStream {
         const _: () = {
             #[automatically_derived]
             impl #krate::Event for #ident {
-                const TOPIC: &'static str = #topic;
+                const TOPIC: &'static str = #main_topic;
+                const TOPICS: &'static [&'static str] = &[#(#topics),*];
+                const ALIASES: &'static [&'static str] = &[#(#aliases),*];
+                const VERSION: u32 = #version;
+
+                #per_variant_fns
+
+                #read_body
             }
 
             #krate::__private::inventory::submit! {
@@ -37,24 +177,48 @@ pub fn event(event: &EventItem, item: &Item) -> TokenStream {
     }
 }
 
-/// After a validation error: the item unchanged and, when it can have one, an `Event` impl, so
-/// that one mistake gives one error and not one more at every use of the type.
-pub fn event_fallback(event: &EventItem, item: &Item) -> TokenStream {
-    let ident = event.ident;
-    let krate = &event.krate;
-    let topic = ident.to_string();
-    let fallback = event.generics.params.is_empty().then(|| {
-        quote! {
-            #[doc(hidden)]
-            const _: () = {
-                #[automatically_derived]
-                impl #krate::Event for #ident {
-                    const TOPIC: &'static str = #topic;
-                }
-            };
-        }
-    });
+/// After a validation error: the item and, when it can have one, an `Event` impl, so that one
+/// mistake gives one error and not one more at every use of the type.
+pub fn event_fallback(event: &EventItem) -> TokenStream {
+    let item = &event.item;
+    let fallback = event
+        .generics
+        .params
+        .is_empty()
+        .then(|| fallback_event_impl(&event.ident, &event.krate));
     quote!(#item #fallback)
+}
+
+/// After an error parsing the arguments: the item, with an `Event` impl if it is a plain
+/// struct or enum (its variants' `#[event]` attributes removed).
+pub fn event_fallback_of(item: &Item) -> TokenStream {
+    let mut item = item.clone();
+    let ident = match &mut item {
+        Item::Struct(item) if item.generics.params.is_empty() => Some(item.ident.clone()),
+        Item::Enum(item) => {
+            for variant in &mut item.variants {
+                variant.attrs.retain(|attr| !attr.path().is_ident("event"));
+            }
+            item.generics.params.is_empty().then(|| item.ident.clone())
+        }
+        _ => None,
+    };
+    let fallback = ident.map(|ident| fallback_event_impl(&ident, &crate::ast::default_crate()));
+    quote!(#item #fallback)
+}
+
+fn fallback_event_impl(ident: &Ident, krate: &Path) -> TokenStream {
+    let topic = ident.to_string();
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #krate::Event for #ident {
+                const TOPIC: &'static str = #topic;
+                const TOPICS: &'static [&'static str] = &[#topic];
+            }
+        };
+    }
 }
 
 /// The names that differ between the two derives.
@@ -107,36 +271,34 @@ pub fn domain(domain: &Domain) -> TokenStream {
         dispatch_fn,
     } = names(domain.kind, &krate);
 
-    let topics = events
-        .iter()
-        .map(|event| quote_spanned!(event.span()=> <#event as #krate::Event>::TOPIC));
-    let arms = events.iter().enumerate().map(|(index, event)| {
+    let topics = read_topics(&krate, events);
+    let dispatch = quote!(#krate::__private::Dispatch);
+    let arms = events.iter().map(|event| {
         quote_spanned! {event.span()=>
-            if topic == <Self as #trait_path>::TOPICS[#index] {
-                let event: #event = #krate::__private::serde::Deserialize::deserialize(body)?;
-                <Self as #handler_trait<#event>>::#handler_fn(self, &event);
-                return ::core::result::Result::Ok(true);
+            if <#event as #krate::Event>::reads(topic) {
+                return match #krate::__private::read_event::<#event, D>(topic, version, body)? {
+                    #dispatch::Done(event) => {
+                        <Self as #handler_trait<#event>>::#handler_fn(self, &event);
+                        ::core::result::Result::Ok(#dispatch::Done(()))
+                    }
+                    #dispatch::Newer { known } => ::core::result::Result::Ok(#dispatch::Newer { known }),
+                    #dispatch::Unlisted => ::core::result::Result::Ok(#dispatch::Unlisted),
+                };
             }
         }
     });
     let declares = declares(ident, &krate, events);
     let unlisted = unlisted(ident, &krate, &handler_trait, &handler_fn);
-    let unique_topics = events.iter().enumerate().skip(1).map(|(index, event)| {
-        let message = format!(
-            "`{}` has the same topic as an event listed before it by `{name}`",
-            event.to_token_stream().to_string().replace(' ', "")
-        );
-        quote_spanned! {event.span()=>
-            const _: () = ::core::assert!(
-                !#krate::__private::repeats_earlier_topic(<#ident as #trait_path>::TOPICS, #index),
-                #message
-            );
-        }
-    });
+    let unique_topics = unique_topics(&krate, events, &name);
     let memento = match domain.kind {
         Kind::Aggregate => memento(domain, &state, &krate),
         Kind::Saga => TokenStream::new(),
     };
+    let memento_version = domain
+        .args
+        .memento_version
+        .as_ref()
+        .map(|version| quote!(const MEMENTO_VERSION: u32 = #version;));
     let correlated = (domain.kind == Kind::Saga && domain.args.correlated)
         .then(|| correlated(ident, &krate, events));
     let create_span = ident.span();
@@ -155,7 +317,9 @@ pub fn domain(domain: &Domain) -> TokenStream {
             impl #trait_path for #ident {
                 const NAME: &'static str = #name;
 
-                const TOPICS: &'static [&'static str] = &[#(#topics),*];
+                const TOPICS: &'static [&'static str] = #topics;
+
+                #memento_version
 
                 #create
 
@@ -170,11 +334,12 @@ pub fn domain(domain: &Domain) -> TokenStream {
                 fn #dispatch_fn<'de, D: #krate::__private::serde::Deserializer<'de>>(
                     &mut self,
                     topic: &str,
+                    version: u32,
                     body: D,
-                ) -> ::core::result::Result<bool, D::Error> {
+                ) -> ::core::result::Result<#dispatch, D::Error> {
                     #(#arms)*
-                    let _ = body;
-                    ::core::result::Result::Ok(false)
+                    let _ = (body, version);
+                    ::core::result::Result::Ok(#dispatch::Unlisted)
                 }
 
                 #memento
@@ -193,11 +358,9 @@ pub fn domain(domain: &Domain) -> TokenStream {
 
 /// `CorrelatedSaga`: routes a stored message to the instance its event's `Correlate` impl names.
 fn correlated(ident: &Ident, krate: &Path, events: &[Path]) -> TokenStream {
-    let json = quote!(#krate::__private::serde_json);
-    let arms = events.iter().enumerate().map(|(index, event)| {
+    let arms = events.iter().map(|event| {
         quote_spanned! {event.span()=>
-            if message.topic == <Self as #krate::Saga>::TOPICS[#index] {
-                let event: #event = #json::from_str(message.body.get())?;
+            if let ::core::option::Option::Some(event) = message.decode_event::<#event>()? {
                 return ::core::result::Result::Ok(
                     <Self as #krate::Correlate<#event>>::correlation_id(&event, context),
                 );
@@ -210,7 +373,7 @@ fn correlated(ident: &Ident, krate: &Path, events: &[Path]) -> TokenStream {
             fn correlate_message(
                 message: &#krate::EventMessage,
                 context: &#krate::EventContext<'_>,
-            ) -> ::core::result::Result<::core::option::Option<::std::string::String>, #json::Error> {
+            ) -> ::core::result::Result<::core::option::Option<::std::string::String>, #krate::ApplyError> {
                 #(#arms)*
                 ::core::result::Result::Ok(::core::option::Option::None)
             }
@@ -225,22 +388,24 @@ pub fn projection(projection: &ProjectionItem) -> TokenStream {
     let events = projection.events();
     let future =
         quote!(#krate::__private::BoxFuture<'a, ::core::result::Result<(), #krate::BoxError>>);
-    let topics = events
-        .iter()
-        .map(|event| quote_spanned!(event.span()=> <#event as #krate::Event>::TOPIC));
-    let decode_arms = events.iter().enumerate().map(|(index, event)| {
+    let topics = read_topics(&krate, events);
+    let dispatch = quote!(#krate::__private::Dispatch);
+    let decode_arms = events.iter().map(|event| {
         quote_spanned! {event.span()=>
-            if topic == <Self as #krate::Projection>::TOPICS[#index] {
-                let event: #event = #krate::__private::serde::Deserialize::deserialize(body)?;
-                return ::core::result::Result::Ok(::core::option::Option::Some(
-                    ::std::boxed::Box::new(event),
-                ));
+            if <#event as #krate::Event>::reads(topic) {
+                return match #krate::__private::read_event::<#event, D>(topic, version, body)? {
+                    #dispatch::Done(event) => ::core::result::Result::Ok(#dispatch::Done(
+                        ::std::boxed::Box::new(event),
+                    )),
+                    #dispatch::Newer { known } => ::core::result::Result::Ok(#dispatch::Newer { known }),
+                    #dispatch::Unlisted => ::core::result::Result::Ok(#dispatch::Unlisted),
+                };
             }
         }
     });
-    let project_arms = events.iter().enumerate().map(|(index, event)| {
+    let project_arms = events.iter().map(|event| {
         quote_spanned! {event.span()=>
-            if topic == <Self as #krate::Projection>::TOPICS[#index] {
+            if <#event as #krate::Event>::reads(topic) {
                 if let ::core::result::Result::Ok(event) = event.downcast::<#event>() {
                     return <Self as #krate::Project<#event>>::project(self, *event, context).await;
                 }
@@ -267,37 +432,28 @@ pub fn projection(projection: &ProjectionItem) -> TokenStream {
             ::core::option::Option::None
         }
     };
-    let unique_topics = events.iter().enumerate().skip(1).map(|(index, event)| {
-        let message = format!(
-            "`{}` has the same topic as an event listed before it by `{ident}`",
-            event.to_token_stream().to_string().replace(' ', "")
-        );
-        quote_spanned! {event.span()=>
-            const _: () = ::core::assert!(
-                !#krate::__private::repeats_earlier_topic(<#ident as #krate::Projection>::TOPICS, #index),
-                #message
-            );
-        }
-    });
+    let type_name = ident.to_string();
+    let unique_topics = unique_topics(&krate, events, &type_name);
     quote! {
         #[doc(hidden)]
         const _: () = {
             #[automatically_derived]
             impl #krate::Projection for #ident {
                 const NAME: &'static str = #name;
-                const TOPICS: &'static [&'static str] = &[#(#topics),*];
+                const TOPICS: &'static [&'static str] = #topics;
                 const HANDLES_DELETIONS: bool = #deletions;
 
                 fn decode_body<'de, D: #krate::__private::serde::Deserializer<'de>>(
                     topic: &str,
+                    version: u32,
                     body: D,
                 ) -> ::core::result::Result<
-                    ::core::option::Option<::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>>,
+                    #dispatch<::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>>,
                     D::Error,
                 > {
                     #(#decode_arms)*
-                    let _ = body;
-                    ::core::result::Result::Ok(::core::option::Option::None)
+                    let _ = (body, version);
+                    ::core::result::Result::Ok(#dispatch::Unlisted)
                 }
 
                 fn project_decoded<'a>(
@@ -354,9 +510,10 @@ pub fn projection_fallback(ident: &Ident, generics: &Generics, krate: &Path) -> 
 
                 fn decode_body<'de, D: #krate::__private::serde::Deserializer<'de>>(
                     _: &str,
+                    _: u32,
                     _: D,
                 ) -> ::core::result::Result<
-                    ::core::option::Option<::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>>,
+                    #krate::__private::Dispatch<::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>>,
                     D::Error,
                 > {
                     ::core::unimplemented!()
@@ -384,6 +541,44 @@ pub fn projection_fallback(ident: &Ident, generics: &Generics, krate: &Path) -> 
             }
         };
     }
+}
+
+/// A derive's `TOPICS`: every topic and alias of its listed events, computed at compile time.
+fn read_topics(krate: &Path, events: &[Path]) -> TokenStream {
+    let groups = events.iter().map(|event| {
+        quote_spanned!(event.span()=> <#event as #krate::Event>::TOPICS, <#event as #krate::Event>::ALIASES)
+    });
+    let groups = quote!(&[#(#groups),*]);
+    quote! {
+        &#krate::__private::concat_topics::<{ #krate::__private::topic_count(#groups) }>(#groups)
+    }
+}
+
+/// Compile-time checks that no listed event shares a topic or alias with one listed before it.
+fn unique_topics<'a>(
+    krate: &'a Path,
+    events: &'a [Path],
+    name: &'a str,
+) -> impl Iterator<Item = TokenStream> + 'a {
+    let group = move |event: &Path| quote_spanned!(event.span()=> <#event as #krate::Event>::TOPICS, <#event as #krate::Event>::ALIASES);
+    events
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(move |(index, event)| {
+            let message = format!(
+                "`{}` has a topic or alias of an event listed before it by `{name}`",
+                event.to_token_stream().to_string().replace(' ', "")
+            );
+            let this = group(event);
+            let earlier = events[..index].iter().map(group);
+            quote_spanned! {event.span()=>
+                const _: () = ::core::assert!(
+                    !#krate::__private::shares_topic(&[#this], &[#(#earlier),*]),
+                    #message
+                );
+            }
+        })
 }
 
 /// `Declares<E>` for each listed event.
@@ -516,8 +711,9 @@ pub fn domain_fallback(
                 fn #dispatch_fn<'de, D: #krate::__private::serde::Deserializer<'de>>(
                     &mut self,
                     _: &str,
+                    _: u32,
                     _: D,
-                ) -> ::core::result::Result<bool, D::Error> {
+                ) -> ::core::result::Result<#krate::__private::Dispatch, D::Error> {
                     ::core::unimplemented!()
                 }
 

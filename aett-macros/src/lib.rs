@@ -13,7 +13,8 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput, Item};
 
-/// Declares an event (or command) type with its topic.
+/// Declares an event (or command) type with its topic, and how its older stored shapes and
+/// names are read.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
@@ -22,24 +23,81 @@ use syn::{parse_macro_input, DeriveInput, Item};
 /// #[derive(Serialize, Deserialize)]
 /// struct Deposited { amount: u64 }
 ///
-/// // Enums are events too: the whole enum is one topic.
-/// #[aett::event(topic = "bank.limit_changed")]
-/// #[derive(Serialize, Deserialize)]
-/// enum LimitChanged { Raised(u64), Lowered(u64) }
-///
 /// assert_eq!(<Deposited as aett::Event>::TOPIC, "bank.deposited");
 /// ```
 ///
-/// Implements `aett::Event` (the topic as a constant) and registers the type in
-/// `aett::TopicMap::global()`. Requirements: a struct or enum, not generic (a topic names
-/// exactly one type), with `Serialize` and `Deserialize`. Arguments:
+/// Implements `aett::Event` and registers the type in `aett::TopicMap::global()`.
+/// Requirements: a struct or enum, not generic (a topic names exactly one type), with
+/// `Serialize` and `Deserialize`. Arguments:
 ///
-/// - `topic = "..."`: the topic stored with every event of this type; it selects the type when
-///   reading, so it must be unique and stable (renaming the type keeps the topic). Without it
-///   the type's bare name is the topic, as in the original aett: two types of one name in
-///   different modules would then share a topic, which `TopicMap::global()` and an aggregate
-///   listing both report.
+/// - `topic = "..."` (required): the name stored with every event of this type; it selects
+///   the type when reading, so it is unique in the program and stable (renaming the type keeps
+///   the topic). A topic two types declare is found when a repository or runner first uses it
+///   (`RepositoryError::DuplicateTopic`, `RunnerError::DuplicateTopic`), and two events of one
+///   aggregate, saga or projection sharing a topic or alias do not compile.
+/// - `aliases("old", ...)`: topics the type was stored under before a rename, still read as it
+///   (never written).
+/// - `version = N`: the version of the current shape (default 1). Events are written with it
+///   (the `aett.version` header, left out at version 1); a stored version newer than `N` is a
+///   typed error (`RepositoryError::NewerEventVersion`, `ApplyError::NewerVersion`).
+/// - `upcast(V = OldType, W = json(function), ...)`: how a body stored at version `V` is read.
+///   `OldType` is a `Deserialize` type the stored JSON decodes into, converted with `From`/`Into`
+///   into the next listed upcaster's type, or into this type after the last one.
+///   `json(function)` takes a `fn(serde_json::Value) -> Result<serde_json::Value, E>` (`E:
+///   Display`) that turns version `V`'s JSON into version `V + 1`'s, which is then read as
+///   that version. A version without an upcaster of its own is read as the next version
+///   (a change that only added a defaulted field needs none). JSON upcasters come before
+///   typed ones. Upcasting runs wherever events are decoded (aggregate and saga loads,
+///   projections, `EventMessage::decode_event`, the conflict detector); stored data is never
+///   rewritten.
 /// - `crate = path`: where aett is, for crates that re-export it (default `::aett`).
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// /// Version 1 held whole units.
+/// #[derive(Deserialize)]
+/// struct DepositedV1 { amount: u64 }
+///
+/// #[aett::event(topic = "bank.deposited", aliases("bank.credited"), version = 2, upcast(1 = DepositedV1))]
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// struct Deposited { cents: u64 }
+///
+/// impl From<DepositedV1> for Deposited {
+///     fn from(v1: DepositedV1) -> Self { Deposited { cents: v1.amount * 100 } }
+/// }
+///
+/// // Stored by an older release, under the old name, without a version header (version 1).
+/// let old = aett::EventMessage::from_raw(
+///     "bank.credited",
+///     serde_json::value::to_raw_value(&serde_json::json!({"amount": 3})).unwrap(),
+/// );
+/// assert_eq!(old.decode_event::<Deposited>().unwrap(), Some(Deposited { cents: 300 }));
+/// ```
+///
+/// **Enums.** An enum with `topic` on the enum is one topic, its body serde's representation
+/// of the enum. With `#[event(topic = "...", aliases(...))]` on every variant instead, each
+/// variant is stored under its own topic with its content as the body, so the log, projections,
+/// sagas and the conflict detector tell the variants apart, while the aggregate has one
+/// `Apply` impl for the enum. Such an enum keeps serde's default (externally tagged)
+/// representation and takes JSON upcasters only.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[aett::event]
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// enum Order {
+///     #[event(topic = "shop.order.placed")]
+///     Placed { total: u64 },
+///     #[event(topic = "shop.order.cancelled", aliases("shop.order.voided"))]
+///     Cancelled,
+/// }
+///
+/// let message = aett::EventMessage::from_event(&Order::Placed { total: 5 }).unwrap();
+/// assert_eq!((message.topic.as_str(), message.body.get()), ("shop.order.placed", r#"{"total":5}"#));
+/// assert_eq!(message.decode_event::<Order>().unwrap(), Some(Order::Placed { total: 5 }));
+/// ```
 ///
 /// Commands a saga dispatches are declared the same way.
 #[proc_macro_attribute]
@@ -49,13 +107,14 @@ pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
     let expanded = match ast::EventItem::from_syn(args, &item) {
         Err(error) => {
             let error = error.into_compile_error();
-            quote::quote!(#item #error)
+            let fallback = expand::event_fallback_of(&item);
+            quote::quote!(#fallback #error)
         }
         Ok(event) => match valid::event(&event) {
-            Ok(()) => expand::event(&event, &item),
+            Ok(()) => expand::event(&event),
             Err(error) => {
                 let error = error.into_compile_error();
-                let fallback = expand::event_fallback(&event, &item);
+                let fallback = expand::event_fallback(&event);
                 quote::quote!(#fallback #error)
             }
         },

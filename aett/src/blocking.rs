@@ -242,9 +242,37 @@ impl AggregateRepository {
         }
     }
 
+    /// See [`crate::AggregateRepository::with_snapshot_policy`].
+    pub fn with_snapshot_policy(mut self, policy: crate::SnapshotPolicy) -> Self {
+        self.inner = self.inner.with_snapshot_policy(policy);
+        self
+    }
+
+    /// See [`crate::AggregateRepository::with_snapshot_fallback`].
+    pub fn with_snapshot_fallback(mut self, fallback: crate::SnapshotFallback) -> Self {
+        self.inner = self.inner.with_snapshot_fallback(fallback);
+        self
+    }
+
+    /// See [`crate::AggregateRepository::correlated`].
+    pub fn correlated(&self, correlation: crate::Correlation) -> Self {
+        Self {
+            inner: self.inner.correlated(correlation),
+            runtime: self.runtime.clone(),
+        }
+    }
+
     /// See [`crate::AggregateRepository::get`].
     pub fn get<A: Aggregate>(&self, id: &str) -> Result<A, RepositoryError> {
         self.runtime.block_on(self.inner.get(id))
+    }
+
+    /// See [`crate::AggregateRepository::get_with_report`].
+    pub fn get_with_report<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<(A, crate::LoadReport), RepositoryError> {
+        self.runtime.block_on(self.inner.get_with_report(id))
     }
 
     /// See [`crate::AggregateRepository::get_version`].
@@ -273,6 +301,17 @@ impl AggregateRepository {
         headers: Headers,
     ) -> Result<Option<Commit>, RepositoryError> {
         self.runtime.block_on(self.inner.save(aggregate, headers))
+    }
+
+    /// See [`crate::AggregateRepository::save_with_id`].
+    pub fn save_with_id<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        headers: Headers,
+        commit_id: uuid::Uuid,
+    ) -> Result<Option<Commit>, RepositoryError> {
+        self.runtime
+            .block_on(self.inner.save_with_id(aggregate, headers, commit_id))
     }
 
     /// See [`crate::AggregateRepository::update`].

@@ -2,19 +2,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
+use crate::domain::ApplyError;
 use crate::error::StoreError;
 use crate::model::Event;
 use crate::model::EventMessage;
 use crate::model::{Commit, CommitAttempt};
 
-type Delegate =
-    Box<dyn Fn(&EventMessage, &EventMessage) -> Result<bool, DecodeFailure> + Send + Sync>;
-
-struct DecodeFailure {
-    topic: String,
-    source: serde_json::Error,
-}
+type Delegate = Arc<dyn Fn(&EventMessage, &EventMessage) -> Result<bool, ApplyError> + Send + Sync>;
 
 /// Decides whether a commit that lost an optimistic-concurrency race conflicts with the
 /// commits that won it.
@@ -85,12 +81,20 @@ impl ConflictDetector {
         B: Event,
         F: Fn(&A, &B) -> bool + Send + Sync + 'static,
     {
-        let erased: Delegate = Box::new(move |mine, theirs| {
+        let erased: Delegate = Arc::new(move |mine, theirs| {
             let mine: A = decode(mine)?;
             let theirs: B = decode(theirs)?;
             Ok(delegate(&mine, &theirs))
         });
-        self.delegates.insert((A::TOPIC, B::TOPIC), erased);
+        // Under every topic either type is read from, aliases included.
+        let topics = |topics: &'static [&'static str], aliases: &'static [&'static str]| {
+            topics.iter().chain(aliases).copied()
+        };
+        for mine in topics(A::TOPICS, A::ALIASES) {
+            for theirs in topics(B::TOPICS, B::ALIASES) {
+                self.delegates.insert((mine, theirs), erased.clone());
+            }
+        }
         self
     }
 
@@ -107,11 +111,11 @@ impl ConflictDetector {
                     .get(&(mine.topic.as_str(), theirs.topic.as_str()))
                 {
                     Some(delegate) => {
-                        delegate(mine, theirs).map_err(|failure| StoreError::ConflictDetection {
+                        delegate(mine, theirs).map_err(|source| StoreError::ConflictDetection {
                             tenant: attempt.tenant_id.clone(),
                             stream: attempt.stream_id.clone(),
-                            topic: failure.topic,
-                            source: failure.source,
+                            topic: source.topic().to_owned(),
+                            source: Box::new(source),
                         })?
                     }
                     None => self.strict && mine.topic == theirs.topic,
@@ -125,11 +129,13 @@ impl ConflictDetector {
     }
 }
 
-fn decode<E: Event>(message: &EventMessage) -> Result<E, DecodeFailure> {
-    message.decode().map_err(|source| DecodeFailure {
-        topic: message.topic.clone(),
-        source,
-    })
+fn decode<E: Event>(message: &EventMessage) -> Result<E, ApplyError> {
+    message
+        .decode_event()?
+        .ok_or_else(|| ApplyError::UnknownTopic {
+            topic: message.topic.clone(),
+            target: std::any::type_name::<E>(),
+        })
 }
 
 #[cfg(test)]

@@ -297,9 +297,9 @@ pub enum StoreError {
         stream: String,
         /// The topic of the event that did not decode.
         topic: String,
-        /// The serde error.
+        /// Why it did not decode.
         #[source]
-        source: serde_json::Error,
+        source: Box<crate::ApplyError>,
     },
 
     /// The storage backend failed.

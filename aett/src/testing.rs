@@ -57,6 +57,7 @@
 use std::fmt::{self, Debug, Write as _};
 
 use crate::domain::{Aggregate, Apply, Declares, PendingEvent, Saga, Transition};
+use crate::model::event::Dispatch;
 use crate::model::{Event, EventMessage};
 
 /// One event a test expects: its topic and its body as JSON.
@@ -71,11 +72,18 @@ pub struct ExpectedEvent {
 impl ExpectedEvent {
     /// The expectation of exactly `event`.
     pub fn of<E: Event>(event: &E) -> Self {
+        let body = event
+            .write_body()
+            .and_then(|body| serde_json::from_str(body.get()))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the expected `{}` event does not serialise: {e}",
+                    event.topic()
+                )
+            });
         Self {
-            topic: E::TOPIC.to_owned(),
-            body: serde_json::to_value(event).unwrap_or_else(|e| {
-                panic!("the expected `{}` event does not serialise: {e}", E::TOPIC)
-            }),
+            topic: event.topic().to_owned(),
+            body,
         }
     }
 
@@ -204,12 +212,20 @@ impl<A: Aggregate> AggregateTest<A> {
     /// the aggregate does not list its topic or the body does not decode.
     #[track_caller]
     pub fn given_message(mut self, message: &EventMessage) -> Self {
+        let version = match message.version() {
+            Ok(version) => version,
+            Err(e) => panic!("the given message: {e}"),
+        };
         let mut body = serde_json::Deserializer::from_str(message.body.get());
-        match self.aggregate.apply_body(&message.topic, &mut body) {
-            Ok(true) => {}
-            Ok(false) => panic!(
+        match self.aggregate.apply_body(&message.topic, version, &mut body) {
+            Ok(Dispatch::Done(())) => {}
+            Ok(Dispatch::Unlisted) => panic!(
                 "`{}` does not list the topic `{}` of the given message",
                 A::NAME,
+                message.topic
+            ),
+            Ok(Dispatch::Newer { known }) => panic!(
+                "the given `{}` message is at version {version}, newer than version {known} of its type",
                 message.topic
             ),
             Err(e) => panic!("the given `{}` message does not decode: {e}", message.topic),

@@ -5,12 +5,31 @@ use aett::{
 };
 use serde::{Deserialize, Serialize};
 
-/// An account was opened.
-#[aett::event(topic = "bank.account_opened")]
+/// An account was opened. Version 2: the first release of the bank had one currency and did
+/// not record it ([`AccountOpenedV1`]); accounts it opened still load, as dollar accounts.
+#[aett::event(topic = "bank.account_opened", version = 2, upcast(1 = AccountOpenedV1))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountOpened {
     /// Who owns it.
     pub owner: String,
+    /// The account's currency.
+    pub currency: String,
+}
+
+/// How the first release stored [`AccountOpened`].
+#[derive(Debug, Deserialize)]
+pub struct AccountOpenedV1 {
+    /// Who owns it.
+    pub owner: String,
+}
+
+impl From<AccountOpenedV1> for AccountOpened {
+    fn from(v1: AccountOpenedV1) -> Self {
+        Self {
+            owner: v1.owner,
+            currency: "USD".into(),
+        }
+    }
 }
 
 /// Money went in.
@@ -107,15 +126,20 @@ pub enum BankError {
 
 /// A bank account.
 #[derive(Debug, Default, Aggregate, Serialize, Deserialize)]
+// The memento gained `currency` with version 2 of `AccountOpened`: snapshots taken before
+// it are passed over (and the account replayed) rather than read without it.
 #[aggregate(
     name = "account",
-    events(AccountOpened, Deposited, Withdrawn, TransferStarted)
+    events(AccountOpened, Deposited, Withdrawn, TransferStarted),
+    memento_version = 2
 )]
 pub struct Account {
     #[serde(skip)]
     state: AggregateState,
     /// The owner; empty until opened.
     pub owner: String,
+    /// The currency; empty until opened.
+    pub currency: String,
     /// The balance, in cents.
     pub balance: u64,
 }
@@ -123,6 +147,7 @@ pub struct Account {
 impl Apply<AccountOpened> for Account {
     fn apply(&mut self, event: &AccountOpened) {
         self.owner.clone_from(&event.owner);
+        self.currency.clone_from(&event.currency);
     }
 }
 
@@ -149,13 +174,14 @@ impl Account {
         !self.owner.is_empty()
     }
 
-    /// Opens the account for `owner`.
-    pub fn open(&mut self, owner: &str) -> Result<(), BankError> {
+    /// Opens the account for `owner`, in `currency`.
+    pub fn open(&mut self, owner: &str, currency: &str) -> Result<(), BankError> {
         if self.is_open() {
             return Err(BankError::AlreadyOpen(self.id().to_owned()));
         }
         self.raise(AccountOpened {
             owner: owner.to_owned(),
+            currency: currency.to_owned(),
         });
         Ok(())
     }
@@ -296,7 +322,22 @@ mod tests {
     fn opened() -> AccountOpened {
         AccountOpened {
             owner: "Alice".into(),
+            currency: "USD".into(),
         }
+    }
+
+    #[test]
+    fn an_account_opened_by_the_first_release_is_a_dollar_account() {
+        let stored = aett::EventMessage::from_raw(
+            "bank.account_opened",
+            serde_json::value::to_raw_value(&serde_json::json!({"owner": "Carol"})).unwrap(),
+        );
+        let test = AggregateTest::<Account>::new("carol")
+            .given_message(&stored)
+            .when(|account| account.open("Carol", "EUR"))
+            .then_nothing_raised();
+        assert_eq!(test.aggregate().currency, "USD");
+        assert!(matches!(test.then_error(), BankError::AlreadyOpen(_)));
     }
 
     #[test]

@@ -12,9 +12,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aett::{
-    Aggregate, AggregateRepository, CommandDispatcher, CommitLog, ConflictDetector, Delivery,
-    DispatchedCommand, EventMessage, EventStore, Headers, LogFilter, Projection, ProjectionRunner,
-    RepositoryError, Saga, SagaRepository, SagaRunner, StoreError,
+    Aggregate, AggregateRepository, CommandDispatcher, CommitAttempt, CommitLog, ConflictDetector,
+    Delivery, DispatchedCommand, EventMessage, EventStore, Headers, LogFilter, Projection,
+    ProjectionRunner, RepositoryError, Saga, SagaRepository, SagaRunner, SnapshotPolicy,
+    StoreError,
 };
 use futures::TryStreamExt;
 use serde_json::json;
@@ -105,7 +106,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
             ("bob", "Bob", dollars(50)),
         ] {
             let mut account: Account = accounts.get(id).await?;
-            account.open(owner)?;
+            account.open(owner, "USD")?;
             account.deposit(initial, None)?;
             let commit = accounts
                 .save(&mut account, by("setup"))
@@ -118,6 +119,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
             );
         }
     }
+
+    let carol = load_carol(&store, &accounts).await?;
+    println!(
+        "   carol's account was opened by the bank's first release, which stored AccountOpened at version 1, without a currency: it loads through the upcaster as a {} account owned by {}",
+        carol.currency, carol.owner
+    );
 
     println!("\n2. Commands become events");
     let mut alice: Account = accounts.get("alice").await?;
@@ -185,6 +192,25 @@ async fn run() -> Result<(), Box<dyn Error>> {
         money(reloaded.balance)
     );
 
+    // Carol's teller saves through a repository that snapshots on its own, every 3 events
+    // past the newest snapshot, the instance it has just saved.
+    let snapshotting = accounts
+        .clone()
+        .with_snapshot_policy(SnapshotPolicy::EveryEvents(3));
+    let mut carol: Account = accounts.get("carol").await?;
+    for _ in 0..3 {
+        carol.deposit(dollars(1), None)?;
+        snapshotting.save(&mut carol, by("teller")).await?;
+    }
+    let (carol, report) = accounts.get_with_report::<Account>("carol").await?;
+    println!(
+        "   three deposits to carol through a repository with a snapshot policy (every 3 events): loading her starts from its snapshot at revision {} and replays {} event(s): version {}, balance {}",
+        report.snapshot_revision.unwrap_or_default(),
+        report.events_replayed,
+        carol.version(),
+        money(carol.balance)
+    );
+
     println!("\n5. Two clerks change alice's account at the same time");
     let mut clerk_a: Account = accounts.get("alice").await?;
     let mut clerk_b: Account = accounts.get("alice").await?;
@@ -242,7 +268,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     }
 
     println!("\n6. Where things stand");
-    for id in ["alice", "bob"] {
+    for id in ["alice", "bob", "carol"] {
         let account: Account = accounts.get(id).await?;
         println!(
             "   {id}: balance {}, version {}",
@@ -342,6 +368,27 @@ async fn run() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// Carol's account, as the bank's first release opened it: `AccountOpened` at version 1,
+/// `{"owner": "Carol"}` with no currency and no version header. Written here as that release
+/// wrote it (on a store that does not hold it yet), then loaded as any account is.
+async fn load_carol(
+    store: &Arc<dyn EventStore>,
+    accounts: &AggregateRepository,
+) -> Result<Account, Box<dyn Error>> {
+    let carol: Account = accounts.get("carol").await?;
+    if carol.is_open() {
+        return Ok(carol);
+    }
+    let opened = EventMessage::from_raw(
+        "bank.account_opened",
+        serde_json::value::to_raw_value(&json!({"owner": "Carol"}))?,
+    );
+    let attempt = CommitAttempt::new(TENANT, "carol", 1, 1, by("release-1"), vec![opened])
+        .with_stream_type("account");
+    store.commit(attempt).await?;
+    Ok(accounts.get("carol").await?)
+}
+
 /// Carries out the commands the transfer saga dispatches, on the accounts, passing the
 /// command's causation on in the commit's headers; and keeps what it did, to print.
 struct Teller {
@@ -374,16 +421,20 @@ impl Teller {
 impl CommandDispatcher for Teller {
     async fn dispatch(&self, command: &DispatchedCommand) -> Result<(), aett::BoxError> {
         self.say(format!("   saga dispatched {}", command.message.topic));
-        let mut headers = command.causation_headers();
-        headers.extend(by("saga"));
+        // The account's commit continues the transfer's conversation and names its cause.
+        let accounts = match command.correlation() {
+            Some(correlation) => self.accounts.correlated(correlation),
+            None => self.accounts.clone(),
+        };
+        let headers = by("saga");
         if let Some(WithdrawFunds {
             account,
             amount,
             transfer,
         }) = command.decode()?
         {
-            self.accounts
-                .update(&account, headers, 5, |a: &mut Account| {
+            accounts
+                .update(&account, headers.clone(), 5, |a: &mut Account| {
                     a.withdraw(amount, Some(transfer.clone()))
                 })
                 .await
@@ -395,8 +446,8 @@ impl CommandDispatcher for Teller {
             transfer,
         }) = command.decode()?
         {
-            self.accounts
-                .update(&account, headers, 5, |a: &mut Account| {
+            accounts
+                .update(&account, headers.clone(), 5, |a: &mut Account| {
                     a.deposit(amount, Some(transfer.clone()))
                 })
                 .await

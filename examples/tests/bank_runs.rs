@@ -25,6 +25,9 @@ fn assert_story(out: &str) {
         "saga dispatched bank.command.deposit",
         "withdrawn=true, completed=true",
         "starts from that snapshot and replays 1 event(s)",
+        "stored AccountOpened at version 1, without a currency: it loads through the upcaster as a USD account owned by Carol",
+        "through a repository with a snapshot policy (every 3 events): loading her starts from its snapshot at revision",
+        "ledger: carol",
         "do not conflict with it: reload and retry",
         "conflicts (two withdrawals race on one balance)",
         "passed its balance check again",
@@ -73,12 +76,17 @@ fn runs_on_the_default_sqlite_file_and_continues_after_a_restart() {
         "{second}"
     );
     assert!(
-        first.contains("the ledger started from the beginning of the log and posted 10 entries"),
+        second
+            .contains("loading her starts from its snapshot at revision 6 and replays 1 event(s)"),
+        "the policy snapshots carol again on the second run:\n{second}"
+    );
+    assert!(
+        first.contains("the ledger started from the beginning of the log and posted 13 entries"),
         "{first}"
     );
     assert!(
         second.contains("the ledger resumed from checkpoint")
-            && second.contains("posted 8 new entries")
+            && second.contains("posted 11 new entries")
             && second.contains("ledger: alice $112.00 (agrees with the account)"),
         "the ledger resumes on the second run and posts only what is new:\n{second}"
     );
@@ -110,7 +118,7 @@ fn runs_twice_and_the_ledger_resumes(url: &str) {
     assert_story(&second);
     assert!(
         second.contains("the ledger resumed from checkpoint")
-            && second.contains("posted 8 new entries")
+            && second.contains("posted 11 new entries")
             && second.contains("ledger: alice $112.00 (agrees with the account)"),
         "the ledger resumes on the second run and posts only what is new:\n{second}"
     );

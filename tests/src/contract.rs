@@ -1968,3 +1968,227 @@ pub async fn streams_that_need_a_snapshot<H: Harness>(harness: &H) {
         "in order, no repeats"
     );
 }
+
+/// Events stored in older shapes and under old topics load through their types' upcasters and
+/// aliases (from the store's replay path and from its log), new ones are stored with their
+/// version, and a version newer than the program knows is a typed error naming the event.
+pub async fn evolved_events_load_through_upcasters_and_aliases<H: Harness>(harness: &H) {
+    use crate::evolution::{Account, Deposited, Hold, Withdrawn};
+
+    let store = store(harness).await;
+    let raw = |topic: &str, version: Option<u32>, body: serde_json::Value| {
+        let message = EventMessage::from_raw(
+            topic,
+            serde_json::value::to_raw_value(&body).expect("JSON serialises"),
+        );
+        match version {
+            Some(version) => message.with_header(aett::VERSION_HEADER, version),
+            None => message,
+        }
+    };
+    // Written by older releases: every upcaster path, both aliases, each variant.
+    let old = vec![
+        raw("test.account.credited", None, json!({"amount": 5})),
+        raw("test.account.deposited", Some(2), json!({"cents": 250})),
+        raw("test.account.withdrawn", None, json!({"amount": 1})),
+        raw("test.account.frozen", None, json!({"why": "audit"})),
+        raw("test.account.hold_extended", Some(2), json!(3)),
+        raw("test.account.hold_lifted", Some(2), json!(null)),
+    ];
+    append(&*store, TENANT, "acct", old).await;
+    let repo = AggregateRepository::new(TENANT, &store);
+    let mut account: Account = repo.get("acct").await.expect("old shapes load");
+    assert_eq!(account.balance, 500 + 250 - 100);
+    assert_eq!(account.currencies, ["EUR"]);
+    assert_eq!(account.reasons, ["unknown"]);
+    assert_eq!((account.hold.as_deref(), account.extended), (None, 3));
+    assert_eq!(account.version(), 6);
+
+    account.raise(Deposited {
+        cents: 40,
+        currency: "USD".into(),
+    });
+    account.raise(Withdrawn {
+        cents: 10,
+        reason: "fee".into(),
+    });
+    account.raise(Hold::Placed {
+        reason: "review".into(),
+    });
+    let commit = repo
+        .save(&mut account, Headers::new())
+        .await
+        .expect("save")
+        .expect("a commit");
+    let stored: Vec<_> = read_stream(&*store, TENANT, "acct")
+        .await
+        .into_iter()
+        .flat_map(|commit| commit.events)
+        .skip(6)
+        .collect();
+    let shapes: Vec<_> = stored
+        .iter()
+        .map(|m| {
+            (
+                m.topic.as_str(),
+                m.headers.get(aett::VERSION_HEADER).cloned(),
+                serde_json::from_str::<serde_json::Value>(m.body.get()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            (
+                "test.account.deposited",
+                Some(json!(3)),
+                json!({"cents": 40, "currency": "USD"})
+            ),
+            (
+                "test.account.withdrawn",
+                Some(json!(2)),
+                json!({"cents": 10, "reason": "fee"})
+            ),
+            (
+                "test.account.hold_placed",
+                Some(json!(2)),
+                json!({"reason": "review"})
+            ),
+        ],
+        "written under the current topic and version, an enum as its variant's content"
+    );
+    let reloaded: Account = repo.get("acct").await.expect("reload");
+    assert_eq!(reloaded.balance, 650 + 40 - 10);
+    assert_eq!(reloaded.currencies, ["EUR", "USD"]);
+    assert_eq!(reloaded.hold.as_deref(), Some("review"));
+
+    // The log gives the same messages back; each decodes as its type.
+    let logged = log_commits(store.get_from(0)).await;
+    let events: Vec<_> = logged.iter().flat_map(|c| &c.events).collect();
+    assert_eq!(events.len(), 9);
+    let deposits: Vec<u64> = events
+        .iter()
+        .filter_map(|m| m.decode_event::<Deposited>().expect("decodes"))
+        .map(|d| d.cents)
+        .collect();
+    assert_eq!(deposits, [500, 250, 40]);
+    assert_eq!(events.iter().filter(|m| m.is::<Hold>()).count(), 4);
+    assert_eq!(commit.commit_sequence, 2);
+
+    // A later release wrote version 4 of a deposit.
+    append(
+        &*store,
+        TENANT,
+        "acct",
+        vec![raw("test.account.deposited", Some(4), json!({"cents": 1}))],
+    )
+    .await;
+    match repo.get::<Account>("acct").await {
+        Err(RepositoryError::NewerEventVersion {
+            tenant,
+            stream,
+            commit_sequence,
+            topic,
+            stored,
+            known,
+        }) => assert_eq!(
+            (
+                tenant.as_str(),
+                stream.as_str(),
+                commit_sequence,
+                topic.as_str(),
+                stored,
+                known
+            ),
+            (TENANT, "acct", 3, "test.account.deposited", 4, 3)
+        ),
+        other => panic!("expected a newer-version error, got {other:?}"),
+    }
+}
+
+/// A snapshot records its memento's version; a load passes over a snapshot of another version,
+/// or one that no longer decodes, and replays from the start instead (and says so), or fails
+/// when told to.
+pub async fn snapshots_of_another_memento_version_are_replayed_past<H: Harness>(harness: &H) {
+    use crate::evolution::{Account, Deposited};
+
+    let store = store(harness).await;
+    let repo = AggregateRepository::new(TENANT, &store);
+    let mut account = Account::create("acct");
+    for cents in [100, 200, 300] {
+        account.raise(Deposited {
+            cents,
+            currency: "EUR".into(),
+        });
+    }
+    repo.save(&mut account, Headers::new()).await.expect("save");
+    let taken = repo
+        .snapshot::<Account>("acct", 2, Headers::from([("by".to_owned(), json!("test"))]))
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        taken.headers.get(aett::MEMENTO_VERSION_HEADER),
+        Some(&json!(2))
+    );
+    assert_eq!(taken.headers.get("by"), Some(&json!("test")));
+    let (loaded, report) = repo.get_with_report::<Account>("acct").await.expect("load");
+    assert_eq!(
+        (
+            loaded.balance,
+            report.snapshot_revision,
+            report.events_replayed
+        ),
+        (600, Some(2), 1),
+        "a snapshot of the current memento version is used"
+    );
+    assert_eq!(report.snapshot_discarded, None);
+
+    // Taken by an older release (no version header: version 1), at the head.
+    let old = Snapshot {
+        tenant_id: TENANT.to_owned(),
+        stream_id: "acct".to_owned(),
+        stream_revision: 3,
+        commit_sequence: 1,
+        payload: serde_json::value::to_raw_value(&json!({"balance": 1, "currencies": []})).unwrap(),
+        headers: Headers::new(),
+    };
+    store.add_snapshot(old.clone()).await.expect("snapshot");
+    let (loaded, report) = repo.get_with_report::<Account>("acct").await.expect("load");
+    assert_eq!(
+        (
+            loaded.balance,
+            report.snapshot_revision,
+            report.snapshot_discarded,
+            report.events_replayed
+        ),
+        (600, None, Some(3), 3),
+        "a memento of version 1 is passed over: a replay from the start"
+    );
+    let strict = AggregateRepository::new(TENANT, &store)
+        .with_snapshot_fallback(aett::SnapshotFallback::Error);
+    match strict.get::<Account>("acct").await {
+        Err(RepositoryError::StaleSnapshot {
+            tenant,
+            stream,
+            revision: 3,
+            stored: 1,
+            expected: 2,
+        }) => assert_eq!((tenant.as_str(), stream.as_str()), (TENANT, "acct")),
+        other => panic!(
+            "expected a stale snapshot, got {:?}",
+            other.map(|a| a.balance)
+        ),
+    }
+
+    // Of the right version but no longer decoding.
+    let mut broken = old;
+    broken.payload = serde_json::value::to_raw_value(&json!({"balance": "lots"})).unwrap();
+    broken.headers = Headers::from([(aett::MEMENTO_VERSION_HEADER.to_owned(), json!(2))]);
+    store.add_snapshot(broken).await.expect("snapshot");
+    let (loaded, report) = repo.get_with_report::<Account>("acct").await.expect("load");
+    assert_eq!((loaded.balance, report.snapshot_discarded), (600, Some(3)));
+    assert!(matches!(
+        strict.get::<Account>("acct").await,
+        Err(RepositoryError::Memento { revision: 3, .. })
+    ));
+}

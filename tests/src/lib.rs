@@ -1,18 +1,50 @@
-//! aett's shared contract test suite: every behaviour a backend must have, written once
-//! against the storage traits (as NEventStore's persistence acceptance tests are).
+//! The conformance suite of aett storage backends: every behaviour a backend must have,
+//! written once against the storage traits (as NEventStore's persistence acceptance tests
+//! are), run by every backend aett ships and ready for one you write.
 //!
-//! A backend runs all of it with one macro call in its own test file:
+//! A backend runs all of it with one macro call in a test file of its own, given a [`Harness`]
+//! that hands each behaviour a fresh, initialised store:
 //!
 //! ```text
-//! aett_tests::contract_suite!(MyHarness::new());
+//! // tests/conformance.rs of a crate with a backend `MyStore`
+//! // [dev-dependencies] aett-conformance, tokio (macros, rt-multi-thread)
+//! use std::sync::Arc;
+//! use aett::ConflictDetector;
+//!
+//! struct MyHarness;
+//!
+//! impl aett_conformance::Harness for MyHarness {
+//!     type Store = MyStore;
+//!     const EXACTLY_ONCE: bool = false; // no read-model transactions in this store
+//!
+//!     async fn store(&self, detector: ConflictDetector) -> Arc<MyStore> {
+//!         let store = MyStore::connect_fresh(detector).await; // a store no other test sees
+//!         aett::PersistenceManagement::initialize(&store).await.unwrap();
+//!         Arc::new(store)
+//!     }
+//!
+//!     async fn corrupt_events(&self, store: &MyStore, tenant: &str, stream: &str, sequence: u64) -> bool {
+//!         store.overwrite_events_with_garbage(tenant, stream, sequence).await // or `false`
+//!     }
+//! }
+//!
+//! aett_conformance::contract_suite!(MyHarness);
 //! ```
 //!
-//! where `MyHarness` implements [`Harness`]: it hands each test a fresh, initialised store.
+//! The store implements every role of [`aett::EventStore`] (commits, snapshots, the log,
+//! checkpoints, management). Each behaviour is a `#[tokio::test]` named after what it checks
+//! and panics with a message saying what broke; they are listed in [`contract_suite!`], and
+//! this crate's own tests make sure nothing written in [`contract`] is left off that list.
+//! The in-memory, SQLite, PostgreSQL, MongoDB, DynamoDB and S3 backends all run it
+//! (`tests/tests/{memory,sqlite,postgres,mongodb,dynamodb,s3}.rs`).
+
+#![warn(missing_docs)]
 
 pub mod contract;
 pub mod domain;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod evolution;
 pub mod log_order;
 pub mod migration;
 #[cfg(feature = "mongodb")]
@@ -53,14 +85,31 @@ pub trait Harness: Send + Sync {
     ) -> impl Future<Output = bool> + Send;
 }
 
-/// Generates one `#[tokio::test]` per contract test, each running against a fresh store from the
-/// harness expression.
+/// Runs the whole conformance suite against a backend: one `#[tokio::test]` per behaviour,
+/// each on a fresh store from the harness expression.
+///
+/// ```text
+/// aett_conformance::contract_suite!(MyHarness::new());
+/// ```
+///
+/// The behaviours are this macro's one list (`contract_suite!(@names)` gives their names), and
+/// the crate's own tests check that every behaviour written in [`contract`] is on it: a new
+/// behaviour reaches every backend that runs the suite, or the build of the suite fails.
 #[macro_export]
 macro_rules! contract_suite {
+    (@names) => {
+        $crate::contract_suite! { @list names }
+    };
     ($harness:expr) => {
-        $crate::contract_suite!(@tests $harness;
+        $crate::contract_suite! { @list tests $harness }
+    };
+    // The one list of behaviours.
+    (@list $($mode:tt)*) => {
+        $crate::contract_suite! { @$($mode)*;
             initialize_is_idempotent,
             schema_version_is_what_initialize_recorded,
+            evolved_events_load_through_upcasters_and_aliases,
+            snapshots_of_another_memento_version_are_replayed_past,
             commit_round_trips_every_field,
             revision_ranges,
             opening_a_missing_stream_from_a_revision_is_stream_not_found,
@@ -117,7 +166,10 @@ macro_rules! contract_suite {
             the_saga_runner_routes_events_and_dispatches_commands,
             saga_commands_survive_a_crash_between_save_and_dispatch,
             saga_update_retries_on_concurrency,
-        );
+        }
+    };
+    (@names; $($name:ident),* $(,)?) => {
+        [$(::core::stringify!($name)),*]
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
         $(
@@ -128,4 +180,35 @@ macro_rules! contract_suite {
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `pub async fn name<H: Harness>` of the contract and read-side modules.
+    fn written() -> std::collections::BTreeSet<String> {
+        [include_str!("contract.rs"), include_str!("read_side.rs")]
+            .iter()
+            .flat_map(|source| source.lines())
+            .filter_map(|line| {
+                let rest = line.strip_prefix("pub async fn ")?;
+                let (name, generics) = rest.split_once('<')?;
+                generics.starts_with("H: Harness>").then(|| name.to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_written_behaviour_is_on_the_list_once() {
+        let listed: Vec<&str> = crate::contract_suite!(@names).to_vec();
+        let unique: std::collections::BTreeSet<String> =
+            listed.iter().map(|name| name.to_string()).collect();
+        assert_eq!(unique.len(), listed.len(), "a behaviour is listed twice");
+        let written = written();
+        assert!(written.len() > 50, "the source scan found the behaviours");
+        let missing: Vec<_> = written.difference(&unique).collect();
+        assert!(
+            missing.is_empty(),
+            "written but not in contract_suite!'s list: {missing:?}"
+        );
+    }
 }

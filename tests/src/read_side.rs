@@ -765,9 +765,17 @@ impl CommandDispatcher for Recorder {
     }
 }
 
-/// Appends `event` to the stream of `order`, as an order aggregate would.
-async fn order_event<E: aett::Event>(store: &dyn CommitStore, order: &str, event: &E) -> Commit {
-    let message = EventMessage::from_event(event).unwrap();
+/// Appends `event` to the stream of `order`, as an order aggregate would, with `headers` of its
+/// own.
+async fn order_event<E: aett::Event>(
+    store: &dyn CommitStore,
+    order: &str,
+    event: &E,
+    headers: Headers,
+) -> Commit {
+    let message = EventMessage::from_event(event)
+        .unwrap()
+        .with_headers(headers);
     append_typed(
         store,
         TENANT,
@@ -783,14 +791,16 @@ async fn place_order(store: &dyn CommitStore, order: &str, amount: u64) -> Commi
         order: order.to_owned(),
         amount,
     };
-    order_event(store, order, &placed).await
+    order_event(store, order, &placed, Headers::new()).await
 }
 
 async fn pay_order(store: &dyn CommitStore, order: &str) -> Commit {
     let paid = PaymentReceived {
         order: order.to_owned(),
     };
-    order_event(store, order, &paid).await
+    // Paid through a request that started a conversation of its own.
+    let request = aett::Correlation::start(format!("request-{order}"));
+    order_event(store, order, &paid, request.headers()).await
 }
 
 /// The saga runner routes each event to its saga instance, saves the saga, and dispatches its
@@ -826,8 +836,13 @@ pub async fn the_saga_runner_routes_events_and_dispatches_commands<H: Harness>(h
         Some(ShipOrder { order: "1".into() })
     );
     assert_eq!(commands[0].saga_id, "fulfilment-1");
+    // Caused by the event; in the event's conversation, or one the event starts.
     assert_eq!(
         commands[0].message.headers[CAUSATION_HEADER],
+        format!("{}/0", placed.commit_id)
+    );
+    assert_eq!(
+        commands[0].message.headers[CORRELATION_HEADER],
         format!("{}/0", placed.commit_id)
     );
     assert_eq!(
@@ -835,8 +850,21 @@ pub async fn the_saga_runner_routes_events_and_dispatches_commands<H: Harness>(h
         format!("{}/0", paid.commit_id)
     );
     assert_eq!(
-        commands[2].causation_headers()[CORRELATION_HEADER],
-        "fulfilment-1"
+        commands[2].correlation(),
+        Some(aett::Correlation::new(
+            "request-1",
+            format!("{}/0", paid.commit_id)
+        ))
+    );
+    let saga_commits: Vec<Commit> = store
+        .get(TENANT, "fulfilment-1", 0, u64::MAX)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        aett::Correlation::from_headers(&saga_commits[1].headers),
+        commands[2].correlation(),
+        "the saga's commit carries the conversation on too"
     );
     let saga: Fulfilment = SagaRepository::new(TENANT, &store)
         .get("fulfilment-1")

@@ -1,7 +1,7 @@
 //! The blocking facade on every backend, from plain (non-async) tests.
 
 use aett::{blocking, CommitAttempt, EventMessage, Headers, Saga, StoreError};
-use aett_tests::domain::{Counter, Fulfilment, Incremented, OrderPlaced};
+use aett_conformance::domain::{Counter, Fulfilment, Incremented, OrderPlaced};
 
 fn exercise(store: &blocking::Store) {
     let stream = format!("blocking-{}", uuid::Uuid::new_v4());
@@ -60,6 +60,42 @@ fn exercise(store: &blocking::Store) {
         2
     );
 
+    let (loaded, report) = counters.get_with_report::<Counter>(&stream).unwrap();
+    assert_eq!(
+        (
+            loaded.total,
+            report.snapshot_revision,
+            report.events_replayed
+        ),
+        (11, Some(2), 1)
+    );
+    let stamped = counters
+        .clone()
+        .with_snapshot_policy(aett::SnapshotPolicy::EveryEvents(1))
+        .with_snapshot_fallback(aett::SnapshotFallback::Error)
+        .correlated(aett::Correlation::start("req-b"));
+    let mut counter: Counter = stamped.get(&stream).unwrap();
+    counter.add(2).unwrap();
+    let request = uuid::Uuid::new_v4();
+    let saved = stamped
+        .save_with_id(&mut counter, Headers::new(), request)
+        .unwrap()
+        .expect("a commit");
+    assert_eq!(saved.commit_id, request);
+    assert_eq!(
+        aett::Correlation::from_headers(&saved.headers),
+        Some(aett::Correlation::start("req-b"))
+    );
+    assert_eq!(
+        store
+            .get_snapshot("t", &stream, u64::MAX)
+            .unwrap()
+            .unwrap()
+            .stream_revision,
+        4,
+        "the policy snapshotted the instance just saved"
+    );
+
     let sagas = blocking::SagaRepository::new("t", store);
     let mut saga: Fulfilment = sagas.get(&format!("{stream}-saga")).unwrap();
     saga.handle(OrderPlaced {
@@ -91,13 +127,13 @@ fn the_blocking_facade_on_sqlite() {
 fn the_blocking_facade_on_postgres() {
     let url = format!(
         "{}{}schema={}",
-        aett_tests::postgres::url(),
-        if aett_tests::postgres::url().contains('?') {
+        aett_conformance::postgres::url(),
+        if aett_conformance::postgres::url().contains('?') {
             "&"
         } else {
             "?"
         },
-        aett_tests::postgres::unique_schema()
+        aett_conformance::postgres::unique_schema()
     );
     exercise(&blocking::connect(&url).unwrap());
 }

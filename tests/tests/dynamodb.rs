@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aett::{ConflictDetector, DynamoStore};
-use aett_tests::dynamodb::store_with;
+use aett_conformance::dynamodb::store_with;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 struct DynamoHarness;
 
-impl aett_tests::Harness for DynamoHarness {
+impl aett_conformance::Harness for DynamoHarness {
     type Store = DynamoStore;
 
     const EXACTLY_ONCE: bool = true;
@@ -66,4 +66,4 @@ impl aett_tests::Harness for DynamoHarness {
     }
 }
 
-aett_tests::contract_suite!(DynamoHarness);
+aett_conformance::contract_suite!(DynamoHarness);

@@ -11,8 +11,8 @@ use aett::{
     Commit, CommitAttempt, CommitLog, CommitStore, DynamoStore, EventMessage, Headers, LogEntry,
     PersistenceManagement, StoreError,
 };
-use aett_tests::domain::Incremented;
-use aett_tests::dynamodb::{config, create_table, endpoint, store, unique_table};
+use aett_conformance::domain::Incremented;
+use aett_conformance::dynamodb::{config, create_table, endpoint, store, unique_table};
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeyType, Put, ScalarAttributeType, TransactWriteItem,
 };
@@ -24,7 +24,7 @@ fn increment(by: i64) -> Vec<EventMessage> {
 
 /// An event whose body is a string of `bytes` bytes.
 fn large(bytes: usize) -> EventMessage {
-    EventMessage::from_event(&aett_tests::domain::Note {
+    EventMessage::from_event(&aett_conformance::domain::Note {
         text: "x".repeat(bytes),
         tags: Vec::new(),
         weight: None,
@@ -164,9 +164,12 @@ async fn keys_of_different_streams_never_collide() {
 /// saw: the reader sees every commit once, in order, and checkpoints are dense.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
-    let all =
-        aett_tests::log_order::a_reader_beside_writers_sees_every_commit(store().await, 8, 15)
-            .await;
+    let all = aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(
+        store().await,
+        8,
+        15,
+    )
+    .await;
     let checkpoints: Vec<u64> = all.iter().map(|c| c.checkpoint).collect();
     assert_eq!(checkpoints, (1..=all.len() as u64).collect::<Vec<_>>());
 }
@@ -247,7 +250,7 @@ async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
         }
         counts
     };
-    aett_tests::read_side::exactly_once::check(store.clone(), round, applied).await;
+    aett_conformance::read_side::exactly_once::check(store.clone(), round, applied).await;
 }
 
 /// A table of another key schema, or one holding items that are not aett's, is refused by

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aett::{
     Aggregate, AggregateRepository, Headers, InMemoryStore, LogEntry, Saga, SagaRepository,
 };
-use aett_tests::domain::{Counter, Fulfilment, Incremented, ShipOrder};
+use aett_conformance::domain::{Counter, Fulfilment, Incremented, ShipOrder};
 use futures::TryStreamExt;
 use serde_json::json;
 

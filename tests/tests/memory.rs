@@ -6,7 +6,7 @@ use aett::{ConflictDetector, InMemoryStore};
 
 struct MemoryHarness;
 
-impl aett_tests::Harness for MemoryHarness {
+impl aett_conformance::Harness for MemoryHarness {
     type Store = InMemoryStore;
 
     const EXACTLY_ONCE: bool = false;
@@ -20,4 +20,4 @@ impl aett_tests::Harness for MemoryHarness {
     }
 }
 
-aett_tests::contract_suite!(MemoryHarness);
+aett_conformance::contract_suite!(MemoryHarness);

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use aett::{ConflictDetector, MongoConfig, MongoStore, PersistenceManagement};
-use aett_tests::mongodb::{unique_database, url};
+use aett_conformance::mongodb::{unique_database, url};
 use mongodb::bson::{doc, Document};
 
 struct MongoHarness;
 
-impl aett_tests::Harness for MongoHarness {
+impl aett_conformance::Harness for MongoHarness {
     type Store = MongoStore;
 
     const EXACTLY_ONCE: bool = true;
@@ -46,4 +46,4 @@ impl aett_tests::Harness for MongoHarness {
     }
 }
 
-aett_tests::contract_suite!(MongoHarness);
+aett_conformance::contract_suite!(MongoHarness);

@@ -12,8 +12,8 @@ use aett::{
     Commit, CommitAttempt, CommitLog, CommitStore, EventMessage, Headers, LogEntry, MongoConfig,
     MongoStore, Operation, PersistenceManagement, StoreError,
 };
-use aett_tests::domain::Incremented;
-use aett_tests::mongodb::{raw_client, single_host, unique_database, url, url_with_database};
+use aett_conformance::domain::Incremented;
+use aett_conformance::mongodb::{raw_client, single_host, unique_database, url, url_with_database};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,9 +39,12 @@ fn increment(by: i64) -> Vec<EventMessage> {
 /// saw: the reader sees every commit once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
-    let all =
-        aett_tests::log_order::a_reader_beside_writers_sees_every_commit(store().await, 8, 60)
-            .await;
+    let all = aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(
+        store().await,
+        8,
+        60,
+    )
+    .await;
     let checkpoints: Vec<u64> = all.iter().map(|c| c.checkpoint).collect();
     assert_eq!(
         checkpoints,
@@ -326,7 +329,7 @@ async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
         }
         counts
     };
-    aett_tests::read_side::exactly_once::check(store.clone(), round, applied).await;
+    aett_conformance::read_side::exactly_once::check(store.clone(), round, applied).await;
 }
 
 /// A collection of the configured name that holds other documents is refused by `initialize`

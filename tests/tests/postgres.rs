@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use aett::{ConflictDetector, PersistenceManagement, PostgresConfig, PostgresStore};
-use aett_tests::postgres::{raw_client, unique_schema, url};
+use aett_conformance::postgres::{raw_client, unique_schema, url};
 
 struct PostgresHarness;
 
-impl aett_tests::Harness for PostgresHarness {
+impl aett_conformance::Harness for PostgresHarness {
     type Store = PostgresStore;
 
     const EXACTLY_ONCE: bool = true;
@@ -48,4 +48,4 @@ impl aett_tests::Harness for PostgresHarness {
     }
 }
 
-aett_tests::contract_suite!(PostgresHarness);
+aett_conformance::contract_suite!(PostgresHarness);

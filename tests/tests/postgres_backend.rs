@@ -9,8 +9,8 @@ use aett::{
     Commit, CommitAttempt, CommitStore, EventMessage, Headers, Operation, PersistenceManagement,
     PostgresConfig, PostgresStore, SnapshotStore, StoreError,
 };
-use aett_tests::domain::Incremented;
-use aett_tests::postgres::{raw_client, unique_schema, url};
+use aett_conformance::domain::Incremented;
+use aett_conformance::postgres::{raw_client, unique_schema, url};
 use futures::TryStreamExt;
 
 async fn store(pool_size: usize) -> Arc<PostgresStore> {
@@ -58,7 +58,8 @@ fn increment(by: i64) -> Vec<EventMessage> {
 /// visible later would be skipped forever; here the reader must see every commit, once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checkpoint_reader_running_beside_writers_sees_every_commit() {
-    aett_tests::log_order::a_reader_beside_writers_sees_every_commit(store(12).await, 8, 150).await;
+    aett_conformance::log_order::a_reader_beside_writers_sees_every_commit(store(12).await, 8, 150)
+        .await;
 }
 
 /// A commit whose connection dies while it waits leaves nothing behind, and the store goes on.
@@ -196,8 +197,8 @@ async fn store_urls_reach_postgres() {
 #[cfg(feature = "postgres-tls")]
 #[tokio::test]
 async fn tls_connections_verify_the_server_against_the_given_ca() {
-    let ca_file = std::env::var(aett_tests::postgres::CA_VARIABLE)
-        .unwrap_or_else(|_| panic!("{} is not set: the TLS test needs the test server's CA certificate; run scripts/test-all.sh", aett_tests::postgres::CA_VARIABLE));
+    let ca_file = std::env::var(aett_conformance::postgres::CA_VARIABLE)
+        .unwrap_or_else(|_| panic!("{} is not set: the TLS test needs the test server's CA certificate; run scripts/test-all.sh", aett_conformance::postgres::CA_VARIABLE));
     let config = PostgresConfig::new(url())
         .schema(unique_schema())
         .tls(aett::PostgresTls::required(Some(ca_file.into())));
@@ -439,7 +440,7 @@ async fn migrates_a_store_of_version(written: i32) {
         .unwrap()
         .get(0);
     assert_eq!(version, 3);
-    aett_tests::migration::check_migrated_store(&store).await;
+    aett_conformance::migration::check_migrated_store(&store).await;
 
     client
         .execute(
@@ -523,7 +524,7 @@ async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
             .map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1) as u64))
             .collect()
     };
-    aett_tests::read_side::exactly_once::check(store.clone(), round, applied).await;
+    aett_conformance::read_side::exactly_once::check(store.clone(), round, applied).await;
 }
 
 /// Sums the increments it handles.

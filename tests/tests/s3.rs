@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use aett::{ConflictDetector, S3Store};
-use aett_tests::s3::{commit_key, store_with};
+use aett_conformance::s3::{commit_key, store_with};
 use aws_sdk_s3::primitives::ByteStream;
 
 struct S3Harness;
 
-impl aett_tests::Harness for S3Harness {
+impl aett_conformance::Harness for S3Harness {
     type Store = S3Store;
 
     /// S3 has no transaction across objects.
@@ -64,4 +64,4 @@ impl aett_tests::Harness for S3Harness {
     }
 }
 
-aett_tests::contract_suite!(S3Harness);
+aett_conformance::contract_suite!(S3Harness);

@@ -9,8 +9,8 @@ use aett::{
     CommitAttempt, CommitLog, CommitStore, EventMessage, Headers, LogEntry, PersistenceManagement,
     S3Config, S3Store, StoreError,
 };
-use aett_tests::domain::Incremented;
-use aett_tests::s3::{commit_key, config, keys, open, store, unique_bucket, PREFIX};
+use aett_conformance::domain::Incremented;
+use aett_conformance::s3::{commit_key, config, keys, open, store, unique_bucket, PREFIX};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::TryStreamExt;
 use uuid::Uuid;
@@ -294,7 +294,7 @@ async fn the_bucket_is_shared_safely() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn urls_open_the_store_and_an_unreachable_endpoint_fails() {
     let bucket = unique_bucket();
-    let endpoint = aett_tests::s3::endpoint();
+    let endpoint = aett_conformance::s3::endpoint();
     let url = format!(
         "s3://{bucket}/{PREFIX}?region=us-east-1&endpoint={}",
         url_encode(&endpoint)

@@ -9,7 +9,7 @@ use aett::{
     InMemoryStore, LoadReport, RepositoryError, Snapshot, SnapshotPolicy, SnapshotStore,
     StoreError, StreamsToSnapshot,
 };
-use aett_tests::domain::Counter;
+use aett_conformance::domain::Counter;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

@@ -20,7 +20,7 @@ impl SqliteHarness {
     }
 }
 
-impl aett_tests::Harness for SqliteHarness {
+impl aett_conformance::Harness for SqliteHarness {
     type Store = SqliteStore;
 
     const EXACTLY_ONCE: bool = true;
@@ -51,4 +51,4 @@ impl aett_tests::Harness for SqliteHarness {
     }
 }
 
-aett_tests::contract_suite!(SqliteHarness::new());
+aett_conformance::contract_suite!(SqliteHarness::new());

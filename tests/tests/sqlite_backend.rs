@@ -202,7 +202,7 @@ async fn migrates_a_store_of_version(written: i64) {
         )
         .unwrap();
     assert_eq!(version, 3);
-    aett_tests::migration::check_migrated_store(&store).await;
+    aett_conformance::migration::check_migrated_store(&store).await;
 
     // A version this release does not know is refused, not guessed at.
     rusqlite::Connection::open(&path)
@@ -218,15 +218,15 @@ async fn migrates_a_store_of_version(written: i64) {
 /// Writes one row per event it handles into `applied`, in the runner's transaction, and fails
 /// after writing the event `fail_on`.
 #[derive(Default, aett::Projection)]
-#[projection(name = "applied", events(aett_tests::domain::Incremented))]
+#[projection(name = "applied", events(aett_conformance::domain::Incremented))]
 struct AppliedRows {
     fail_on: Option<i64>,
 }
 
-impl aett::Project<aett_tests::domain::Incremented> for AppliedRows {
+impl aett::Project<aett_conformance::domain::Incremented> for AppliedRows {
     async fn project(
         &mut self,
-        event: aett_tests::domain::Incremented,
+        event: aett_conformance::domain::Incremented,
         context: &aett::EventContext<'_>,
     ) -> Result<(), aett::BoxError> {
         let tx = context
@@ -280,5 +280,5 @@ async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
         })
         .collect()
     };
-    aett_tests::read_side::exactly_once::check(store.clone(), round, applied).await;
+    aett_conformance::read_side::exactly_once::check(store.clone(), round, applied).await;
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::process::Command;
 
 use aett::{CommitStore, PersistenceManagement, SqliteStore};
-use aett_tests::domain::Incremented;
+use aett_conformance::domain::Incremented;
 use futures::TryStreamExt;
 
 #[tokio::test]

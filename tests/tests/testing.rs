@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use aett::testing::{AggregateTest, ExpectedEvent, SagaTest};
 use aett::{Aggregate, EventMessage};
-use aett_tests::domain::{
+use aett_conformance::domain::{
     BillCustomer, Counter, Fulfilment, Incremented, OrderPlaced, PaymentReceived, Reset, ShipOrder,
 };
 use serde_json::json;

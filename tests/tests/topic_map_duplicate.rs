@@ -46,3 +46,63 @@ fn a_local_map_adds_types_and_refuses_a_second_type_for_a_topic() {
         "{error}"
     );
 }
+
+/// An aggregate listing a topic that another type declares too.
+#[derive(Default, aett::Aggregate, serde::Serialize, serde::Deserialize)]
+#[aggregate(events(First))]
+struct Clashing {
+    #[serde(skip)]
+    state: aett::AggregateState,
+}
+
+impl aett::Apply<First> for Clashing {
+    fn apply(&mut self, _: &First) {}
+}
+
+#[derive(Default, aett::Projection)]
+#[projection(events(elsewhere::Second))]
+struct SeesClash;
+
+impl aett::Project<elsewhere::Second> for SeesClash {
+    async fn project(
+        &mut self,
+        _: elsewhere::Second,
+        _: &aett::EventContext<'_>,
+    ) -> Result<(), aett::BoxError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn repositories_and_runners_refuse_a_topic_two_types_declare() {
+    use aett::Aggregate;
+    let store = std::sync::Arc::new(aett::InMemoryStore::new());
+    let repo = aett::AggregateRepository::new("t", &store);
+    match repo.get::<Clashing>("c").await {
+        Err(aett::RepositoryError::DuplicateTopic(duplicate)) => {
+            assert_eq!(duplicate.topic, "clash")
+        }
+        other => panic!("expected a duplicate topic, got {:?}", other.map(|_| ())),
+    }
+    let mut clashing = Clashing::create("c");
+    clashing.raise(First {});
+    assert!(matches!(
+        repo.save(&mut clashing, aett::Headers::new()).await,
+        Err(aett::RepositoryError::DuplicateTopic(_))
+    ));
+    let written: Vec<_> = futures::TryStreamExt::try_collect(aett::CommitLog::get_from(&*store, 0))
+        .await
+        .unwrap();
+    assert!(written.is_empty(), "nothing written");
+    match aett::ProjectionRunner::new(&store, SeesClash)
+        .catch_up()
+        .await
+    {
+        Err(aett::RunnerError::DuplicateTopic { source, .. }) => assert_eq!(source.topic, "clash"),
+        other => panic!("expected a duplicate topic, got {:?}", other.map(|_| ())),
+    }
+    // The other topics of the program are unaffected.
+    let counter: aett_conformance::domain::Counter =
+        repo.get("other").await.expect("no clash here");
+    assert_eq!(counter.version(), 0);
+}

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use aett::{AggregateRepository, Headers, RepositoryError};
-use aett_tests::domain::Counter;
+use aett_conformance::domain::Counter;
 use futures::TryStreamExt;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -107,7 +107,7 @@ fn commits_reads_replays_and_retries_are_traced() {
             .unwrap();
             let log: Vec<_> = store.get_from(0).try_collect().await.unwrap();
             assert_eq!(log.len(), 3);
-            aett::ProjectionRunner::new(&store, aett_tests::read_side::Totals::default())
+            aett::ProjectionRunner::new(&store, aett_conformance::read_side::Totals::default())
                 .catch_up()
                 .await
                 .unwrap();

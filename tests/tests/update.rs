@@ -7,7 +7,7 @@ use aett::{
     Aggregate, AggregateRepository, Headers, InMemoryStore, RepositoryError, StoreError,
     UpdateError,
 };
-use aett_tests::domain::Counter;
+use aett_conformance::domain::Counter;
 use uuid::Uuid;
 
 #[tokio::test]

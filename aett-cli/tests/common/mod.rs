@@ -119,22 +119,22 @@ pub async fn fill(
 pub fn postgres_url() -> String {
     format!(
         "{}?schema={}",
-        aett_tests::postgres::url(),
-        aett_tests::postgres::unique_schema()
+        aett_conformance::postgres::url(),
+        aett_conformance::postgres::unique_schema()
     )
 }
 
 /// A MongoDB URL of a database of its own.
 pub fn mongodb_url() -> String {
-    aett_tests::mongodb::url_with_database(&aett_tests::mongodb::unique_database())
+    aett_conformance::mongodb::url_with_database(&aett_conformance::mongodb::unique_database())
 }
 
 /// A DynamoDB URL of a table of its own, on the test server.
 pub fn dynamodb_url() -> String {
     format!(
         "dynamodb://{}?endpoint={}&region=us-east-1",
-        aett_tests::dynamodb::unique_table(),
-        aett_tests::dynamodb::endpoint()
+        aett_conformance::dynamodb::unique_table(),
+        aett_conformance::dynamodb::endpoint()
     )
 }
 
@@ -142,8 +142,8 @@ pub fn dynamodb_url() -> String {
 pub fn s3_url() -> String {
     format!(
         "s3://{}/cli?endpoint={}&region=us-east-1",
-        aett_tests::s3::unique_bucket(),
-        aett_tests::s3::endpoint()
+        aett_conformance::s3::unique_bucket(),
+        aett_conformance::s3::endpoint()
     )
 }
 

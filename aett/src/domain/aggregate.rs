@@ -201,9 +201,14 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
     /// renaming the type changes it unless `name` is given.
     const NAME: &'static str;
 
-    /// The topics of the listed events, in list order.
+    /// The topics and aliases of the listed events, in list order.
     #[doc(hidden)]
     const TOPICS: &'static [&'static str];
+
+    /// The version of the memento's shape (`#[aggregate(memento_version = N)]`, default 1),
+    /// recorded with every snapshot; a load that finds a snapshot of another version does not
+    /// use it (see [`crate::SnapshotFallback`]). Raise it whenever the memento's shape changes.
+    const MEMENTO_VERSION: u32 = 1;
 
     /// A fresh aggregate with the given id, at version 0.
     fn create(id: &str) -> Self;
@@ -216,14 +221,15 @@ pub trait Aggregate: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn state_mut(&mut self) -> &mut AggregateState;
 
-    /// The one dispatcher: deserialises an event body of `topic` straight from `body` into its
-    /// listed event type and applies it. `Ok(false)` for a topic the type does not list.
+    /// The one dispatcher: deserialises an event body of `topic` stored at `version` straight
+    /// from `body` into its listed event type (through its upcasters) and applies it.
     #[doc(hidden)]
     fn apply_body<'de, D: serde::Deserializer<'de>>(
         &mut self,
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<bool, D::Error>;
+    ) -> Result<crate::__private::Dispatch, D::Error>;
 
     /// The memento of the current state, as JSON text.
     #[doc(hidden)]

@@ -14,18 +14,9 @@ trait ErasedEvent: Send + Sync {
     fn as_any(&self) -> &dyn Any;
 }
 
-/// A message in its serialised shape (`{"topic": …, "body": …}`), borrowing a typed body.
-#[derive(serde::Serialize)]
-struct MessageShape<'a, E> {
-    topic: &'a str,
-    #[serde(skip_serializing_if = "Headers::is_empty")]
-    headers: &'a Headers,
-    body: &'a E,
-}
-
 impl<E: Event> ErasedEvent for E {
     fn topic(&self) -> &'static str {
-        E::TOPIC
+        Event::topic(self)
     }
 
     fn to_message(&self) -> Result<EventMessage, serde_json::Error> {
@@ -33,11 +24,11 @@ impl<E: Event> ErasedEvent for E {
     }
 
     fn to_message_value(&self, headers: &Headers) -> Result<serde_json::Value, serde_json::Error> {
-        serde_json::to_value(MessageShape {
-            topic: E::TOPIC,
-            headers,
-            body: self,
-        })
+        let mut message = EventMessage::from_event(self)?;
+        message
+            .headers
+            .extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        serde_json::to_value(message)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -109,7 +100,7 @@ impl PendingEvent {
     }
 
     /// The event as `E` if it carries `E`'s topic, typed or decoded from its message.
-    pub fn decode<E: Event + Clone>(&self) -> Result<Option<E>, serde_json::Error> {
+    pub fn decode<E: Event + Clone>(&self) -> Result<Option<E>, crate::ApplyError> {
         match &self.event {
             Pending::Typed(event) => Ok(event.as_any().downcast_ref::<E>().cloned()),
             Pending::Message(message) => message.decode_event(),

@@ -5,6 +5,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::domain::{ApplyError, Declares, PendingEvent};
+use crate::model::event::Dispatch;
 use crate::model::{Event, EventMessage, Headers};
 
 /// The topic of the event a saga's commit carries when the saga dispatched commands without
@@ -141,7 +142,7 @@ pub trait Saga: Sized + Send + Sync + 'static {
     /// renaming the type changes it unless `name` is given.
     const NAME: &'static str;
 
-    /// The topics of the listed events, in list order.
+    /// The topics and aliases of the listed events, in list order.
     #[doc(hidden)]
     const TOPICS: &'static [&'static str];
 
@@ -156,14 +157,15 @@ pub trait Saga: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn state_mut(&mut self) -> &mut SagaState;
 
-    /// The one dispatcher: deserialises an event body of `topic` straight from `body` into its
-    /// listed event type and runs its transition. `Ok(false)` for a topic the type does not list.
+    /// The one dispatcher: deserialises an event body of `topic` stored at `version` straight
+    /// from `body` into its listed event type (through its upcasters) and runs its transition.
     #[doc(hidden)]
     fn transition_body<'de, D: serde::Deserializer<'de>>(
         &mut self,
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<bool, D::Error>;
+    ) -> Result<crate::__private::Dispatch, D::Error>;
 
     /// The saga's id.
     fn id(&self) -> &str {
@@ -189,18 +191,25 @@ pub trait Saga: Sized + Send + Sync + 'static {
     /// records the message for the next save (as [`Saga::handle`] does for a typed event).
     ///
     /// A topic the saga does not list is [`ApplyError::UnknownTopic`]; a body that does not
-    /// decode is [`ApplyError::Decode`]. Either way the saga is left unchanged.
+    /// decode is [`ApplyError::Decode`]; a version newer than the event type knows is
+    /// [`ApplyError::NewerVersion`]. Either way the saga is left unchanged.
     fn handle_message(&mut self, message: &EventMessage) -> Result<(), ApplyError> {
+        let version = message.version()?;
         let mut body = serde_json::Deserializer::from_str(message.body.get());
-        match self.transition_body(&message.topic, &mut body) {
-            Ok(true) => {
+        match self.transition_body(&message.topic, version, &mut body) {
+            Ok(Dispatch::Done(())) => {
                 self.state_mut()
                     .record(PendingEvent::from_message(message.clone()));
                 Ok(())
             }
-            Ok(false) => Err(ApplyError::UnknownTopic {
+            Ok(Dispatch::Unlisted) => Err(ApplyError::UnknownTopic {
                 topic: message.topic.clone(),
                 target: Self::NAME,
+            }),
+            Ok(Dispatch::Newer { known }) => Err(ApplyError::NewerVersion {
+                topic: message.topic.clone(),
+                stored: version,
+                known,
             }),
             Err(source) => Err(ApplyError::Decode {
                 topic: message.topic.clone(),

@@ -5,7 +5,12 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+/// The per-event header that records the version of an event's shape, written only when the
+/// version is above 1 (an event without it is at version 1).
+pub const VERSION_HEADER: &str = "aett.version";
 
 /// A type with a topic: an event, or a command a saga dispatches.
 ///
@@ -22,32 +27,138 @@ use serde::Serialize;
 /// assert_eq!(<Deposited as aett::Event>::TOPIC, "bank.deposited");
 /// ```
 ///
-/// Without `topic = "..."` the type's name is its topic, as in the original aett.
+/// The macro's documentation ([`macro@crate::event`]) shows versions with upcasters, topic
+/// aliases and enums with a topic per variant; the items below are what it generates.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an aett event",
     label = "not an event",
     note = "declare it with `#[aett::event(topic = \"...\")]`"
 )]
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// The topic stored with every message of this type; it selects the type on reading.
+    /// The topic stored with every message of this type; it selects the type on reading. For an
+    /// enum with a topic per variant, the first variant's topic ([`Event::topic`] gives an
+    /// event's own, [`Event::TOPICS`] all of them).
     const TOPIC: &'static str;
+
+    /// Every topic events of this type are written under: [`Event::TOPIC`] alone, or one per
+    /// variant of an enum with a topic per variant.
+    const TOPICS: &'static [&'static str];
+
+    /// Topics this type was stored under before a rename, still read as this type
+    /// (`aliases("...")`); never written.
+    const ALIASES: &'static [&'static str] = &[];
+
+    /// The version of the type's current shape (`version = N`, default 1). Events are written
+    /// with it ([`VERSION_HEADER`]); older stored versions are brought up to date by the type's
+    /// upcasters when read, and a newer stored version is a typed error.
+    const VERSION: u32 = 1;
+
+    /// The topic this event is written under.
+    fn topic(&self) -> &'static str {
+        Self::TOPIC
+    }
+
+    /// Whether a stored event of `topic` is read as this type: one of its topics or aliases.
+    fn reads(topic: &str) -> bool {
+        Self::TOPICS.contains(&topic) || Self::ALIASES.contains(&topic)
+    }
+
+    /// The event's stored body (for an enum with a topic per variant, its variant's content).
+    #[doc(hidden)]
+    fn write_body(&self) -> Result<Box<RawValue>, serde_json::Error> {
+        serde_json::value::to_raw_value(self)
+    }
+
+    /// Decodes a body of `topic` stored at `version` (at most [`Event::VERSION`]), running the
+    /// upcasters from that version on.
+    #[doc(hidden)]
+    fn read_body<'de, D: Deserializer<'de>>(
+        topic: &str,
+        version: u32,
+        body: D,
+    ) -> Result<Self, D::Error> {
+        let _ = (topic, version);
+        Self::deserialize(body)
+    }
 }
 
-/// A type's entry in a [`TopicMap`].
+/// What a generated dispatcher did with one stored event.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Dispatch<T = ()> {
+    /// Decoded (and applied, for a dispatcher that applies).
+    Done(T),
+    /// The topic is not one the dispatcher lists.
+    Unlisted,
+    /// The stored version is newer than the listed type's [`Event::VERSION`].
+    Newer {
+        /// The newest version the program knows.
+        known: u32,
+    },
+}
+
+/// Decodes a stored event of `topic` at `version` into `E`, or says the version is too new.
+#[doc(hidden)]
+pub fn read_event<'de, E: Event, D: Deserializer<'de>>(
+    topic: &str,
+    version: u32,
+    body: D,
+) -> Result<Dispatch<E>, D::Error> {
+    if version > E::VERSION {
+        return Ok(Dispatch::Newer { known: E::VERSION });
+    }
+    E::read_body(topic, version, body).map(Dispatch::Done)
+}
+
+/// The version an event's headers record: [`VERSION_HEADER`], or 1 without it.
+pub(crate) fn stored_version(headers: &crate::model::Headers) -> Result<u32, String> {
+    match headers.get(VERSION_HEADER) {
+        None => Ok(1),
+        Some(value) => parse_version(value),
+    }
+}
+
+pub(crate) fn parse_version(value: &serde_json::Value) -> Result<u32, String> {
+    value
+        .as_u64()
+        .and_then(|version| u32::try_from(version).ok())
+        .filter(|version| *version >= 1)
+        .ok_or_else(|| format!("the `{VERSION_HEADER}` header is {value}, not a version from 1"))
+}
+
+/// One topic of a type in a [`TopicMap`].
 #[derive(Debug, Clone, Copy)]
 pub struct TopicEntry {
     /// The topic.
     pub topic: &'static str,
+    /// Whether the topic is an alias (read as the type, never written).
+    pub alias: bool,
     /// The Rust type's path, as written where it was declared.
     pub type_name: &'static str,
     type_id: fn() -> TypeId,
 }
 
 impl TopicEntry {
-    /// The entry of the event type `E`.
+    /// The entry of the event type `E`'s main topic ([`Event::TOPIC`]).
     pub fn of<E: Event>() -> Self {
+        Self::topic_of::<E>(E::TOPIC, false)
+    }
+
+    /// The entries of every topic `E` is read from: its topics, then its aliases.
+    pub fn all_of<E: Event>() -> Vec<Self> {
+        let topics = E::TOPICS
+            .iter()
+            .map(|topic| Self::topic_of::<E>(topic, false));
+        let aliases = E::ALIASES
+            .iter()
+            .map(|topic| Self::topic_of::<E>(topic, true));
+        topics.chain(aliases).collect()
+    }
+
+    fn topic_of<E: Event>(topic: &'static str, alias: bool) -> Self {
         Self {
-            topic: E::TOPIC,
+            topic,
+            alias,
             type_name: std::any::type_name::<E>(),
             type_id: TypeId::of::<E>,
         }
@@ -71,6 +182,37 @@ pub struct DuplicateTopic {
     pub first: String,
     /// The type that declared it again.
     pub second: String,
+}
+
+/// Every topic two types of the program declare, found once from the types registered at link
+/// time.
+fn duplicates() -> &'static [DuplicateTopic] {
+    static DUPLICATES: OnceLock<Vec<DuplicateTopic>> = OnceLock::new();
+    DUPLICATES.get_or_init(|| {
+        let mut map = TopicMap::new();
+        let mut found = Vec::new();
+        for registration in inventory::iter::<crate::__private::TopicRegistration> {
+            for entry in (registration.entries)() {
+                if let Err(duplicate) = map.insert(entry) {
+                    found.push(duplicate);
+                }
+            }
+        }
+        found
+    })
+}
+
+/// Refuses `topics` (an aggregate's, saga's or projection's) when another type of the program
+/// declares one of them too: such a topic would decode as whichever type was listed, so
+/// repositories and runners check before they read or write.
+pub(crate) fn check_topics(topics: &[&str]) -> Result<(), DuplicateTopic> {
+    match duplicates()
+        .iter()
+        .find(|duplicate| topics.contains(&duplicate.topic.as_str()))
+    {
+        Some(duplicate) => Err(duplicate.clone()),
+        None => Ok(()),
+    }
 }
 
 /// Maps topics to types and types to topics.
@@ -100,7 +242,9 @@ impl TopicMap {
             .get_or_init(|| {
                 let mut map = TopicMap::new();
                 for registration in inventory::iter::<crate::__private::TopicRegistration> {
-                    map.insert((registration.entry)())?;
+                    for entry in (registration.entries)() {
+                        map.insert(entry)?;
+                    }
                 }
                 Ok(map)
             })
@@ -108,9 +252,12 @@ impl TopicMap {
             .map_err(Clone::clone)
     }
 
-    /// Adds the event type `E`. Adding the same type twice is harmless.
+    /// Adds the event type `E` under each of its topics and aliases. Adding the same type
+    /// twice is harmless.
     pub fn add<E: Event>(&mut self) -> Result<&mut Self, DuplicateTopic> {
-        self.insert(TopicEntry::of::<E>())?;
+        for entry in TopicEntry::all_of::<E>() {
+            self.insert(entry)?;
+        }
         Ok(self)
     }
 
@@ -126,7 +273,9 @@ impl TopicMap {
             });
         }
         self.by_topic.insert(entry.topic, entry);
-        self.by_type.insert(entry.type_id(), entry.topic);
+        if !entry.alias {
+            self.by_type.entry(entry.type_id()).or_insert(entry.topic);
+        }
         Ok(())
     }
 
@@ -135,7 +284,7 @@ impl TopicMap {
         self.by_topic.get(topic)
     }
 
-    /// The topic registered for the type `T`.
+    /// The main topic registered for the type `T`.
     pub fn get_from_type<T: 'static>(&self) -> Option<&'static str> {
         self.by_type.get(&TypeId::of::<T>()).copied()
     }

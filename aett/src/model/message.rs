@@ -6,6 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::domain::ApplyError;
+use crate::model::event::{read_event, stored_version, Dispatch, VERSION_HEADER};
 use crate::model::Event;
 
 /// Headers of a commit, an event message or a snapshot: string keys, JSON values.
@@ -31,12 +33,17 @@ pub struct EventMessage {
 }
 
 impl EventMessage {
-    /// Serialises a typed event into a message under the event's topic.
+    /// Serialises a typed event into a message under the event's topic, recording its version
+    /// ([`crate::VERSION_HEADER`]) when it is above 1.
     pub fn from_event<E: Event>(event: &E) -> Result<Self, serde_json::Error> {
+        let mut headers = Headers::new();
+        if E::VERSION != 1 {
+            headers.insert(VERSION_HEADER.to_owned(), E::VERSION.into());
+        }
         Ok(Self {
-            topic: E::TOPIC.to_owned(),
-            headers: Headers::new(),
-            body: serde_json::value::to_raw_value(event)?,
+            topic: event.topic().to_owned(),
+            headers,
+            body: event.write_body()?,
         })
     }
 
@@ -59,6 +66,12 @@ impl EventMessage {
         self
     }
 
+    /// Adds `headers` to this message's own and returns it (a key given here wins).
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
     /// Decodes the body into `T`, straight from the stored JSON text.
     ///
     /// This does not check the topic; use [`EventMessage::decode_event`] for that.
@@ -66,20 +79,45 @@ impl EventMessage {
         serde_json::from_str(self.body.get())
     }
 
-    /// Decodes the body into the event type `E` if, and only if, the message carries `E`'s topic.
+    /// Decodes the body into the event type `E` if, and only if, the message carries one of
+    /// `E`'s topics or aliases, bringing an older stored version up to date with `E`'s
+    /// upcasters.
     ///
-    /// Returns `Ok(None)` for a message of another topic.
-    pub fn decode_event<E: Event>(&self) -> Result<Option<E>, serde_json::Error> {
-        if self.topic == E::TOPIC {
-            self.decode().map(Some)
-        } else {
-            Ok(None)
+    /// Returns `Ok(None)` for a message of another topic. A version newer than `E` knows is
+    /// [`ApplyError::NewerVersion`].
+    pub fn decode_event<E: Event>(&self) -> Result<Option<E>, ApplyError> {
+        if !E::reads(&self.topic) {
+            return Ok(None);
+        }
+        let version = self.version()?;
+        let mut body = serde_json::Deserializer::from_str(self.body.get());
+        match read_event::<E, _>(&self.topic, version, &mut body) {
+            Ok(Dispatch::Done(event)) => Ok(Some(event)),
+            Ok(Dispatch::Newer { known }) => Err(ApplyError::NewerVersion {
+                topic: self.topic.clone(),
+                stored: version,
+                known,
+            }),
+            Ok(Dispatch::Unlisted) => Ok(None),
+            Err(source) => Err(ApplyError::Decode {
+                topic: self.topic.clone(),
+                source,
+            }),
         }
     }
 
-    /// Whether this message carries the topic of `E`.
+    /// The version of the event's shape its headers record ([`crate::VERSION_HEADER`], 1
+    /// without it).
+    pub fn version(&self) -> Result<u32, ApplyError> {
+        stored_version(&self.headers).map_err(|reason| ApplyError::InvalidVersion {
+            topic: self.topic.clone(),
+            reason,
+        })
+    }
+
+    /// Whether this message carries one of the topics or aliases of `E`.
     pub fn is<E: Event>(&self) -> bool {
-        self.topic == E::TOPIC
+        E::reads(&self.topic)
     }
 }
 

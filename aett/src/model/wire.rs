@@ -59,3 +59,70 @@ impl<'de> de::Deserialize<'de> for BorrowedTopic<'de> {
         deserializer.deserialize_str(TopicVisitor)
     }
 }
+
+/// The version an event message's headers record ([`crate::VERSION_HEADER`]), read without
+/// keeping the other headers: `Err` with the reason when the header is not a version.
+pub(crate) struct HeaderVersion(pub Result<u32, String>);
+
+impl<'de> de::Deserialize<'de> for HeaderVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+        impl<'de> Visitor<'de> for HeadersVisitor {
+            type Value = HeaderVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of headers")
+            }
+            fn visit_map<M: de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<HeaderVersion, M::Error> {
+                let mut version = Ok(1);
+                while let Some(key) = map.next_key::<BorrowedTopic<'de>>()? {
+                    if key.0 == crate::VERSION_HEADER {
+                        let value: serde_json::Value = map.next_value()?;
+                        version = crate::model::event::parse_version(&value);
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
+                Ok(HeaderVersion(version))
+            }
+        }
+        deserializer.deserialize_map(HeadersVisitor)
+    }
+}
+
+/// Why a one-pass read of a commit's events stopped, when the fault is an event's and not the
+/// JSON's: the serde error that stops the pass cannot carry it, so the reader keeps it aside.
+pub(crate) enum EventFailure {
+    /// The topic is not one the reader lists.
+    UnknownTopic(String),
+    /// The body of an event of this topic does not decode (the serde error says why).
+    Decode(String),
+    /// The event is at a version newer than its type knows.
+    Newer {
+        topic: String,
+        stored: u32,
+        known: u32,
+    },
+    /// The event's stored data is damaged (a version header that is not a version).
+    Corrupt(String),
+}
+
+impl EventFailure {
+    /// Keeps the failure in `slot` and returns the error that stops the pass.
+    pub(crate) fn stop<E: de::Error>(self, slot: &mut Option<EventFailure>) -> E {
+        let error = match &self {
+            EventFailure::UnknownTopic(topic) => E::custom(format_args!("unknown topic `{topic}`")),
+            EventFailure::Decode(topic) => {
+                E::custom(format_args!("the `{topic}` body does not decode"))
+            }
+            EventFailure::Newer { stored, known, .. } => E::custom(format_args!(
+                "event version {stored} is newer than version {known}, the newest known"
+            )),
+            EventFailure::Corrupt(reason) => E::custom(reason),
+        };
+        *slot = Some(self);
+        error
+    }
+}

@@ -5,7 +5,7 @@ use std::any::Any;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::model::{Commit, Headers, StreamDeleted};
+use crate::model::{Commit, Correlation, Headers, StreamDeleted};
 use crate::store::ReplayLogCommit;
 
 static NO_HEADERS: Headers = Headers::new();
@@ -36,6 +36,8 @@ pub struct EventContext<'a> {
     pub commit_headers: &'a Headers,
     /// The event's own headers.
     pub event_headers: &'a Headers,
+    /// The event's position in its commit, from 0 (0 for a deleted-stream notice).
+    pub event_index: usize,
     transaction: Option<&'a (dyn Any + Send + Sync)>,
 }
 
@@ -72,6 +74,7 @@ impl<'a> EventContext<'a> {
             commit_stamp: commit.commit_stamp,
             commit_headers: &commit.headers,
             event_headers: &commit.events[index].headers,
+            event_index: index,
             transaction: None,
         }
     }
@@ -96,6 +99,7 @@ impl<'a> EventContext<'a> {
             commit_stamp: commit.commit_stamp,
             commit_headers,
             event_headers,
+            event_index: index,
             transaction: None,
         }
     }
@@ -113,8 +117,21 @@ impl<'a> EventContext<'a> {
             commit_stamp: deleted.deleted_at,
             commit_headers: &NO_HEADERS,
             event_headers: &NO_HEADERS,
+            event_index: 0,
             transaction: None,
         }
+    }
+
+    /// The correlation for what handling this event causes (a command sent, a commit made):
+    /// the event's conversation, and the event as the cause (see
+    /// [`Correlation::caused_by_event`]).
+    pub fn correlation(&self) -> Correlation {
+        Correlation::caused_by_event(
+            self.commit_id,
+            self.event_index,
+            self.commit_headers,
+            self.event_headers,
+        )
     }
 
     /// The same context inside a transaction of the store's database.

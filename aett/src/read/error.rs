@@ -40,7 +40,8 @@ pub enum RunnerError {
         source: BoxError,
     },
 
-    /// An event of a listed topic does not decode into its type.
+    /// An event of a listed topic does not decode into its type, or is stored at a version
+    /// newer than its type knows ([`crate::ApplyError::NewerVersion`]).
     #[error("projection `{projection}`: the event of topic `{topic}` in commit {commit_sequence} of stream `{stream}` of tenant `{tenant}` (checkpoint {checkpoint}) does not decode: {source}")]
     Decode {
         /// The projection (or saga runner).
@@ -55,9 +56,20 @@ pub enum RunnerError {
         checkpoint: u64,
         /// The event's topic.
         topic: String,
-        /// The serde error.
+        /// What went wrong.
         #[source]
-        source: serde_json::Error,
+        source: crate::ApplyError,
+    },
+
+    /// A topic the projection or saga lists is declared by another type of the program too
+    /// (see [`crate::TopicMap::global`]); the runner does not start.
+    #[error("projection `{projection}` does not start: {source}")]
+    DuplicateTopic {
+        /// The projection (or saga runner).
+        projection: String,
+        /// The topic and the two types.
+        #[source]
+        source: crate::DuplicateTopic,
     },
 
     /// A commit in the log is damaged and cannot be read ([`StoreError::Corrupt`], which names
@@ -89,6 +101,7 @@ impl RunnerError {
             Self::Store { projection, .. }
             | Self::Handler { projection, .. }
             | Self::Decode { projection, .. }
+            | Self::DuplicateTopic { projection, .. }
             | Self::Damaged { projection, .. }
             | Self::Aborted { projection, .. } => projection,
         }

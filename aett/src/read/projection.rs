@@ -55,19 +55,21 @@ pub trait Projection: Send + 'static {
     /// `#[projection(name = "...")]` sets it (default: the type's name as written).
     const NAME: &'static str;
 
-    /// The topics of the listed events, in list order.
+    /// The topics and aliases of the listed events, in list order.
     const TOPICS: &'static [&'static str];
 
     /// Whether the projection handles deleted-stream notices (`#[projection(deletions)]`).
     const HANDLES_DELETIONS: bool;
 
-    /// Decodes the body of an event of a listed topic straight from the stored JSON into its
-    /// type (`Ok(None)`, and nothing read, for a topic the projection does not list).
+    /// Decodes the body of an event of a listed topic stored at `version` straight from the
+    /// stored JSON into its type, through its upcasters (nothing read for a topic the
+    /// projection does not list).
     #[doc(hidden)]
     fn decode_body<'de, D: serde::Deserializer<'de>>(
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<Option<Box<dyn Any + Send>>, D::Error>;
+    ) -> Result<crate::__private::Dispatch<Box<dyn Any + Send>>, D::Error>;
 
     /// Runs the handler of an event [`Projection::decode_body`] decoded.
     #[doc(hidden)]

@@ -81,12 +81,20 @@ pub(crate) trait Consumer: Send + 'static {
         transaction: Option<&'a (dyn Any + Send + Sync)>,
         name: &'a str,
     ) -> BoxFuture<'a, Result<(), RunnerError>>;
+
+    /// The topics (and aliases) the consumer decodes, checked for program-wide duplicates
+    /// before the runner starts.
+    fn topics(&self) -> &'static [&'static str];
 }
 
 /// A projection as a consumer of the log.
 pub(crate) struct Projecting<P>(pub P);
 
 impl<P: Projection> Consumer for Projecting<P> {
+    fn topics(&self) -> &'static [&'static str] {
+        P::TOPICS
+    }
+
     fn consume<'a>(
         &'a mut self,
         entry: &'a ReplayEntry,
@@ -507,6 +515,12 @@ async fn run_in_span<C: Consumer>(
         projection: name.clone(),
         source,
     };
+    crate::model::event::check_topics(consumer.topics()).map_err(|source| {
+        RunnerError::DuplicateTopic {
+            projection: name.clone(),
+            source,
+        }
+    })?;
     let lease = Lease::new(settings.name.clone(), settings.lease_ttl);
     let position = checkpoints
         .acquire_lease(&lease)

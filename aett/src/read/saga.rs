@@ -11,20 +11,14 @@ use uuid::Uuid;
 
 use crate::domain::{Saga, COMMANDS_ONLY_TOPIC};
 use crate::error::{BoxError, StoreError};
-use crate::model::{Commit, EventMessage, Headers, LogFilter};
+use crate::model::{Commit, Correlation, EventMessage, Headers, LogFilter};
 use crate::read::runner::{Consumer, Job, Settings};
 use crate::read::stored;
 use crate::read::{EventContext, RunnerError, RunningProjection};
 use crate::repository::{RepositoryError, SagaRepository, UNDISPATCHED_HEADER_PREFIX};
 use crate::store::{CheckpointStore, CommitLog, CommitStore, ReplayEntry, SharedStore};
 
-/// The header of a dispatched command (and of the commits made while handling it, when the
-/// application passes [`DispatchedCommand::causation_headers`] on) naming the event that caused
-/// it: `"{commit id}/{event index}"`.
-pub const CAUSATION_HEADER: &str = "aett.causation_id";
-
-/// The header naming the saga instance (its stream id) a command came from.
-pub const CORRELATION_HEADER: &str = "aett.correlation_id";
+pub use crate::model::{CAUSATION_HEADER, CORRELATION_HEADER};
 
 /// Which saga instance an event of type `E` belongs to. Implement it for every event a saga
 /// lists, and mark the saga `#[saga(correlated)]`, to run it with a [`SagaRunner`].
@@ -52,14 +46,15 @@ pub trait CorrelatedSaga: Saga {
     fn correlate_message(
         message: &EventMessage,
         context: &EventContext<'_>,
-    ) -> Result<Option<String>, serde_json::Error>;
+    ) -> Result<Option<String>, crate::ApplyError>;
 }
 
 /// A command a saga dispatched, as the saga runner hands it to the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DispatchedCommand {
-    /// The command, its headers carrying [`CAUSATION_HEADER`] and [`CORRELATION_HEADER`].
+    /// The command, its headers carrying [`CORRELATION_HEADER`] (the conversation of the event
+    /// that led to it) and [`CAUSATION_HEADER`] (that event).
     pub message: EventMessage,
     /// The tenant of the saga.
     pub tenant_id: String,
@@ -73,19 +68,20 @@ impl DispatchedCommand {
     /// Commit headers that carry the command's causation and correlation on, for the commit
     /// of the aggregate that handles it (`repository.save(&mut aggregate, command.causation_headers())`).
     pub fn causation_headers(&self) -> Headers {
-        [CAUSATION_HEADER, CORRELATION_HEADER]
-            .into_iter()
-            .filter_map(|key| {
-                self.message
-                    .headers
-                    .get(key)
-                    .map(|value| (key.to_owned(), value.clone()))
-            })
-            .collect()
+        self.correlation()
+            .map(|correlation| correlation.headers())
+            .unwrap_or_default()
+    }
+
+    /// The command's correlation: the conversation, and the event that caused it. Pass it to
+    /// [`crate::AggregateRepository::correlated`] to carry it on to the commit that handles
+    /// the command.
+    pub fn correlation(&self) -> Option<Correlation> {
+        Correlation::from_headers(&self.message.headers)
     }
 
     /// Decodes the command into `C` if it has `C`'s topic.
-    pub fn decode<C: crate::Event>(&self) -> Result<Option<C>, serde_json::Error> {
+    pub fn decode<C: crate::Event>(&self) -> Result<Option<C>, crate::ApplyError> {
         self.message.decode_event()
     }
 }
@@ -230,6 +226,10 @@ struct Routing<S, D> {
 }
 
 impl<S: CorrelatedSaga, D: CommandDispatcher> Consumer for Routing<S, D> {
+    fn topics(&self) -> &'static [&'static str] {
+        S::TOPICS
+    }
+
     fn consume<'a>(
         &'a mut self,
         entry: &'a ReplayEntry,
@@ -305,32 +305,28 @@ impl<S: CorrelatedSaga, D: CommandDispatcher> Routing<S, D> {
     ) -> Result<Vec<DispatchedCommand>, RepositoryError> {
         let repository =
             SagaRepository::from_commit_store(commit.tenant_id.clone(), self.commits.clone());
-        let causation = format!("{}/{index}", commit.commit_id);
+        let correlation = Correlation::caused_by(commit, index);
         let commit_id = Uuid::new_v5(
             &commit.commit_id,
             format!("{index}\u{0}{}\u{0}{saga_id}", S::NAME).as_bytes(),
         );
-        let mut headers = Headers::new();
-        headers.insert(CAUSATION_HEADER.to_owned(), causation.clone().into());
+        let headers = correlation.headers();
         let mut tries = 0;
         loop {
             tries += 1;
             let mut saga: S = repository.get(saga_id).await?;
-            saga.handle_message(message)
-                .map_err(|error| RepositoryError::Decode {
-                    tenant: commit.tenant_id.clone(),
-                    stream: commit.stream_id.clone(),
-                    commit_sequence: commit.commit_sequence,
-                    topic: message.topic.clone(),
-                    source: match error {
-                        crate::ApplyError::Decode { source, .. } => source,
-                        other => serde::de::Error::custom(other.to_string()),
-                    },
-                })?;
+            saga.handle_message(message).map_err(|error| {
+                RepositoryError::from_apply(
+                    error,
+                    &commit.tenant_id,
+                    &commit.stream_id,
+                    commit.commit_sequence,
+                )
+            })?;
             saga.state_mut().use_commit_id(commit_id);
             match repository.save(&mut saga, headers.clone()).await {
                 Ok(commands) => {
-                    return Ok(self.commands(commit, saga_id, commit_id, &causation, commands));
+                    return Ok(self.commands(commit, saga_id, commit_id, &correlation, commands));
                 }
                 Err(RepositoryError::Store(StoreError::DuplicateCommit {
                     commit_id: id, ..
@@ -338,7 +334,7 @@ impl<S: CorrelatedSaga, D: CommandDispatcher> Routing<S, D> {
                     // Handled before, and its commands perhaps not dispatched: send the stored
                     // ones again.
                     return self
-                        .stored_commands(commit, saga_id, commit_id, &causation)
+                        .stored_commands(commit, saga_id, commit_id, &correlation)
                         .await;
                 }
                 Err(error) if error.is_concurrency_conflict() && tries < self.attempts => continue,
@@ -352,15 +348,16 @@ impl<S: CorrelatedSaga, D: CommandDispatcher> Routing<S, D> {
         commit: &Commit,
         saga_id: &str,
         commit_id: Uuid,
-        causation: &str,
+        correlation: &Correlation,
         commands: Vec<EventMessage>,
     ) -> Vec<DispatchedCommand> {
         commands
             .into_iter()
-            .map(|message| DispatchedCommand {
-                message: message
-                    .with_header(CAUSATION_HEADER, causation)
-                    .with_header(CORRELATION_HEADER, saga_id),
+            .map(|mut message| DispatchedCommand {
+                message: {
+                    correlation.add_to(&mut message.headers);
+                    message
+                },
                 tenant_id: commit.tenant_id.clone(),
                 saga_id: saga_id.to_owned(),
                 commit_id,
@@ -373,7 +370,7 @@ impl<S: CorrelatedSaga, D: CommandDispatcher> Routing<S, D> {
         commit: &Commit,
         saga_id: &str,
         commit_id: Uuid,
-        causation: &str,
+        correlation: &Correlation,
     ) -> Result<Vec<DispatchedCommand>, RepositoryError> {
         let mut stored = self.commits.get(&commit.tenant_id, saga_id, 0, u64::MAX);
         while let Some(saved) = stored.try_next().await? {
@@ -400,7 +397,7 @@ impl<S: CorrelatedSaga, D: CommandDispatcher> Routing<S, D> {
                     })?;
                 commands.push(message);
             }
-            return Ok(self.commands(commit, saga_id, commit_id, causation, commands));
+            return Ok(self.commands(commit, saga_id, commit_id, correlation, commands));
         }
         Err(StoreError::DuplicateCommit {
             tenant: commit.tenant_id.clone(),

@@ -8,8 +8,10 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::domain::ApplyError;
 use crate::error::{Scope, StoreError};
-use crate::model::wire::{BorrowedTopic, MessageKey};
+use crate::model::event::Dispatch;
+use crate::model::wire::{BorrowedTopic, EventFailure, HeaderVersion, MessageKey};
 use crate::model::{Commit, Headers};
 use crate::read::Projection;
 use crate::store::{ReplayEvents, ReplayHeaders, ReplayLogCommit};
@@ -86,11 +88,38 @@ pub(crate) struct Listed {
 pub(crate) enum Fault {
     /// The stored data is damaged.
     Damaged(StoreError),
-    /// A listed event's body does not decode into its type.
-    Decode {
-        topic: String,
-        source: serde_json::Error,
-    },
+    /// A listed event's body does not decode into its type, or is at a version newer than
+    /// its type knows.
+    Decode { topic: String, source: ApplyError },
+}
+
+/// The fault an event's failure makes, given the serde error the read stopped with.
+fn into_fault(failure: EventFailure, commit: &ReplayLogCommit, error: serde_json::Error) -> Fault {
+    let decode = |source: ApplyError| Fault::Decode {
+        topic: source.topic().to_owned(),
+        source,
+    };
+    match failure {
+        EventFailure::Decode(topic) => decode(ApplyError::Decode {
+            topic,
+            source: error,
+        }),
+        EventFailure::Newer {
+            topic,
+            stored,
+            known,
+        } => decode(ApplyError::NewerVersion {
+            topic,
+            stored,
+            known,
+        }),
+        // A projection passes over topics it does not list; nothing reports one.
+        EventFailure::UnknownTopic(topic) => decode(ApplyError::UnknownTopic {
+            topic,
+            target: "a projection",
+        }),
+        EventFailure::Corrupt(reason) => Fault::Damaged(damaged(commit, reason)),
+    }
 }
 
 /// The events of `commit` that `P` lists, each decoded straight from the stored JSON into its
@@ -105,15 +134,36 @@ pub(crate) fn decode_listed<P: Projection>(
                 if !P::TOPICS.contains(&message.topic.as_str()) {
                     continue;
                 }
+                let fault = |source| Fault::Decode {
+                    topic: message.topic.clone(),
+                    source,
+                };
+                let version = message
+                    .version()
+                    .map_err(|error| Fault::Damaged(damaged(commit, error.to_string())))?;
                 let mut body = serde_json::Deserializer::from_str(message.body.get());
-                let event = P::decode_body(&message.topic, &mut body)
-                    .map_err(|source| Fault::Decode {
-                        topic: message.topic.clone(),
-                        source,
-                    })?
-                    .ok_or_else(|| {
-                        Fault::Damaged(damaged(commit, "a listed topic was not decoded".into()))
-                    })?;
+                let event = match P::decode_body(&message.topic, version, &mut body) {
+                    Ok(Dispatch::Done(event)) => event,
+                    Ok(Dispatch::Newer { known }) => {
+                        return Err(fault(ApplyError::NewerVersion {
+                            topic: message.topic.clone(),
+                            stored: version,
+                            known,
+                        }))
+                    }
+                    Ok(Dispatch::Unlisted) => {
+                        return Err(Fault::Damaged(damaged(
+                            commit,
+                            "a listed topic was not decoded".into(),
+                        )))
+                    }
+                    Err(source) => {
+                        return Err(fault(ApplyError::Decode {
+                            topic: message.topic.clone(),
+                            source,
+                        }))
+                    }
+                };
                 listed.push(Listed {
                     index,
                     topic: listed_topic::<P>(&message.topic),
@@ -136,7 +186,7 @@ pub(crate) fn decode_listed<P: Projection>(
                 .and_then(|count| deserializer.end().map(|()| count));
             match (visited, failure) {
                 (Ok(count), _) => (count, listed),
-                (Err(source), Some(topic)) => return Err(Fault::Decode { topic, source }),
+                (Err(source), Some(failure)) => return Err(into_fault(failure, commit, source)),
                 (Err(error), None) => {
                     return Err(Fault::Damaged(damaged(
                         commit,
@@ -152,8 +202,8 @@ pub(crate) fn decode_listed<P: Projection>(
 
 struct ListedVisitor<'a, P> {
     listed: &'a mut Vec<Listed>,
-    /// The topic whose body failed to decode, when that is why the pass stopped.
-    failure: &'a mut Option<String>,
+    /// Why the pass stopped, when the fault is an event's.
+    failure: &'a mut Option<EventFailure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -203,7 +253,7 @@ fn listed_topic<P: Projection>(topic: &str) -> &'static str {
 }
 
 struct MessageSeed<'a, P> {
-    failure: &'a mut Option<String>,
+    failure: &'a mut Option<EventFailure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -231,13 +281,25 @@ impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
         while let Some(key) = map.next_key::<MessageKey>()? {
             match key {
                 MessageKey::Topic => topic = Some(map.next_value::<BorrowedTopic<'de>>()?.0),
-                MessageKey::Headers => headers = Some(map.next_value()?),
+                MessageKey::Headers => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    if seen_body && event.is_some() && version(raw, self.failure)? != 1 {
+                        let reason = "the event's version header follows its body".to_owned();
+                        return Err(EventFailure::Corrupt(reason).stop(self.failure));
+                    }
+                    headers = Some(raw);
+                }
                 MessageKey::Body => {
                     seen_body = true;
                     match &topic {
                         Some(topic) if P::TOPICS.contains(&topic.as_ref()) => {
+                            let version = match headers {
+                                Some(raw) => version(raw, self.failure)?,
+                                None => 1,
+                            };
                             event = map.next_value_seed(BodySeed::<P> {
                                 topic,
+                                version,
                                 failure: &mut *self.failure,
                                 projection: std::marker::PhantomData,
                             })?;
@@ -260,9 +322,14 @@ impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
         }
         if let (None, Some(body)) = (&event, early_body) {
             if P::TOPICS.contains(&topic.as_ref()) {
+                let version = match headers {
+                    Some(raw) => version(raw, self.failure)?,
+                    None => 1,
+                };
                 let mut body = serde_json::Deserializer::from_str(body.get());
                 event = BodySeed::<P> {
                     topic: &topic,
+                    version,
                     failure: &mut *self.failure,
                     projection: std::marker::PhantomData,
                 }
@@ -274,9 +341,18 @@ impl<'de, P: Projection> Visitor<'de> for MessageSeed<'_, P> {
     }
 }
 
+/// The version a message's raw headers record; a header that is not a version stops the pass.
+fn version<E: de::Error>(raw: &RawValue, failure: &mut Option<EventFailure>) -> Result<u32, E> {
+    let parsed = serde_json::from_str::<HeaderVersion>(raw.get())
+        .map_err(|e| format!("headers are not valid JSON: {e}"))
+        .and_then(|version| version.0);
+    parsed.map_err(|reason| EventFailure::Corrupt(reason).stop(failure))
+}
+
 struct BodySeed<'a, P> {
     topic: &'a str,
-    failure: &'a mut Option<String>,
+    version: u32,
+    failure: &'a mut Option<EventFailure>,
     projection: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -284,8 +360,19 @@ impl<'de, P: Projection> DeserializeSeed<'de> for BodySeed<'_, P> {
     type Value = Option<Box<dyn Any + Send>>;
 
     fn deserialize<D: Deserializer<'de>>(self, body: D) -> Result<Self::Value, D::Error> {
-        P::decode_body(self.topic, body).inspect_err(|_| {
-            *self.failure = Some(self.topic.to_owned());
-        })
+        match P::decode_body(self.topic, self.version, body) {
+            Ok(Dispatch::Done(event)) => Ok(Some(event)),
+            Ok(Dispatch::Unlisted) => Ok(None),
+            Ok(Dispatch::Newer { known }) => Err(EventFailure::Newer {
+                topic: self.topic.to_owned(),
+                stored: self.version,
+                known,
+            }
+            .stop(self.failure)),
+            Err(error) => {
+                *self.failure = Some(EventFailure::Decode(self.topic.to_owned()));
+                Err(error)
+            }
+        }
     }
 }

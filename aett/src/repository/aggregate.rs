@@ -1,5 +1,6 @@
 //! Loading and saving aggregates.
 
+use crate::model::event::check_topics;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -9,13 +10,14 @@ use uuid::Uuid;
 use crate::domain::Aggregate;
 use crate::error::StoreError;
 use crate::model::Snapshot;
-use crate::model::{Commit, CommitAttempt};
+use crate::model::{Commit, CommitAttempt, Correlation};
 use crate::model::{EventMessage, Headers};
+use crate::repository::policy::{SnapshotFallback, MEMENTO_VERSION_HEADER};
 use crate::repository::replay::{replay_commit, Applied};
 use crate::repository::{
     LoadReport, RepositoryError, SnapshotCandidate, SnapshotPolicy, UpdateError, Updated,
 };
-use crate::store::{CommitStore, ReplayCommit, SharedStore, SnapshotStore};
+use crate::store::{CommitStore, ReplayCommit, ReplaySnapshot, SharedStore, SnapshotStore};
 use crate::trace;
 
 /// Loads and saves the aggregates of one tenant.
@@ -35,6 +37,8 @@ pub struct AggregateRepository {
     commits: Arc<dyn CommitStore>,
     snapshots: Arc<dyn SnapshotStore>,
     policy: SnapshotPolicy,
+    fallback: SnapshotFallback,
+    correlation: Option<Correlation>,
 }
 
 impl std::fmt::Debug for AggregateRepository {
@@ -42,6 +46,8 @@ impl std::fmt::Debug for AggregateRepository {
         f.debug_struct("AggregateRepository")
             .field("tenant", &self.tenant)
             .field("policy", &self.policy)
+            .field("fallback", &self.fallback)
+            .field("correlation", &self.correlation)
             .finish_non_exhaustive()
     }
 }
@@ -64,7 +70,37 @@ impl AggregateRepository {
             commits,
             snapshots,
             policy: SnapshotPolicy::Never,
+            fallback: SnapshotFallback::Replay,
+            correlation: None,
         }
+    }
+
+    /// A copy of this repository whose commits carry `correlation` ([`crate::CORRELATION_HEADER`]
+    /// and [`crate::CAUSATION_HEADER`], unless the headers given to a save already hold them):
+    /// for handling one request or command, so everything it writes names its conversation and
+    /// cause.
+    ///
+    /// ```
+    /// # async fn demo(command: aett::DispatchedCommand) -> Result<(), aett::StoreError> {
+    /// let store = aett::connect("memory://").await?;
+    /// let accounts = aett::AggregateRepository::new("tenant-1", &store);
+    /// // A command a saga dispatched: its commit continues the saga's conversation.
+    /// let handling = accounts.correlated(command.correlation().unwrap_or_else(|| {
+    ///     aett::Correlation::start(command.commit_id.to_string())
+    /// }));
+    /// # let _ = handling; Ok(()) }
+    /// ```
+    pub fn correlated(&self, correlation: Correlation) -> Self {
+        let mut correlated = self.clone();
+        correlated.correlation = Some(correlation);
+        correlated
+    }
+
+    /// The same repository, doing `fallback` with a snapshot it cannot use (see
+    /// [`SnapshotFallback`]; by default it replays from the start).
+    pub fn with_snapshot_fallback(mut self, fallback: SnapshotFallback) -> Self {
+        self.fallback = fallback;
+        self
     }
 
     /// The same repository, snapshotting every aggregate it saves when `policy` says so (see
@@ -129,6 +165,7 @@ impl AggregateRepository {
         id: &str,
         max_version: u64,
     ) -> Result<(A, LoadReport), RepositoryError> {
+        check_topics(A::TOPICS)?;
         let mut report = LoadReport::default();
         let mut aggregate = A::create(id);
         let mut from_revision = 1;
@@ -137,19 +174,26 @@ impl AggregateRepository {
             .get_snapshot_for_replay(&self.tenant, id, max_version)
             .await?
         {
-            aggregate
-                .apply_memento_json(&snapshot.payload)
-                .map_err(|source| RepositoryError::Memento {
-                    tenant: self.tenant.clone(),
-                    stream: id.to_owned(),
-                    revision: snapshot.stream_revision,
-                    source,
-                })?;
-            let state = aggregate.state_mut();
-            state.loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
-            state.snapshotted(snapshot.stream_revision);
-            report.snapshot_revision = Some(snapshot.stream_revision);
-            from_revision = snapshot.stream_revision + 1;
+            match self.restore(&mut aggregate, &snapshot) {
+                Ok(()) => {
+                    let state = aggregate.state_mut();
+                    state.loaded(snapshot.stream_revision, snapshot.commit_sequence, false);
+                    state.snapshotted(snapshot.stream_revision);
+                    report.snapshot_revision = Some(snapshot.stream_revision);
+                    from_revision = snapshot.stream_revision + 1;
+                }
+                #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+                Err(unusable) if self.fallback == SnapshotFallback::Replay => {
+                    trace::warning!(
+                        revision = snapshot.stream_revision,
+                        error = %unusable,
+                        "the snapshot cannot be used: replaying from the start"
+                    );
+                    report.snapshot_discarded = Some(snapshot.stream_revision);
+                    aggregate = A::create(id);
+                }
+                Err(unusable) => return Err(unusable),
+            }
         } else {
             trace::debug!(
                 max_version,
@@ -183,6 +227,7 @@ impl AggregateRepository {
         id: &str,
         max_time: DateTime<Utc>,
     ) -> Result<A, RepositoryError> {
+        check_topics(A::TOPICS)?;
         let mut aggregate = A::create(id);
         let mut commits = self.commits.get_to(&self.tenant, id, max_time);
         while let Some(commit) = commits.try_next().await? {
@@ -192,6 +237,36 @@ impl AggregateRepository {
             self.refuse_if_truncated(id, 0).await?;
         }
         Ok(aggregate)
+    }
+
+    /// Restores `aggregate` from `snapshot` if its memento is of the aggregate's version and
+    /// decodes.
+    fn restore<A: Aggregate>(
+        &self,
+        aggregate: &mut A,
+        snapshot: &ReplaySnapshot,
+    ) -> Result<(), RepositoryError> {
+        let stored = match snapshot.headers.get(MEMENTO_VERSION_HEADER) {
+            None => Some(1),
+            Some(value) => value.as_u64().and_then(|v| u32::try_from(v).ok()),
+        };
+        if stored != Some(A::MEMENTO_VERSION) {
+            return Err(RepositoryError::StaleSnapshot {
+                tenant: self.tenant.clone(),
+                stream: aggregate.id().to_owned(),
+                revision: snapshot.stream_revision,
+                stored: stored.unwrap_or(0),
+                expected: A::MEMENTO_VERSION,
+            });
+        }
+        aggregate
+            .apply_memento_json(&snapshot.payload)
+            .map_err(|source| RepositoryError::Memento {
+                tenant: self.tenant.clone(),
+                stream: aggregate.id().to_owned(),
+                revision: snapshot.stream_revision,
+                source,
+            })
     }
 
     /// Nothing was found at or before the version or time asked for: that is a fresh aggregate,
@@ -277,12 +352,16 @@ impl AggregateRepository {
     pub async fn save_with_id<A: Aggregate>(
         &self,
         aggregate: &mut A,
-        headers: Headers,
+        mut headers: Headers,
         commit_id: Uuid,
     ) -> Result<Option<Commit>, RepositoryError> {
         if aggregate.uncommitted().is_empty() {
             return Ok(None);
         }
+        if let Some(correlation) = &self.correlation {
+            correlation.add_to(&mut headers);
+        }
+        check_topics(A::TOPICS)?;
         let id = aggregate.id();
         let events = aggregate
             .uncommitted()
@@ -513,8 +592,11 @@ impl AggregateRepository {
     async fn store_snapshot<A: Aggregate>(
         &self,
         aggregate: &A,
-        headers: Headers,
+        mut headers: Headers,
     ) -> Result<Snapshot, RepositoryError> {
+        if A::MEMENTO_VERSION != 1 {
+            headers.insert(MEMENTO_VERSION_HEADER.to_owned(), A::MEMENTO_VERSION.into());
+        }
         if aggregate.version() == 0 {
             return Err(RepositoryError::NothingToSnapshot {
                 tenant: self.tenant.clone(),

@@ -9,6 +9,8 @@ mod update;
 
 pub use aggregate::AggregateRepository;
 pub use error::RepositoryError;
-pub use policy::{LoadReport, SnapshotCandidate, SnapshotPolicy};
+pub use policy::{
+    LoadReport, SnapshotCandidate, SnapshotFallback, SnapshotPolicy, MEMENTO_VERSION_HEADER,
+};
 pub use saga::{SagaRepository, UNDISPATCHED_HEADER_PREFIX};
 pub use update::{UpdateError, Updated};

@@ -75,4 +75,28 @@ pub struct LoadReport {
     pub snapshot_revision: Option<u64>,
     /// How many events it replayed after that.
     pub events_replayed: u64,
+    /// The revision of a snapshot the load found but could not use (a memento of another
+    /// version, or one that no longer decodes), and so replayed from the start instead
+    /// ([`SnapshotFallback::Replay`]).
+    pub snapshot_discarded: Option<u64>,
 }
+
+/// What a load does with a snapshot it cannot use: one whose memento is of another version
+/// than the aggregate's `#[aggregate(memento_version = N)]` (recorded in the snapshot's
+/// [`MEMENTO_VERSION_HEADER`]), or one that no longer decodes into the aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SnapshotFallback {
+    /// Replay the stream from the start as if there were no snapshot, and say so: a `tracing`
+    /// warning (with the `tracing` feature) and [`LoadReport::snapshot_discarded`]. The
+    /// default: events are the truth, a snapshot only a shortcut.
+    #[default]
+    Replay,
+    /// Fail the load ([`crate::RepositoryError::StaleSnapshot`] or
+    /// [`crate::RepositoryError::Memento`]).
+    Error,
+}
+
+/// The snapshot header that records the version of its memento, written when the
+/// aggregate's `memento_version` is above 1 (a snapshot without it is at version 1).
+pub const MEMENTO_VERSION_HEADER: &str = "aett.memento_version";

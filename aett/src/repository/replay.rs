@@ -7,9 +7,11 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::domain::ApplyError;
 use crate::domain::{Aggregate, Saga, COMMANDS_ONLY_TOPIC};
 use crate::error::{Scope, StoreError};
-use crate::model::wire::{BorrowedTopic, MessageKey};
+use crate::model::event::Dispatch;
+use crate::model::wire::{BorrowedTopic, EventFailure, HeaderVersion, MessageKey};
 use crate::repository::RepositoryError;
 use crate::store::{ReplayCommit, ReplayEvents};
 
@@ -19,8 +21,9 @@ pub(crate) trait Target {
     fn apply_body<'de, D: Deserializer<'de>>(
         &mut self,
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<bool, D::Error>;
+    ) -> Result<Dispatch, D::Error>;
 }
 
 pub(crate) struct Applied<'a, A>(pub &'a mut A);
@@ -31,9 +34,10 @@ impl<A: Aggregate> Target for Applied<'_, A> {
     fn apply_body<'de, D: Deserializer<'de>>(
         &mut self,
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<bool, D::Error> {
-        self.0.apply_body(topic, body)
+    ) -> Result<Dispatch, D::Error> {
+        self.0.apply_body(topic, version, body)
     }
 }
 
@@ -45,13 +49,14 @@ impl<S: Saga> Target for Transitioned<'_, S> {
     fn apply_body<'de, D: Deserializer<'de>>(
         &mut self,
         topic: &str,
+        version: u32,
         body: D,
-    ) -> Result<bool, D::Error> {
+    ) -> Result<Dispatch, D::Error> {
         if topic == COMMANDS_ONLY_TOPIC {
             // Carried only the commands of a save without an event: nothing to transition.
-            de::Deserialize::deserialize(body).map(|IgnoredAny| true)
+            de::Deserialize::deserialize(body).map(|IgnoredAny| Dispatch::Done(()))
         } else {
-            self.0.transition_body(topic, body)
+            self.0.transition_body(topic, version, body)
         }
     }
 }
@@ -90,26 +95,31 @@ pub(crate) fn replay_commit<T: Target>(
                 if revision > to {
                     break;
                 }
+                let fail = |error| {
+                    RepositoryError::from_apply(error, tenant, stream, commit.commit_sequence)
+                };
+                let version = message.version().map_err(fail)?;
                 let mut body = serde_json::Deserializer::from_str(message.body.get());
-                match target.apply_body(&message.topic, &mut body) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return Err(RepositoryError::UnknownTopic {
-                            tenant: tenant.to_owned(),
-                            stream: stream.to_owned(),
-                            commit_sequence: commit.commit_sequence,
+                match target.apply_body(&message.topic, version, &mut body) {
+                    Ok(Dispatch::Done(())) => {}
+                    Ok(Dispatch::Unlisted) => {
+                        return Err(fail(ApplyError::UnknownTopic {
                             topic: message.topic.clone(),
                             target: T::NAME,
-                        })
+                        }))
+                    }
+                    Ok(Dispatch::Newer { known }) => {
+                        return Err(fail(ApplyError::NewerVersion {
+                            topic: message.topic.clone(),
+                            stored: version,
+                            known,
+                        }))
                     }
                     Err(source) => {
-                        return Err(RepositoryError::Decode {
-                            tenant: tenant.to_owned(),
-                            stream: stream.to_owned(),
-                            commit_sequence: commit.commit_sequence,
+                        return Err(fail(ApplyError::Decode {
                             topic: message.topic.clone(),
                             source,
-                        })
+                        }))
                     }
                 }
                 last = Some(revision);
@@ -142,7 +152,7 @@ pub(crate) fn replay_commit<T: Target>(
                     commit.event_count
                 ))
                 .into()),
-                (Err(_), Some(Failure::UnknownTopic(topic))) => {
+                (Err(_), Some(EventFailure::UnknownTopic(topic))) => {
                     Err(RepositoryError::UnknownTopic {
                         tenant: tenant.to_owned(),
                         stream: stream.to_owned(),
@@ -151,13 +161,29 @@ pub(crate) fn replay_commit<T: Target>(
                         target: T::NAME,
                     })
                 }
-                (Err(source), Some(Failure::Decode(topic))) => Err(RepositoryError::Decode {
+                (Err(source), Some(EventFailure::Decode(topic))) => Err(RepositoryError::Decode {
                     tenant: tenant.to_owned(),
                     stream: stream.to_owned(),
                     commit_sequence: commit.commit_sequence,
                     topic,
                     source,
                 }),
+                (
+                    Err(_),
+                    Some(EventFailure::Newer {
+                        topic,
+                        stored,
+                        known,
+                    }),
+                ) => Err(RepositoryError::NewerEventVersion {
+                    tenant: tenant.to_owned(),
+                    stream: stream.to_owned(),
+                    commit_sequence: commit.commit_sequence,
+                    topic,
+                    stored,
+                    known,
+                }),
+                (Err(_), Some(EventFailure::Corrupt(reason))) => Err(corrupt(reason).into()),
                 (Err(error), None) => {
                     Err(corrupt(format!("events are not valid JSON: {error}")).into())
                 }
@@ -166,18 +192,12 @@ pub(crate) fn replay_commit<T: Target>(
     }
 }
 
-/// Why a one-pass replay stopped, when the fault is the event's and not the JSON's.
-enum Failure {
-    UnknownTopic(String),
-    Decode(String),
-}
-
 struct EventsVisitor<'a, T> {
     target: &'a mut T,
     revision: u64,
     from: u64,
     to: u64,
-    failure: &'a mut Option<Failure>,
+    failure: &'a mut Option<EventFailure>,
 }
 
 impl<'de, T: Target> Visitor<'de> for EventsVisitor<'_, T> {
@@ -215,7 +235,7 @@ impl<'de, T: Target> Visitor<'de> for EventsVisitor<'_, T> {
 
 struct EventSeed<'a, T> {
     target: &'a mut T,
-    failure: &'a mut Option<Failure>,
+    failure: &'a mut Option<EventFailure>,
 }
 
 impl<'de, T: Target> DeserializeSeed<'de> for EventSeed<'_, T> {
@@ -235,24 +255,39 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
         let mut topic: Option<Cow<'de, str>> = None;
+        let mut version = 1;
         let mut early_body: Option<Box<serde_json::value::RawValue>> = None;
         let mut applied = false;
         while let Some(key) = map.next_key::<MessageKey>()? {
             match key {
                 MessageKey::Topic => topic = Some(map.next_value::<BorrowedTopic<'de>>()?.0),
+                MessageKey::Headers => match map.next_value::<HeaderVersion>()?.0 {
+                    Ok(stored) if applied && stored != version => {
+                        let reason = format!(
+                            "the event's version header ({stored}) follows a body read as version {version}"
+                        );
+                        return Err(EventFailure::Corrupt(reason).stop(self.failure));
+                    }
+                    Ok(stored) => version = stored,
+                    Err(reason) => return Err(EventFailure::Corrupt(reason).stop(self.failure)),
+                },
+                // Written by something that put the body before the headers: keep it for later.
+                MessageKey::Body if early_body.is_none() && topic.is_none() => {
+                    early_body = Some(map.next_value()?)
+                }
                 MessageKey::Body => match &topic {
-                    Some(topic) => {
+                    Some(topic) if !applied => {
                         map.next_value_seed(BodySeed {
                             target: &mut *self.target,
                             topic,
+                            version,
                             failure: &mut *self.failure,
                         })?;
                         applied = true;
                     }
-                    // Written by something that put the body first: keep it for later.
-                    None => early_body = Some(map.next_value()?),
+                    _ => return Err(de::Error::duplicate_field("body")),
                 },
-                MessageKey::Headers | MessageKey::Other => {
+                MessageKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -266,6 +301,7 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
         BodySeed {
             target: self.target,
             topic: &topic,
+            version,
             failure: self.failure,
         }
         .deserialize(&mut body)
@@ -276,24 +312,27 @@ impl<'de, T: Target> Visitor<'de> for EventSeed<'_, T> {
 struct BodySeed<'a, T> {
     target: &'a mut T,
     topic: &'a str,
-    failure: &'a mut Option<Failure>,
+    version: u32,
+    failure: &'a mut Option<EventFailure>,
 }
 
 impl<'de, T: Target> DeserializeSeed<'de> for BodySeed<'_, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, body: D) -> Result<(), D::Error> {
-        match self.target.apply_body(self.topic, body) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                *self.failure = Some(Failure::UnknownTopic(self.topic.to_owned()));
-                Err(de::Error::custom(format_args!(
-                    "unknown topic `{}`",
-                    self.topic
-                )))
+        match self.target.apply_body(self.topic, self.version, body) {
+            Ok(Dispatch::Done(())) => Ok(()),
+            Ok(Dispatch::Newer { known }) => Err(EventFailure::Newer {
+                topic: self.topic.to_owned(),
+                stored: self.version,
+                known,
+            }
+            .stop(self.failure)),
+            Ok(Dispatch::Unlisted) => {
+                Err(EventFailure::UnknownTopic(self.topic.to_owned()).stop(self.failure))
             }
             Err(error) => {
-                *self.failure = Some(Failure::Decode(self.topic.to_owned()));
+                *self.failure = Some(EventFailure::Decode(self.topic.to_owned()));
                 Err(error)
             }
         }

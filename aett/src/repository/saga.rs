@@ -1,5 +1,6 @@
 //! Loading and saving sagas.
 
+use crate::model::event::check_topics;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
@@ -59,6 +60,7 @@ impl SagaRepository {
     }
 
     async fn load<S: Saga>(&self, id: &str) -> Result<S, RepositoryError> {
+        check_topics(S::TOPICS)?;
         let mut saga = S::create(id);
         let mut commits = self.commits.get_for_replay(&self.tenant, id, 1, u64::MAX);
         let mut version = 0;
@@ -106,6 +108,7 @@ impl SagaRepository {
         if state.uncommitted().is_empty() && state.undispatched().is_empty() {
             return Ok(Vec::new());
         }
+        check_topics(S::TOPICS)?;
         let commit_id = saga.state_mut().commit_id_for_save();
         let state = saga.state();
         let id = state.id();

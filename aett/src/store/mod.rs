@@ -19,6 +19,7 @@
 
 mod checkpoint;
 
+use crate::model::Headers;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -280,16 +281,25 @@ pub struct ReplaySnapshot {
     pub commit_sequence: u64,
     /// The memento, as stored JSON.
     pub payload: Vec<u8>,
+    /// The headers the snapshot was stored with (they record the memento's version).
+    pub headers: Headers,
 }
 
 impl ReplaySnapshot {
-    /// A snapshot for replay from its position and its stored JSON.
+    /// A snapshot for replay from its position and its stored JSON, without headers.
     pub fn new(stream_revision: u64, commit_sequence: u64, payload: Vec<u8>) -> Self {
         Self {
             stream_revision,
             commit_sequence,
             payload,
+            headers: Headers::new(),
         }
+    }
+
+    /// The same snapshot with the headers it was stored with.
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
     }
 }
 
@@ -300,6 +310,7 @@ impl From<Snapshot> for ReplaySnapshot {
             snapshot.commit_sequence,
             snapshot.payload.get().as_bytes().to_vec(),
         )
+        .with_headers(snapshot.headers)
     }
 }
 
@@ -364,8 +375,9 @@ pub trait SnapshotStore: Send + Sync {
     fn streams_to_snapshot(&self, tenant_id: &str, threshold: u64) -> StreamsToSnapshot;
 
     /// The snapshot [`SnapshotStore::get_snapshot`] returns, in the form loading needs.
-    /// Backends that store the memento as JSON override it to hand the JSON over unparsed (and
-    /// skip the headers), so a load parses the memento once, straight into the aggregate.
+    /// Backends that store the memento as JSON override it to hand the JSON over unparsed, so
+    /// a load parses the memento once, straight into the aggregate; the headers come too (they
+    /// record the memento's version).
     async fn get_snapshot_for_replay(
         &self,
         tenant_id: &str,

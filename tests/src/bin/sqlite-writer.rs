@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use aett::{AggregateRepository, Headers, RepositoryError, SqliteStore};
-use aett_tests::domain::Counter;
+use aett_conformance::domain::Counter;
 
 #[tokio::main]
 async fn main() -> ExitCode {

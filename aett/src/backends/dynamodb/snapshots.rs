@@ -109,6 +109,7 @@ impl SnapshotStore for DynamoStore {
             fields.i64("stream_revision")?,
             fields.i64("commit_sequence")?,
             joined(&main, &parts, "payload", &scope)?,
+            fields.bytes("headers")?,
         )
         .map(Some)
     }

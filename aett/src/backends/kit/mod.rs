@@ -11,7 +11,7 @@
 //! - [`CommitSignal`]: in-process wake-ups for followers of the log.
 //! - [`lease_check`]: the lease rule every checkpoint store enforces the same way.
 //!
-//! A backend proves itself by running the shared contract suite (the `aett-tests` crate in
+//! A backend proves itself by running the shared contract suite (the `aett-conformance` crate in
 //! aett's repository), which every backend in this crate runs whole.
 
 #[cfg(any(feature = "dynamodb", feature = "s3"))]

@@ -368,6 +368,7 @@ pub(crate) fn replay_snapshot(
     revision: i64,
     sequence: i64,
     payload: Vec<u8>,
+    headers: &[u8],
 ) -> Result<ReplaySnapshot, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         scope: scope.clone(),
@@ -379,11 +380,13 @@ pub(crate) fn replay_snapshot(
         .map_err(|_| corrupt(format!("negative snapshot revision {revision}")))?;
     let commit_sequence = u64::try_from(sequence)
         .map_err(|_| corrupt(format!("negative commit sequence {sequence}")))?;
-    Ok(ReplaySnapshot::new(
-        stream_revision,
-        commit_sequence,
-        payload,
-    ))
+    let headers = if headers == b"{}" {
+        Headers::new()
+    } else {
+        serde_json::from_slice(headers)
+            .map_err(|e| corrupt(format!("snapshot headers are not JSON: {e}")))?
+    };
+    Ok(ReplaySnapshot::new(stream_revision, commit_sequence, payload).with_headers(headers))
 }
 
 /// A snapshot row's columns checked and decoded; damaged data is [`StoreError::Corrupt`].

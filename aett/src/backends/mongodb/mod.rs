@@ -1225,13 +1225,7 @@ impl SnapshotStore for MongoStore {
     ) -> Result<Option<ReplaySnapshot>, StoreError> {
         let scope = Scope::stream(tenant_id, stream_id);
         let Some(document) = self
-            .newest_snapshot(
-                &scope,
-                tenant_id,
-                stream_id,
-                max_revision,
-                doc! {"_id": 0, "headers": 0},
-            )
+            .newest_snapshot(&scope, tenant_id, stream_id, max_revision, doc! {"_id": 0})
             .await?
         else {
             return Ok(None);
@@ -1242,6 +1236,7 @@ impl SnapshotStore for MongoStore {
             fields.i64("stream_revision")?,
             fields.i64("commit_sequence")?,
             fields.json("payload")?,
+            &fields.json("headers")?,
         )
         .map(Some)
     }

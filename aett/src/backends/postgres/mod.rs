@@ -1053,6 +1053,7 @@ impl SnapshotStore for PostgresStore {
                 session.column(&row, 0)?,
                 session.column(&row, 1)?,
                 session.column(&row, 2)?,
+                &session.column::<Vec<u8>>(&row, 3)?,
             )
         })
         .transpose()

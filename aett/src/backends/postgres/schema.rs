@@ -314,7 +314,7 @@ impl Statements {
                  ORDER BY stream_revision DESC LIMIT 1"
             ),
             replay_snapshot: format!(
-                "SELECT stream_revision, commit_sequence, payload FROM {s}
+                "SELECT stream_revision, commit_sequence, payload, headers FROM {s}
                  WHERE stream_key = $1 AND stream_revision <= $2
                  ORDER BY stream_revision DESC LIMIT 1"
             ),

@@ -102,9 +102,16 @@ impl SnapshotStore for S3Store {
             return Ok(None);
         };
         let scope = Scope::stream(tenant_id, stream_id);
-        let (_, payload) =
+        let (headers, payload) =
             split_snapshot(&bytes).ok_or_else(|| corrupt_snapshot(scope.clone(), sequence))?;
-        replay_snapshot(&scope, signed(revision), signed(sequence), payload.to_vec()).map(Some)
+        replay_snapshot(
+            &scope,
+            signed(revision),
+            signed(sequence),
+            payload.to_vec(),
+            headers,
+        )
+        .map(Some)
     }
 
     async fn add_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {

@@ -688,17 +688,17 @@ impl SnapshotStore for SqliteStore {
         Self::read(self.inner.clone(), move |inner, connection| {
             let scope = Scope::stream(&tenant_id, &stream_id);
             let fail = |e| StoreError::storage(Operation::GetSnapshot, scope.clone(), e);
-            let row: Option<(i64, i64, Vec<u8>)> = connection
+            let row: Option<(i64, i64, Vec<u8>, Vec<u8>)> = connection
                 .prepare_cached(&inner.sql.replay_snapshot)
                 .and_then(|mut s| {
                     s.query_row(params![tenant_id, stream_id, clamp(max_revision)], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                     })
                     .optional()
                 })
                 .map_err(fail)?;
-            row.map(|(revision, sequence, payload)| {
-                replay_snapshot(&scope, revision, sequence, payload)
+            row.map(|(revision, sequence, payload, headers)| {
+                replay_snapshot(&scope, revision, sequence, payload, &headers)
             })
             .transpose()
         })

@@ -287,7 +287,7 @@ impl Statements {
                  ORDER BY stream_revision DESC LIMIT 1"
             ),
             replay_snapshot: format!(
-                "SELECT stream_revision, commit_sequence, payload FROM {s}
+                "SELECT stream_revision, commit_sequence, payload, headers FROM {s}
                  WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_revision <= ?3
                  ORDER BY stream_revision DESC LIMIT 1"
             ),
