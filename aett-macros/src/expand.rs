@@ -215,7 +215,6 @@ fn fallback_event_impl(ident: &Ident, krate: &Path) -> TokenStream {
             #[automatically_derived]
             impl #krate::Event for #ident {
                 const TOPIC: &'static str = #topic;
-                const TOPICS: &'static [&'static str] = &[#topic];
             }
         };
     }

@@ -42,7 +42,7 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// Every topic events of this type are written under: [`Event::TOPIC`] alone, or one per
     /// variant of an enum with a topic per variant.
-    const TOPICS: &'static [&'static str];
+    const TOPICS: &'static [&'static str] = &[Self::TOPIC];
 
     /// Topics this type was stored under before a rename, still read as this type
     /// (`aliases("...")`); never written.
