@@ -3,13 +3,15 @@
 //! One row per commit, its headers and events as JSON. The file runs in WAL mode: readers
 //! never block the writer nor each other. A commit is one `INSERT … SELECT` that adds the row
 //! only if the attempt follows the stream's head, so the happy path is a single statement that
-//! takes the write lock when it starts. Writes from this process go through one writer
-//! connection, taken in turn; writes from other processes wait on SQLite's lock for up to the
-//! busy timeout. Every SQLite call runs on tokio's blocking pool, never on the async worker
-//! threads.
+//! takes the write lock when it starts. Writes from this process go through one writer thread
+//! that owns the write connection; commits that queue while it is busy are written together in
+//! one transaction, each still checked and answered on its own (group commit, see `writer`).
+//! Writes from other processes wait on SQLite's lock for up to the busy timeout. Reads run on
+//! tokio's blocking pool; no SQLite call runs on the async worker threads.
 
 mod config;
 mod schema;
+mod writer;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,16 +31,15 @@ use self::schema::{
     SNAPSHOTS_SHAPE, VERSION_TABLE,
 };
 use crate::backends::kit::sql::notice_sequence;
+use self::writer::Writer;
 use crate::backends::kit::sql::{
-    clamp, encode_payload, encode_snapshot_headers, validate_identifier, RawCommit,
+    clamp, encode_snapshot_headers, validate_identifier, RawCommit,
 };
-use crate::backends::kit::sql::{
-    decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
-};
+use crate::backends::kit::sql::{decode_snapshot, replay_commit, replay_snapshot};
 use crate::backends::kit::sql::{encode_skipped, position};
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{
-    lease_check, paged, paged_by_key, resolve_taken_sequence, stamp_from_micros, stamp_to_micros,
+    lease_check, paged, paged_by_key, stamp_from_micros, stamp_to_micros,
     CommitSignal, Page, PageItem, Resume, PAGE_SIZE,
 };
 use crate::error::{Operation, Scope, StoreError};
@@ -62,7 +63,8 @@ pub struct SqliteStore {
 struct Inner {
     config: SqliteConfig,
     sql: Statements,
-    writer: Mutex<Connection>,
+    /// The queue to the thread that owns the write connection.
+    writer: Writer,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection that may be open.
@@ -107,37 +109,28 @@ impl SqliteStore {
             }
         }
         refuse_in_memory(&config.path)?;
-        let writer = open_connection(&config)?;
+        let connection = open_connection(&config)?;
         let sql = Statements::new(&config.commits_table, &config.snapshots_table);
         let reader_permits = Arc::new(Semaphore::new(config.max_readers));
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                sql,
-                writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
-                reader_permits,
-                signal: CommitSignal::default(),
-            }),
-        })
+        let (writer, queue) = Writer::new();
+        let inner = Arc::new(Inner {
+            config,
+            sql,
+            writer,
+            readers: Mutex::new(Vec::new()),
+            reader_permits,
+            signal: CommitSignal::default(),
+        });
+        writer::start(connection, queue, Arc::downgrade(&inner))?;
+        Ok(Self { inner })
     }
 
-    /// Runs `work` with the writer connection on the blocking pool.
+    /// Runs `work` on the writer thread, with the write connection.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Inner, &mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
-        blocking(move || {
-            // The guard only protects a connection; a panic inside a transaction rolls it back
-            // when the transaction drops, so a poisoned lock is safe to keep using.
-            let mut writer = inner
-                .writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&inner, &mut writer)
-        })
-        .await
+        self.inner.writer.run(work).await
     }
 
     /// Runs `work` with a reader connection on the blocking pool, once one of the bounded
@@ -397,102 +390,6 @@ impl ResumeAfter {
     }
 }
 
-/// Appends a commit. The happy path is one statement, atomic on its own: the row goes in only
-/// if the attempt follows the stream's head. When nothing went in (or a unique index refused
-/// the row) one read transaction finds out why.
-fn commit_in(
-    inner: &Inner,
-    connection: &mut Connection,
-    attempt: CommitAttempt,
-) -> Result<Commit, StoreError> {
-    let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
-    let fail = |e: rusqlite::Error| StoreError::storage(Operation::Commit, scope.clone(), e);
-    let (headers, events) = encode_payload(
-        &attempt.tenant_id,
-        &attempt.stream_id,
-        &attempt.headers,
-        &attempt.events,
-    )?;
-    let inserted = connection
-        .prepare_cached(&inner.sql.insert_commit)
-        .and_then(|mut s| {
-            s.execute(params![
-                attempt.tenant_id,
-                attempt.stream_id,
-                clamp(attempt.stream_revision),
-                attempt.events.len() as i64,
-                attempt.commit_id.as_bytes(),
-                clamp(attempt.commit_sequence),
-                stamp_to_micros(attempt.commit_stamp),
-                headers,
-                events,
-                attempt.stream_type,
-            ])
-        });
-    match inserted {
-        Ok(1) => {
-            // The writer connection is used by one commit at a time, so this is our row.
-            let checkpoint = u64::try_from(connection.last_insert_rowid()).unwrap_or_default();
-            return Ok(Commit::from_attempt(attempt, checkpoint));
-        }
-        Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(error, _))
-            if error.code == rusqlite::ErrorCode::ConstraintViolation => {}
-        Err(error) => return Err(fail(error)),
-    }
-    let tx = connection.transaction().map_err(fail)?;
-    let duplicate = tx
-        .prepare_cached(&inner.sql.has_commit_id)
-        .and_then(|mut s| {
-            s.query_row(
-                params![
-                    attempt.tenant_id,
-                    attempt.stream_id,
-                    attempt.commit_id.as_bytes()
-                ],
-                |_| Ok(()),
-            )
-            .optional()
-        })
-        .map_err(fail)?
-        .is_some();
-    let head: (i64, i64) = tx
-        .prepare_cached(&inner.sql.head)
-        .and_then(|mut s| {
-            s.query_row(params![attempt.tenant_id, attempt.stream_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-        })
-        .map_err(fail)?
-        .unwrap_or((0, 0));
-    match why_refused(&attempt, duplicate, head) {
-        Refused::Answer(error) => Err(error),
-        Refused::SequenceTaken => {
-            let mut statement = tx.prepare_cached(&inner.sql.later_commits).map_err(fail)?;
-            let rows = statement
-                .query_map(
-                    params![
-                        attempt.tenant_id,
-                        attempt.stream_id,
-                        clamp(attempt.commit_sequence)
-                    ],
-                    raw_commit,
-                )
-                .map_err(fail)?;
-            let mut later = Vec::new();
-            for row in rows {
-                later.push(row.map_err(fail)?.decode()?);
-            }
-            Err(resolve_taken_sequence(
-                &attempt,
-                later,
-                &inner.config.detector,
-            ))
-        }
-    }
-}
-
 #[async_trait]
 impl CommitStore for SqliteStore {
     fn get(
@@ -585,13 +482,7 @@ impl CommitStore for SqliteStore {
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         attempt.validate()?;
         let span = crate::trace::commit_span(&attempt);
-        let commit = crate::trace::in_span(
-            span,
-            self.write(move |inner, connection| commit_in(inner, connection, attempt)),
-        )
-        .await?;
-        self.inner.signal.raise();
-        Ok(commit)
+        crate::trace::in_span(span, self.inner.writer.commit(attempt)).await
     }
 }
 
