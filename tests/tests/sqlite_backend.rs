@@ -364,5 +364,8 @@ async fn a_group_of_commits_answers_each_on_its_own() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(own, 24, "every commit of a stream of its own is stored once");
+    assert_eq!(
+        own, 24,
+        "every commit of a stream of its own is stored once"
+    );
 }

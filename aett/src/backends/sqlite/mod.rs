@@ -30,17 +30,15 @@ use self::schema::{
     Statements, CHECKPOINTS_SHAPE, COMMITS_SHAPE, COMMITS_SHAPE_V2, HEADS_SHAPE, SCHEMA_VERSION,
     SNAPSHOTS_SHAPE, VERSION_TABLE,
 };
-use crate::backends::kit::sql::notice_sequence;
 use self::writer::Writer;
-use crate::backends::kit::sql::{
-    clamp, encode_snapshot_headers, validate_identifier, RawCommit,
-};
+use crate::backends::kit::sql::notice_sequence;
+use crate::backends::kit::sql::{clamp, encode_snapshot_headers, validate_identifier, RawCommit};
 use crate::backends::kit::sql::{decode_snapshot, replay_commit, replay_snapshot};
 use crate::backends::kit::sql::{encode_skipped, position};
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{
-    lease_check, paged, paged_by_key, stamp_from_micros, stamp_to_micros,
-    CommitSignal, Page, PageItem, Resume, PAGE_SIZE,
+    lease_check, paged, paged_by_key, stamp_from_micros, stamp_to_micros, CommitSignal, Page,
+    PageItem, Resume, PAGE_SIZE,
 };
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, LogFilter, Snapshot};
@@ -352,12 +350,22 @@ fn raw_commit(row: &Row<'_>) -> rusqlite::Result<RawCommit> {
         tenant_id: row.get(1)?,
         stream_id: row.get(2)?,
         stream_revision: row.get(3)?,
-        commit_id: StoredId::Bytes(row.get(4)?),
+        commit_id: stored_id(row.get_ref(4)?)?,
         commit_sequence: row.get(5)?,
         commit_stamp: StoredStamp::Micros(row.get(6)?),
         headers: row.get(7)?,
         events: row.get(8)?,
         stream_type: row.get(9)?,
+    })
+}
+
+/// A commit id as stored: read in place when it is a UUID's 16 bytes (as aett writes it), kept
+/// as bytes otherwise so that the decode names the damage.
+fn stored_id(value: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<StoredId> {
+    let bytes = value.as_blob()?;
+    Ok(match uuid::Uuid::from_slice(bytes) {
+        Ok(id) => StoredId::Uuid(id),
+        Err(_) => StoredId::Bytes(bytes.to_vec()),
     })
 }
 

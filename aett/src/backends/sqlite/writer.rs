@@ -15,14 +15,17 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{clamp, raw_commit, Inner};
-use crate::backends::kit::{resolve_taken_sequence, stamp_to_micros};
 use crate::backends::kit::sql::{encode_payload, why_refused, Refused};
+use crate::backends::kit::{resolve_taken_sequence, stamp_to_micros};
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt};
 
 /// The most commits written in one transaction. Enough to take every caller that queued while
 /// the last group was synced; small enough that a group's payload stays a few megabytes.
 const MAX_GROUP: usize = 64;
+
+/// Work that runs on the writer thread with the write connection.
+type Work = Box<dyn FnOnce(&Inner, &mut Connection) + Send>;
 
 /// Work for the writer thread.
 enum Job {
@@ -33,7 +36,7 @@ enum Job {
     },
     /// Anything else that writes: snapshots, checkpoints, leases, schema, deletions. Runs alone,
     /// in the order it was queued.
-    Run(Box<dyn FnOnce(&Inner, &mut Connection) + Send>),
+    Run(Work),
 }
 
 /// The sending side of the writer's queue; the writer thread ends when it is dropped.
