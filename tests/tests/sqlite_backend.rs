@@ -1,5 +1,6 @@
 //! What SQLite needs beyond the contract suite: tables that are not aett's, many connections
-//! opening a new file at once, in-memory paths.
+//! opening a new file at once, in-memory paths, migrations, exactly-once projections, and group
+//! commit (each commit of a group answered on its own, a group the database fails written again).
 
 use aett::{PersistenceManagement, SqliteConfig, SqliteStore, StoreError};
 
@@ -368,4 +369,51 @@ async fn a_group_of_commits_answers_each_on_its_own() {
         own, 24,
         "every commit of a stream of its own is stored once"
     );
+}
+
+/// When the database fails a group's transaction (here a trigger that errors on one stream), the
+/// group is written again one commit at a time: the failing commit gets its storage error, and
+/// every other commit of the group is stored and answered as if it had been written alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_the_database_fails_is_written_again_one_commit_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("poison.db");
+    let store = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    store.initialize().await.unwrap();
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    // `json('...')` on text that is not JSON is an SQL error, not a constraint: it fails the
+    // statement the way an I/O error would, without refusing the commit.
+    blocker
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON commits WHEN NEW.stream_id = 'poison'
+             BEGIN SELECT json('not json'); END;",
+        )
+        .unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..24u64 {
+        let store = store.clone();
+        let stream = if n == 12 {
+            "poison".to_owned()
+        } else {
+            format!("fine-{n}")
+        };
+        tasks.push(tokio::spawn(async move {
+            let answer = aett::CommitStore::commit(&*store, attempt(&stream, 1, n)).await;
+            (stream, answer)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    blocker.execute_batch("COMMIT").unwrap();
+    for task in tasks {
+        match task.await.unwrap() {
+            (stream, Err(StoreError::Storage { .. })) if stream == "poison" => {}
+            (stream, Ok(commit)) if stream != "poison" => assert_eq!(commit.stream_id, stream),
+            (stream, other) => panic!("{stream}: unexpected answer {other:?}"),
+        }
+    }
+    let stored: i64 = blocker
+        .query_row("SELECT count(*) FROM commits", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 23, "every commit but the failing one, each once");
 }
