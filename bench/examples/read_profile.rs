@@ -13,31 +13,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aett::{
-    BoxError, CommitAttempt, CommitLog, CommitStore, EventContext, EventMessage, Headers,
-    LogFilter, PersistenceManagement, Project, ProjectionRunner, SqliteStore,
+    CommitAttempt, CommitLog, CommitStore, EventMessage, Headers, LogFilter, PersistenceManagement,
+    ProjectionRunner, SqliteStore,
 };
-use aett_bench_workload::{deposit, Deposited};
+use aett_bench_workload::{deposit, Deposited, Sum};
 use futures::TryStreamExt;
 
 #[path = "../src/workload.rs"]
 #[allow(dead_code)]
 mod aett_bench_workload;
-
-/// Sums the deposits.
-#[derive(Default, aett::Projection)]
-#[projection(name = "profile.sum", events(Deposited))]
-struct Sum {
-    count: u64,
-    sum: u64,
-}
-
-impl Project<Deposited> for Sum {
-    async fn project(&mut self, event: Deposited, _: &EventContext<'_>) -> Result<(), BoxError> {
-        self.sum = self.sum.wrapping_add(event.amount);
-        self.count += 1;
-        Ok(())
-    }
-}
 
 /// An event as stored, for the hand-written read.
 #[derive(serde::Deserialize)]

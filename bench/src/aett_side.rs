@@ -13,7 +13,7 @@ use crate::Stores;
 use futures::TryStreamExt;
 
 use crate::report::Measured;
-use crate::workload::{deposit, Account, Deposited};
+use crate::workload::{deposit, Account, Deposited, Sum};
 
 const TENANT: &str = "bench";
 
@@ -233,22 +233,6 @@ pub async fn prepare_log(stores: &Stores, events_total: u64) {
         )
         .await
         .expect("prepare");
-    }
-}
-
-/// Sums every deposit in the log: the read-everything scenario's projection.
-#[derive(Default, aett::Projection)]
-#[projection(name = "bench.sum", events(Deposited))]
-struct Sum {
-    count: u64,
-    sum: u64,
-}
-
-impl Project<Deposited> for Sum {
-    async fn project(&mut self, event: Deposited, _: &EventContext<'_>) -> Result<(), BoxError> {
-        self.sum = self.sum.wrapping_add(event.amount);
-        self.count += 1;
-        Ok(())
     }
 }
 

@@ -291,10 +291,8 @@ async fn run_backend(
                 "the postgres backend needs a server: pass --postgres-url or set AETT_POSTGRES_URL \
                  (scripts/postgres-test-server.sh start runs one on 127.0.0.1:54329)",
             )?;
-            let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-            let separator = if url.contains('?') { '&' } else { '?' };
             (
-                format!("{url}{separator}schema={schema}"),
+                in_schema(&url, &fresh_schema("bench")),
                 Direct::Postgres(direct_postgres::DirectPostgres::new(&url).await),
             )
         }
@@ -585,20 +583,38 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
-/// The growth measurement on each backend asked for (SQLite and PostgreSQL by default).
-async fn growth(args: &[String]) -> ExitCode {
-    let mut options = match parse(args) {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("aett-bench growth: {message}");
-            return ExitCode::from(2);
-        }
-    };
+/// A fresh PostgreSQL schema name: `prefix_` and a random id.
+fn fresh_schema(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The store URL for `schema` on the PostgreSQL server at `url`.
+fn in_schema(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}schema={schema}")
+}
+
+/// The options of a measurement that runs on the SQL backends: SQLite and PostgreSQL unless
+/// `--backends` says otherwise.
+fn sql_options(command: &str, args: &[String]) -> Result<Options, ExitCode> {
+    let mut options = parse(args).map_err(|message| {
+        eprintln!("aett-bench {command}: {message}");
+        ExitCode::from(2)
+    })?;
     if !args.iter().any(|a| a == "--backends") {
         options
             .backends
             .retain(|b| b == "sqlite" || b == "postgres");
     }
+    Ok(options)
+}
+
+/// The growth measurement on each backend asked for (SQLite and PostgreSQL by default).
+async fn growth(args: &[String]) -> ExitCode {
+    let options = match sql_options("growth", args) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
     let mut all = Vec::new();
     for backend in &options.backends {
         eprintln!(
@@ -620,13 +636,7 @@ async fn growth(args: &[String]) -> ExitCode {
                     dir.path().join(format!("growth-{size}.db")).display()
                 ),
                 "postgres" => match &options.postgres_url {
-                    Some(url) => {
-                        let separator = if url.contains('?') { '&' } else { '?' };
-                        format!(
-                            "{url}{separator}schema=growth_{size}_{}",
-                            uuid::Uuid::new_v4().simple()
-                        )
-                    }
+                    Some(url) => in_schema(url, &fresh_schema(&format!("growth_{size}"))),
                     None => {
                         eprintln!(
                             "aett-bench growth: pass --postgres-url or set AETT_POSTGRES_URL"
@@ -674,18 +684,10 @@ async fn growth(args: &[String]) -> ExitCode {
 
 /// Where a single-event commit's cost goes, on SQLite and PostgreSQL (see `schema_cost`).
 async fn schema_cost(args: &[String]) -> ExitCode {
-    let mut options = match parse(args) {
+    let options = match sql_options("schema-cost", args) {
         Ok(options) => options,
-        Err(message) => {
-            eprintln!("aett-bench schema-cost: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if !args.iter().any(|a| a == "--backends") {
-        options
-            .backends
-            .retain(|b| b == "sqlite" || b == "postgres");
-    }
     let commits = options.sizes.single_commits;
     println!(
         "\nMachine: {}; {} rounds of {commits} commits each.\n",
@@ -717,9 +719,13 @@ async fn schema_cost(args: &[String]) -> ExitCode {
                     );
                     return ExitCode::from(2);
                 };
-                let schema = format!("schema_cost_{}", uuid::Uuid::new_v4().simple());
-                let separator = if url.contains('?') { '&' } else { '?' };
-                let stores: Stores = aett::connect(&format!("{url}{separator}schema={schema}"))
+                let aett_url = in_schema(&url, "schema_cost");
+                let schema = aett_url
+                    .rsplit("schema=")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let stores: Stores = aett::connect(&aett_url)
                     .await
                     .expect("open the PostgreSQL store");
                 aett_side::warm_up(&stores).await;
