@@ -13,7 +13,7 @@ use crate::Stores;
 use futures::TryStreamExt;
 
 use crate::report::Measured;
-use crate::workload::{deposit, Account, Deposited};
+use crate::workload::{deposit, Account, Deposited, Sum};
 
 const TENANT: &str = "bench";
 
@@ -40,6 +40,18 @@ async fn commit(
             events,
         ))
         .await
+}
+
+/// Commits events `first..first + count` to `stream` at `sequence`, ending at `revision`.
+pub async fn commit_events(
+    stores: &Stores,
+    stream: &str,
+    sequence: u64,
+    revision: u64,
+    first: u64,
+    count: u64,
+) -> Result<Commit, StoreError> {
+    commit(stores, stream, sequence, revision, events(first, count)).await
 }
 
 /// Single-event commits round-robin over 100 streams.
@@ -144,17 +156,20 @@ pub async fn contended(stores: &Stores, round: u64, per_writer: u64) -> Measured
                         }
                     }
                 }
-                (attempts, lost)
+                (attempts, lost, start.elapsed())
             })
         })
         .collect();
-    let (mut attempts, mut lost) = (0, 0);
+    let (mut attempts, mut lost, mut finished) = (0, 0, Vec::new());
     for task in tasks {
-        let (a, l) = task.await.expect("writer");
+        let (a, l, done) = task.await.expect("writer");
         attempts += a;
         lost += l;
+        finished.push(done);
     }
-    Measured::new(8 * per_writer, start.elapsed()).with_conflict_rate(lost as f64 / attempts as f64)
+    Measured::new(8 * per_writer, start.elapsed())
+        .with_conflict_rate(lost as f64 / attempts as f64)
+        .with_first_done(&finished)
 }
 
 /// Writes the aggregate the load scenarios read: `events` events in commits of 10.
@@ -218,22 +233,6 @@ pub async fn prepare_log(stores: &Stores, events_total: u64) {
         )
         .await
         .expect("prepare");
-    }
-}
-
-/// Sums every deposit in the log: the read-everything scenario's projection.
-#[derive(Default, aett::Projection)]
-#[projection(name = "bench.sum", events(Deposited))]
-struct Sum {
-    count: u64,
-    sum: u64,
-}
-
-impl Project<Deposited> for Sum {
-    async fn project(&mut self, event: Deposited, _: &EventContext<'_>) -> Result<(), BoxError> {
-        self.sum = self.sum.wrapping_add(event.amount);
-        self.count += 1;
-        Ok(())
     }
 }
 

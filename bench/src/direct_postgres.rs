@@ -181,18 +181,20 @@ impl DirectPostgres {
                             }
                         }
                     }
-                    (attempts, lost)
+                    (attempts, lost, start.elapsed())
                 })
             })
             .collect();
-        let (mut attempts, mut lost) = (0, 0);
+        let (mut attempts, mut lost, mut finished) = (0, 0, Vec::new());
         for task in tasks {
-            let (a, l) = task.await.unwrap();
+            let (a, l, done) = task.await.unwrap();
             attempts += a;
             lost += l;
+            finished.push(done);
         }
         Measured::new(8 * per_writer, start.elapsed())
             .with_conflict_rate(lost as f64 / attempts as f64)
+            .with_first_done(&finished)
     }
 
     /// The same aggregate as aett's: `events_total` events in commits of 10.

@@ -161,7 +161,7 @@ impl DirectSqlite {
             let stream = format!("contended-{round}");
             let stream = stream.as_str();
             let start = Instant::now();
-            let results: Vec<(u64, u64)> = std::thread::scope(|scope| {
+            let results: Vec<(u64, u64, Duration)> = std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..8)
                     .map(|_| {
                         scope.spawn(move || {
@@ -189,14 +189,17 @@ impl DirectSqlite {
                                     }
                                 }
                             }
-                            (attempts, lost)
+                            (attempts, lost, start.elapsed())
                         })
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join().unwrap()).collect()
             });
-            let (attempts, lost) = results.iter().fold((0, 0), |(a, l), (x, y)| (a + x, l + y));
-            Measured::new(8 * per_writer, start.elapsed()).with_conflict_rate(lost as f64 / attempts as f64)
+            let (attempts, lost) = results.iter().fold((0, 0), |(a, l), (x, y, _)| (a + x, l + y));
+            let finished: Vec<Duration> = results.iter().map(|(_, _, done)| *done).collect();
+            Measured::new(8 * per_writer, start.elapsed())
+                .with_conflict_rate(lost as f64 / attempts as f64)
+                .with_first_done(&finished)
         })
         .await
     }

@@ -7,6 +7,10 @@
 //!     [--only SCENARIO]   (run only the scenarios whose name contains SCENARIO)
 //!     [--postgres-url URL] [--mongodb-url URL] [--dynamodb-endpoint URL] [--s3-endpoint URL]
 //! cargo run --release -p aett-bench --features postgres -- pg-payload [--postgres-url URL]
+//! cargo run --release -p aett-bench --features postgres -- growth [--backends sqlite,postgres]
+//!     [--grow-from EVENTS] [--grow-to EVENTS] [--rounds N] [--postgres-url URL] [--json FILE]
+//! cargo run --release -p aett-bench --features postgres -- schema-cost [--backends sqlite,postgres]
+//!     [--size smoke|quick|full] [--rounds N] [--postgres-url URL]
 //! ```
 //!
 //! PostgreSQL needs a server: `--postgres-url`, or `AETT_POSTGRES_URL`
@@ -28,10 +32,12 @@ mod direct_postgres;
 mod direct_s3;
 #[cfg(feature = "sqlite")]
 mod direct_sqlite;
+mod growth;
 #[cfg(feature = "postgres")]
 mod payload;
 mod report;
 mod rss;
+mod schema_cost;
 mod workload;
 
 use std::path::PathBuf;
@@ -68,6 +74,9 @@ struct Options {
     s3_endpoint: Option<String>,
     /// Run only the scenarios whose name contains this.
     only: Option<String>,
+    /// The growth measurement's store sizes, in events: measured at the first, then the second.
+    grow_from: u64,
+    grow_to: u64,
 }
 
 impl Options {
@@ -90,6 +99,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         dynamodb_endpoint: std::env::var("AETT_DYNAMODB_ENDPOINT").ok(),
         s3_endpoint: std::env::var("AETT_S3_ENDPOINT").ok(),
         only: None,
+        grow_from: 100_000,
+        grow_to: 10_000_000,
     };
     if cfg!(feature = "postgres") {
         options.backends.push("postgres".to_owned());
@@ -132,6 +143,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.sizes.rss_events =
                     value()?.parse().map_err(|e| format!("--rss-events: {e}"))?;
             }
+            "--grow-from" => {
+                options.grow_from = value()?.parse().map_err(|e| format!("--grow-from: {e}"))?
+            }
+            "--grow-to" => {
+                options.grow_to = value()?.parse().map_err(|e| format!("--grow-to: {e}"))?
+            }
             "--backends" => options.backends = value()?.split(',').map(str::to_owned).collect(),
             "--json" => options.json = Some(value()?.into()),
             "--postgres-url" => options.postgres_url = Some(value()?),
@@ -153,6 +170,8 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("pg-payload") => return pg_payload(&args[1..]).await,
+        Some("growth") => return growth(&args[1..]).await,
+        Some("schema-cost") => return schema_cost(&args[1..]).await,
         _ => {}
     }
     let options = match parse(&args) {
@@ -272,10 +291,8 @@ async fn run_backend(
                 "the postgres backend needs a server: pass --postgres-url or set AETT_POSTGRES_URL \
                  (scripts/postgres-test-server.sh start runs one on 127.0.0.1:54329)",
             )?;
-            let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-            let separator = if url.contains('?') { '&' } else { '?' };
             (
-                format!("{url}{separator}schema={schema}"),
+                in_schema(&url, &fresh_schema("bench")),
                 Direct::Postgres(direct_postgres::DirectPostgres::new(&url).await),
             )
         }
@@ -564,6 +581,178 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {cpu}")
+}
+
+/// A fresh PostgreSQL schema name: `prefix_` and a random id.
+fn fresh_schema(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The store URL for `schema` on the PostgreSQL server at `url`.
+fn in_schema(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}schema={schema}")
+}
+
+/// The options of a measurement that runs on the SQL backends: SQLite and PostgreSQL unless
+/// `--backends` says otherwise.
+fn sql_options(command: &str, args: &[String]) -> Result<Options, ExitCode> {
+    let mut options = parse(args).map_err(|message| {
+        eprintln!("aett-bench {command}: {message}");
+        ExitCode::from(2)
+    })?;
+    if !args.iter().any(|a| a == "--backends") {
+        options
+            .backends
+            .retain(|b| b == "sqlite" || b == "postgres");
+    }
+    Ok(options)
+}
+
+/// The growth measurement on each backend asked for (SQLite and PostgreSQL by default).
+async fn growth(args: &[String]) -> ExitCode {
+    let options = match sql_options("growth", args) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    let mut all = Vec::new();
+    for backend in &options.backends {
+        eprintln!(
+            "== {backend}: growth from {} to {} events",
+            options.grow_from, options.grow_to
+        );
+        let dir = match tempfile::tempdir() {
+            Ok(dir) => dir,
+            Err(error) => {
+                eprintln!("aett-bench growth: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut stores: Vec<(u64, Stores)> = Vec::new();
+        for size in [options.grow_from, options.grow_to] {
+            let url = match backend.as_str() {
+                "sqlite" => format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("growth-{size}.db")).display()
+                ),
+                "postgres" => match &options.postgres_url {
+                    Some(url) => in_schema(url, &fresh_schema(&format!("growth_{size}"))),
+                    None => {
+                        eprintln!(
+                            "aett-bench growth: pass --postgres-url or set AETT_POSTGRES_URL"
+                        );
+                        return ExitCode::from(2);
+                    }
+                },
+                other => {
+                    eprintln!("aett-bench growth: measures sqlite and postgres, not `{other}`");
+                    return ExitCode::from(2);
+                }
+            };
+            match aett::connect(&url).await {
+                Ok(store) => stores.push((size, store)),
+                Err(error) => {
+                    eprintln!("aett-bench growth: {backend}: {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let results = growth::measure(&stores, options.rounds).await;
+        for (_, store) in &stores {
+            if let Err(error) = store.drop_all().await {
+                eprintln!("aett-bench growth: {backend}: dropping a store: {error}");
+            }
+        }
+        all.push((backend.clone(), results));
+    }
+    println!("\nMachine: {}.\n", machine());
+    growth::print(&all);
+    if let Some(path) = &options.json {
+        let json = serde_json::json!({
+            "machine": machine(),
+            "growth": all.iter().map(|(backend, results)| serde_json::json!({
+                "backend": backend, "sizes": results,
+            })).collect::<Vec<_>>(),
+        });
+        if let Err(error) = std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()) {
+            eprintln!("aett-bench: cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Where a single-event commit's cost goes, on SQLite and PostgreSQL (see `schema_cost`).
+async fn schema_cost(args: &[String]) -> ExitCode {
+    let options = match sql_options("schema-cost", args) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    let commits = options.sizes.single_commits;
+    println!(
+        "\nMachine: {}; {} rounds of {commits} commits each.\n",
+        machine(),
+        options.rounds
+    );
+    println!("| backend | program | commits/s | beside the first | WAL bytes per commit |");
+    println!("|---|---|---:|---:|---:|");
+    for backend in &options.backends {
+        eprintln!("== {backend}: schema cost");
+        let sides = match backend.as_str() {
+            #[cfg(feature = "sqlite")]
+            "sqlite" => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let aett_db = dir.path().join("aett.db");
+                let stores: Stores = aett::connect(&format!("sqlite://{}", aett_db.display()))
+                    .await
+                    .expect("open the SQLite store");
+                aett_side::warm_up(&stores).await;
+                let direct = direct_sqlite::DirectSqlite::new(dir.path().join("direct.db"));
+                schema_cost::sqlite::measure(&stores, aett_db, &direct, options.rounds, commits)
+                    .await
+            }
+            #[cfg(feature = "postgres")]
+            "postgres" => {
+                let Some(url) = options.postgres_url.clone() else {
+                    eprintln!(
+                        "aett-bench schema-cost: pass --postgres-url or set AETT_POSTGRES_URL"
+                    );
+                    return ExitCode::from(2);
+                };
+                let aett_url = in_schema(&url, "schema_cost");
+                let schema = aett_url
+                    .rsplit("schema=")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let stores: Stores = aett::connect(&aett_url)
+                    .await
+                    .expect("open the PostgreSQL store");
+                aett_side::warm_up(&stores).await;
+                let direct = direct_postgres::DirectPostgres::new(&url).await;
+                let sides = schema_cost::postgres::measure(
+                    &stores,
+                    &url,
+                    &schema,
+                    &direct,
+                    options.rounds,
+                    commits,
+                )
+                .await;
+                direct.drop().await;
+                if let Err(error) = stores.drop_all().await {
+                    eprintln!("aett-bench schema-cost: dropping the store: {error}");
+                }
+                sides
+            }
+            other => {
+                eprintln!("aett-bench schema-cost: measures sqlite and postgres, not `{other}`");
+                return ExitCode::from(2);
+            }
+        };
+        schema_cost::print(backend, &sides);
+    }
+    ExitCode::SUCCESS
 }
 
 async fn pg_payload(args: &[String]) -> ExitCode {

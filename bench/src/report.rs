@@ -13,6 +13,10 @@ pub struct Measured {
     pub seconds: f64,
     /// For the contended scenario: the share of attempts that lost a race.
     pub conflict_rate: Option<f64>,
+    /// For the contended scenario: when the first writer had made all its commits, as a share
+    /// of the whole run. Near 1 when the writers take turns fairly; low when one writer keeps
+    /// the lock and the others wait (they then lose few races because they barely race).
+    pub first_done: Option<f64>,
 }
 
 impl Measured {
@@ -22,12 +26,21 @@ impl Measured {
             count,
             seconds: elapsed.as_secs_f64(),
             conflict_rate: None,
+            first_done: None,
         }
     }
 
     /// Adds the conflict rate.
     pub fn with_conflict_rate(mut self, rate: f64) -> Self {
         self.conflict_rate = Some(rate);
+        self
+    }
+
+    /// Adds when the first writer finished, from each writer's finishing time since the start.
+    pub fn with_first_done(mut self, finished: &[Duration]) -> Self {
+        if let Some(first) = finished.iter().min() {
+            self.first_done = Some(first.as_secs_f64() / self.seconds.max(1e-9));
+        }
         self
     }
 
@@ -70,13 +83,21 @@ pub fn print_table(rows: &[Row]) {
         let ratio = row
             .ratio()
             .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"));
-        let conflicts = match (
-            row.aett.conflict_rate,
-            row.direct.and_then(|d| d.conflict_rate),
-        ) {
-            (Some(a), Some(d)) => format!("{:.0}%, {:.0}%", a * 100.0, d * 100.0),
-            (Some(a), None) => format!("{:.0}%", a * 100.0),
-            _ => String::new(),
+        let conflicts = |m: &Measured| {
+            let lost = m
+                .conflict_rate
+                .map(|rate| format!("{:.0}% lost", rate * 100.0));
+            match (lost, m.first_done) {
+                (Some(lost), Some(first)) => {
+                    format!("{lost}, first writer done at {:.0}%", first * 100.0)
+                }
+                (Some(lost), None) => lost,
+                _ => String::new(),
+            }
+        };
+        let conflicts = match (conflicts(&row.aett), row.direct.as_ref().map(conflicts)) {
+            (a, Some(d)) if !d.is_empty() => format!("{a}; {d}"),
+            (a, _) => a,
         };
         println!(
             "| {} | {} | {} | {:.0} | {} | {} | {} |",

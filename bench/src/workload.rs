@@ -1,6 +1,6 @@
 //! What every scenario writes and reads: one event type, one aggregate, and the sizes.
 
-use aett::{Aggregate, AggregateState, Apply};
+use aett::{Aggregate, AggregateState, Apply, BoxError, EventContext, Project};
 use serde::{Deserialize, Serialize};
 
 /// The benchmark's event: about 100 bytes of JSON, like a typical small domain event.
@@ -97,4 +97,22 @@ impl Sizes {
         rss_events: 1_000_000,
         latency_commits: 1_000,
     };
+}
+
+/// Sums every deposit in the log: the read-everything scenario's projection.
+#[derive(Debug, Default, aett::Projection)]
+#[projection(name = "bench.sum", events(Deposited))]
+pub struct Sum {
+    /// Deposits seen.
+    pub count: u64,
+    /// Their amounts, added up (wrapping).
+    pub sum: u64,
+}
+
+impl Project<Deposited> for Sum {
+    async fn project(&mut self, event: Deposited, _: &EventContext<'_>) -> Result<(), BoxError> {
+        self.sum = self.sum.wrapping_add(event.amount);
+        self.count += 1;
+        Ok(())
+    }
 }

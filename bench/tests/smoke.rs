@@ -95,3 +95,80 @@ fn the_benchmark_runs_and_writes_its_table_and_json() {
         .iter()
         .all(|row| row["aett_per_second"].as_f64().unwrap() > 0.0));
 }
+
+/// The backends the growth and schema-cost measurements run on here.
+fn sql_backends() -> String {
+    if cfg!(feature = "postgres") {
+        assert!(
+            std::env::var("AETT_POSTGRES_URL").is_ok(),
+            "AETT_POSTGRES_URL is not set: run scripts/test-all.sh, which starts a PostgreSQL server for the tests"
+        );
+        "sqlite,postgres".to_owned()
+    } else {
+        "sqlite".to_owned()
+    }
+}
+
+fn run(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_aett-bench"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn the_growth_measurement_runs_and_prints_both_sizes() {
+    let backends = sql_backends();
+    let stdout = run(&[
+        "growth",
+        "--backends",
+        &backends,
+        "--grow-from",
+        "2000",
+        "--grow-to",
+        "6000",
+        "--rounds",
+        "1",
+    ]);
+    for backend in backends.split(',') {
+        for size in ["2000", "6000", "ratio 6000 / 2000"] {
+            assert!(
+                stdout.contains(&format!("| {backend} | {size} |")),
+                "{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_schema_cost_measurement_runs_and_reads_back_what_it_wrote() {
+    let backends = sql_backends();
+    let stdout = run(&[
+        "schema-cost",
+        "--backends",
+        &backends,
+        "--size",
+        "smoke",
+        "--rounds",
+        "1",
+    ]);
+    for backend in backends.split(',') {
+        for program in [
+            "hand-written, its own table",
+            "hand-written, aett's tables and statement",
+            "aett",
+        ] {
+            assert!(
+                stdout.contains(&format!("| {backend} | {program} |")),
+                "{stdout}"
+            );
+        }
+    }
+}

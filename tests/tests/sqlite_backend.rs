@@ -1,5 +1,6 @@
 //! What SQLite needs beyond the contract suite: tables that are not aett's, many connections
-//! opening a new file at once, in-memory paths.
+//! opening a new file at once, in-memory paths, migrations, exactly-once projections, and group
+//! commit (each commit of a group answered on its own, a group the database fails written again).
 
 use aett::{PersistenceManagement, SqliteConfig, SqliteStore, StoreError};
 
@@ -281,4 +282,138 @@ async fn exactly_once_keeps_the_read_model_and_the_checkpoint_together() {
         .collect()
     };
     aett_conformance::read_side::exactly_once::check(store.clone(), round, applied).await;
+}
+
+#[aett::event(topic = "group.noted")]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Noted {
+    n: u64,
+}
+
+fn attempt(stream: &str, sequence: u64, n: u64) -> aett::CommitAttempt {
+    aett::CommitAttempt::new(
+        "group",
+        stream,
+        sequence,
+        sequence,
+        aett::Headers::new(),
+        vec![aett::EventMessage::from_event(&Noted { n }).unwrap()],
+    )
+}
+
+/// Commits that queue while the writer waits are written as one group. Each is checked and
+/// answered on its own: the duplicates and the taken sequences in a group are refused, and
+/// nothing else in it fails for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_of_commits_answers_each_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("group.db");
+    let store = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    store.initialize().await.unwrap();
+    let first = attempt("shared", 1, 0);
+    let stored = aett::CommitStore::commit(&*store, first.clone())
+        .await
+        .unwrap();
+
+    // Another connection holds the write lock, so the writer waits in its first commit while
+    // the rest queue behind it and are then written together.
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..48u64 {
+        let store = store.clone();
+        let attempt = match n % 4 {
+            // A stream of its own: stored.
+            0 | 1 => attempt(&format!("own-{n}"), 1, n),
+            // The first commit sent again: a duplicate.
+            2 => first.clone(),
+            // The shared stream's next sequence: one of these wins, the others find it taken.
+            _ => attempt("shared", 2, n),
+        };
+        tasks.push(tokio::spawn(async move {
+            (n, aett::CommitStore::commit(&*store, attempt).await)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    blocker.execute_batch("COMMIT").unwrap();
+
+    let mut shared_winners = 0;
+    for task in tasks {
+        let (n, answer) = task.await.unwrap();
+        match (n % 4, answer) {
+            (0 | 1, Ok(commit)) => assert_eq!(commit.stream_id, format!("own-{n}")),
+            (2, Err(StoreError::DuplicateCommit { commit_id, .. })) => {
+                assert_eq!(commit_id, stored.commit_id)
+            }
+            (3, Ok(commit)) => {
+                assert_eq!(commit.commit_sequence, 2);
+                shared_winners += 1;
+            }
+            (3, Err(StoreError::NonConflictingCommit { committed, .. })) => {
+                assert_eq!(committed.len(), 1, "the winner is the one commit after it");
+                assert_eq!(committed[0].commit_sequence, 2);
+            }
+            (kind, other) => panic!("attempt {n} (kind {kind}): unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(shared_winners, 1, "exactly one attempt takes sequence 2");
+    let own: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM commits WHERE stream_id LIKE 'own-%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        own, 24,
+        "every commit of a stream of its own is stored once"
+    );
+}
+
+/// When the database fails a group's transaction (here a trigger that errors on one stream), the
+/// group is written again one commit at a time: the failing commit gets its storage error, and
+/// every other commit of the group is stored and answered as if it had been written alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_the_database_fails_is_written_again_one_commit_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("poison.db");
+    let store = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    store.initialize().await.unwrap();
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    // `json('...')` on text that is not JSON is an SQL error, not a constraint: it fails the
+    // statement the way an I/O error would, without refusing the commit.
+    blocker
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON commits WHEN NEW.stream_id = 'poison'
+             BEGIN SELECT json('not json'); END;",
+        )
+        .unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..24u64 {
+        let store = store.clone();
+        let stream = if n == 12 {
+            "poison".to_owned()
+        } else {
+            format!("fine-{n}")
+        };
+        tasks.push(tokio::spawn(async move {
+            let answer = aett::CommitStore::commit(&*store, attempt(&stream, 1, n)).await;
+            (stream, answer)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    blocker.execute_batch("COMMIT").unwrap();
+    for task in tasks {
+        match task.await.unwrap() {
+            (stream, Err(StoreError::Storage { .. })) if stream == "poison" => {}
+            (stream, Ok(commit)) if stream != "poison" => assert_eq!(commit.stream_id, stream),
+            (stream, other) => panic!("{stream}: unexpected answer {other:?}"),
+        }
+    }
+    let stored: i64 = blocker
+        .query_row("SELECT count(*) FROM commits", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 23, "every commit but the failing one, each once");
 }

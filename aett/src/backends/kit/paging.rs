@@ -50,7 +50,8 @@ impl<T> Page<T> {
         limit: usize,
         mut decode: impl FnMut(R) -> Result<T, StoreError>,
     ) -> Self {
-        let mut items = Vec::new();
+        // Sized for a typical page up front; growing a page of large entries copies them.
+        let mut items = Vec::with_capacity(limit.min(256));
         for row in rows {
             match decode(row) {
                 Ok(item) => items.push(item),
@@ -213,13 +214,11 @@ where
             }),
             None => (state.fetch)(state.resume, state.limit).await,
         };
-        let page = match fetched {
-            Ok(page) => page,
-            Err(error) => {
-                state.done = true;
-                return Some((stream::iter(vec![Err(error)]), state));
-            }
-        };
+        let page = fetched.unwrap_or_else(|error| Page {
+            items: Vec::new(),
+            more: false,
+            error: Some(error),
+        });
         state.done = !page.more || page.items.is_empty() || page.error.is_some();
         if let Some(last) = page.items.last() {
             state.resume = Some(last.resume());
@@ -232,8 +231,7 @@ where
             // handling overlap, and memory holds at most two pages.
             state.next = Some(tokio::spawn((state.fetch)(state.resume, state.limit)));
         }
-        let mut results: Vec<Result<T, StoreError>> = page.items.into_iter().map(Ok).collect();
-        results.extend(page.error.map(Err));
+        let results = page.items.into_iter().map(Ok).chain(page.error.map(Err));
         Some((stream::iter(results), state))
     })
     .flatten()

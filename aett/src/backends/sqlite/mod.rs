@@ -3,13 +3,15 @@
 //! One row per commit, its headers and events as JSON. The file runs in WAL mode: readers
 //! never block the writer nor each other. A commit is one `INSERT … SELECT` that adds the row
 //! only if the attempt follows the stream's head, so the happy path is a single statement that
-//! takes the write lock when it starts. Writes from this process go through one writer
-//! connection, taken in turn; writes from other processes wait on SQLite's lock for up to the
-//! busy timeout. Every SQLite call runs on tokio's blocking pool, never on the async worker
-//! threads.
+//! takes the write lock when it starts. Writes from this process go through one writer thread
+//! that owns the write connection; commits that queue while it is busy are written together in
+//! one transaction, each still checked and answered on its own (group commit, see `writer`).
+//! Writes from other processes wait on SQLite's lock for up to the busy timeout. Reads run on
+//! tokio's blocking pool; no SQLite call runs on the async worker threads.
 
 mod config;
 mod schema;
+mod writer;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,18 +30,15 @@ use self::schema::{
     Statements, CHECKPOINTS_SHAPE, COMMITS_SHAPE, COMMITS_SHAPE_V2, HEADS_SHAPE, SCHEMA_VERSION,
     SNAPSHOTS_SHAPE, VERSION_TABLE,
 };
+use self::writer::Writer;
 use crate::backends::kit::sql::notice_sequence;
-use crate::backends::kit::sql::{
-    clamp, encode_payload, encode_snapshot_headers, validate_identifier, RawCommit,
-};
-use crate::backends::kit::sql::{
-    decode_snapshot, replay_commit, replay_snapshot, why_refused, Refused,
-};
+use crate::backends::kit::sql::{clamp, encode_snapshot_headers, validate_identifier, RawCommit};
+use crate::backends::kit::sql::{decode_snapshot, replay_commit, replay_snapshot};
 use crate::backends::kit::sql::{encode_skipped, position};
 use crate::backends::kit::sql::{StoredId, StoredStamp};
 use crate::backends::kit::{
-    lease_check, paged, paged_by_key, resolve_taken_sequence, stamp_from_micros, stamp_to_micros,
-    CommitSignal, Page, PageItem, Resume, PAGE_SIZE,
+    lease_check, paged, paged_by_key, stamp_from_micros, stamp_to_micros, CommitSignal, Page,
+    PageItem, Resume, PAGE_SIZE,
 };
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, LogFilter, Snapshot};
@@ -62,7 +61,8 @@ pub struct SqliteStore {
 struct Inner {
     config: SqliteConfig,
     sql: Statements,
-    writer: Mutex<Connection>,
+    /// The queue to the thread that owns the write connection.
+    writer: Writer,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection that may be open.
@@ -107,37 +107,28 @@ impl SqliteStore {
             }
         }
         refuse_in_memory(&config.path)?;
-        let writer = open_connection(&config)?;
+        let connection = open_connection(&config)?;
         let sql = Statements::new(&config.commits_table, &config.snapshots_table);
         let reader_permits = Arc::new(Semaphore::new(config.max_readers));
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                sql,
-                writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
-                reader_permits,
-                signal: CommitSignal::default(),
-            }),
-        })
+        let (writer, queue) = Writer::new();
+        let inner = Arc::new(Inner {
+            config,
+            sql,
+            writer,
+            readers: Mutex::new(Vec::new()),
+            reader_permits,
+            signal: CommitSignal::default(),
+        });
+        writer::start(connection, queue, Arc::downgrade(&inner))?;
+        Ok(Self { inner })
     }
 
-    /// Runs `work` with the writer connection on the blocking pool.
+    /// Runs `work` on the writer thread, with the write connection.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Inner, &mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
-        blocking(move || {
-            // The guard only protects a connection; a panic inside a transaction rolls it back
-            // when the transaction drops, so a poisoned lock is safe to keep using.
-            let mut writer = inner
-                .writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&inner, &mut writer)
-        })
-        .await
+        self.inner.writer.run(work).await
     }
 
     /// Runs `work` with a reader connection on the blocking pool, once one of the bounded
@@ -359,12 +350,22 @@ fn raw_commit(row: &Row<'_>) -> rusqlite::Result<RawCommit> {
         tenant_id: row.get(1)?,
         stream_id: row.get(2)?,
         stream_revision: row.get(3)?,
-        commit_id: StoredId::Bytes(row.get(4)?),
+        commit_id: stored_id(row.get_ref(4)?)?,
         commit_sequence: row.get(5)?,
         commit_stamp: StoredStamp::Micros(row.get(6)?),
         headers: row.get(7)?,
         events: row.get(8)?,
         stream_type: row.get(9)?,
+    })
+}
+
+/// A commit id as stored: read in place when it is a UUID's 16 bytes (as aett writes it), kept
+/// as bytes otherwise so that the decode names the damage.
+fn stored_id(value: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<StoredId> {
+    let bytes = value.as_blob()?;
+    Ok(match uuid::Uuid::from_slice(bytes) {
+        Ok(id) => StoredId::Uuid(id),
+        Err(_) => StoredId::Bytes(bytes.to_vec()),
     })
 }
 
@@ -393,102 +394,6 @@ impl ResumeAfter {
             (ResumeAfter::Sequence, last) => last.map_or(0, |r| clamp(r.commit_sequence)),
             (ResumeAfter::Checkpoint(start), None) => clamp(start),
             (ResumeAfter::Checkpoint(_), Some(r)) => clamp(r.checkpoint),
-        }
-    }
-}
-
-/// Appends a commit. The happy path is one statement, atomic on its own: the row goes in only
-/// if the attempt follows the stream's head. When nothing went in (or a unique index refused
-/// the row) one read transaction finds out why.
-fn commit_in(
-    inner: &Inner,
-    connection: &mut Connection,
-    attempt: CommitAttempt,
-) -> Result<Commit, StoreError> {
-    let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
-    let fail = |e: rusqlite::Error| StoreError::storage(Operation::Commit, scope.clone(), e);
-    let (headers, events) = encode_payload(
-        &attempt.tenant_id,
-        &attempt.stream_id,
-        &attempt.headers,
-        &attempt.events,
-    )?;
-    let inserted = connection
-        .prepare_cached(&inner.sql.insert_commit)
-        .and_then(|mut s| {
-            s.execute(params![
-                attempt.tenant_id,
-                attempt.stream_id,
-                clamp(attempt.stream_revision),
-                attempt.events.len() as i64,
-                attempt.commit_id.as_bytes(),
-                clamp(attempt.commit_sequence),
-                stamp_to_micros(attempt.commit_stamp),
-                headers,
-                events,
-                attempt.stream_type,
-            ])
-        });
-    match inserted {
-        Ok(1) => {
-            // The writer connection is used by one commit at a time, so this is our row.
-            let checkpoint = u64::try_from(connection.last_insert_rowid()).unwrap_or_default();
-            return Ok(Commit::from_attempt(attempt, checkpoint));
-        }
-        Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(error, _))
-            if error.code == rusqlite::ErrorCode::ConstraintViolation => {}
-        Err(error) => return Err(fail(error)),
-    }
-    let tx = connection.transaction().map_err(fail)?;
-    let duplicate = tx
-        .prepare_cached(&inner.sql.has_commit_id)
-        .and_then(|mut s| {
-            s.query_row(
-                params![
-                    attempt.tenant_id,
-                    attempt.stream_id,
-                    attempt.commit_id.as_bytes()
-                ],
-                |_| Ok(()),
-            )
-            .optional()
-        })
-        .map_err(fail)?
-        .is_some();
-    let head: (i64, i64) = tx
-        .prepare_cached(&inner.sql.head)
-        .and_then(|mut s| {
-            s.query_row(params![attempt.tenant_id, attempt.stream_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-        })
-        .map_err(fail)?
-        .unwrap_or((0, 0));
-    match why_refused(&attempt, duplicate, head) {
-        Refused::Answer(error) => Err(error),
-        Refused::SequenceTaken => {
-            let mut statement = tx.prepare_cached(&inner.sql.later_commits).map_err(fail)?;
-            let rows = statement
-                .query_map(
-                    params![
-                        attempt.tenant_id,
-                        attempt.stream_id,
-                        clamp(attempt.commit_sequence)
-                    ],
-                    raw_commit,
-                )
-                .map_err(fail)?;
-            let mut later = Vec::new();
-            for row in rows {
-                later.push(row.map_err(fail)?.decode()?);
-            }
-            Err(resolve_taken_sequence(
-                &attempt,
-                later,
-                &inner.config.detector,
-            ))
         }
     }
 }
@@ -585,13 +490,7 @@ impl CommitStore for SqliteStore {
     async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
         attempt.validate()?;
         let span = crate::trace::commit_span(&attempt);
-        let commit = crate::trace::in_span(
-            span,
-            self.write(move |inner, connection| commit_in(inner, connection, attempt)),
-        )
-        .await?;
-        self.inner.signal.raise();
-        Ok(commit)
+        crate::trace::in_span(span, self.inner.writer.commit(attempt)).await
     }
 }
 
