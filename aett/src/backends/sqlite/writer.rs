@@ -8,7 +8,7 @@
 //! wait for the connection's lock, and the wake-up.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
 use std::sync::Weak;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -83,16 +83,22 @@ impl Writer {
         (Self { jobs }, Queue(queue))
     }
 
-    /// Queues `attempt` and waits for its answer.
+    /// Queues `attempt` and waits for its answer. The writer answers every commit it takes,
+    /// with an error naming the stream if it cannot write it, so the stream's scope is built
+    /// only for an error.
     pub(super) async fn commit(&self, attempt: CommitAttempt) -> Result<Commit, StoreError> {
-        let scope = Scope::stream(&attempt.tenant_id, &attempt.stream_id);
         let (answer, answered) = oneshot::channel();
-        self.jobs
-            .send(Job::Commit { attempt, answer })
-            .map_err(|_| stopped(Operation::Commit, scope.clone()))?;
+        if let Err(SendError(job)) = self.jobs.send(Job::Commit { attempt, answer }) {
+            let scope = match &job {
+                Job::Commit { attempt, .. } => scope_of(attempt),
+                Job::Run(_) => Scope::Store,
+            };
+            return Err(stopped(Operation::Commit, scope));
+        }
+        // Without an answer the thread itself is gone, and with it the commit's scope.
         answered
             .await
-            .unwrap_or_else(|_| Err(stopped(Operation::Commit, scope)))
+            .unwrap_or_else(|_| Err(stopped(Operation::Commit, Scope::Store)))
     }
 
     /// Runs `work` on the writer thread with the write connection and waits for its result.
@@ -114,7 +120,11 @@ impl Writer {
     }
 }
 
-/// The error for a writer thread that is gone: it panicked, or the store is being dropped.
+fn scope_of(attempt: &CommitAttempt) -> Scope {
+    Scope::stream(&attempt.tenant_id, &attempt.stream_id)
+}
+
+/// The error for a job the writer could not do: it panicked, or the store is being dropped.
 fn stopped(operation: Operation, scope: Scope) -> StoreError {
     StoreError::storage(
         operation,
@@ -135,6 +145,9 @@ fn run(mut connection: Connection, queue: Receiver<Job>, store: Weak<Inner>) {
             },
         };
         let Some(inner) = store.upgrade() else {
+            if let Job::Commit { attempt, answer } = job {
+                let _ = answer.send(Err(stopped(Operation::Commit, scope_of(&attempt))));
+            }
             return;
         };
         match job {
@@ -155,9 +168,25 @@ fn run(mut connection: Connection, queue: Receiver<Job>, store: Weak<Inner>) {
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    write_group(&inner, &mut connection, group)
-                }));
+                let outcomes = catch_unwind(AssertUnwindSafe(|| {
+                    write_group(&inner, &mut connection, &group)
+                }))
+                .unwrap_or_else(|_| {
+                    // A panic rolled the transaction back (it drops): nothing of the group is
+                    // stored, and every commit in it is told so.
+                    group
+                        .iter()
+                        .map(|(attempt, _)| Err(stopped(Operation::Commit, scope_of(attempt))))
+                        .collect()
+                });
+                if outcomes.iter().any(Result::is_ok) {
+                    inner.signal.raise();
+                }
+                for ((attempt, answer), outcome) in group.into_iter().zip(outcomes) {
+                    let commit =
+                        outcome.map(|checkpoint| Commit::from_attempt(attempt, checkpoint));
+                    let _ = answer.send(commit);
+                }
             }
         }
     }
@@ -165,27 +194,26 @@ fn run(mut connection: Connection, queue: Receiver<Job>, store: Weak<Inner>) {
 
 type Answer = oneshot::Sender<Result<Commit, StoreError>>;
 
-/// Writes a group of attempts and answers each. A group of several is one transaction; if the
-/// database fails it (not an attempt's refusal: an I/O or lock error), each attempt is written
-/// again on its own, so one attempt's failure is never another's.
-fn write_group(inner: &Inner, connection: &mut Connection, group: Vec<(CommitAttempt, Answer)>) {
-    let outcomes = if group.len() == 1 {
+/// Writes a group of attempts: the checkpoint each was stored at, or why not. A group of
+/// several is one transaction; if the database fails it (not an attempt's refusal: an I/O or
+/// lock error), each attempt is written again on its own, so one attempt's failure is never
+/// another's.
+fn write_group(
+    inner: &Inner,
+    connection: &mut Connection,
+    group: &[(CommitAttempt, Answer)],
+) -> Vec<Result<u64, StoreError>> {
+    let together = if group.len() == 1 {
         None
     } else {
-        write_together(inner, connection, &group).ok()
+        write_together(inner, connection, group).ok()
     };
-    let outcomes = outcomes.unwrap_or_else(|| {
+    together.unwrap_or_else(|| {
         group
             .iter()
             .map(|(attempt, _)| write_alone(inner, connection, attempt))
             .collect()
-    });
-    if outcomes.iter().any(Result::is_ok) {
-        inner.signal.raise();
-    }
-    for ((attempt, answer), outcome) in group.into_iter().zip(outcomes) {
-        let _ = answer.send(outcome.map(|checkpoint| Commit::from_attempt(attempt, checkpoint)));
-    }
+    })
 }
 
 /// Every attempt of the group in one immediate transaction: the checkpoint each was stored at,
@@ -216,8 +244,7 @@ fn write_alone(
     connection: &mut Connection,
     attempt: &CommitAttempt,
 ) -> Result<u64, StoreError> {
-    let scope = || Scope::stream(&attempt.tenant_id, &attempt.stream_id);
-    let fail = |e: rusqlite::Error| StoreError::storage(Operation::Commit, scope(), e);
+    let fail = |e: rusqlite::Error| StoreError::storage(Operation::Commit, scope_of(attempt), e);
     if let Some(checkpoint) = insert(inner, connection, attempt).map_err(fail)?? {
         return Ok(checkpoint);
     }
