@@ -247,10 +247,10 @@ impl Statements {
             insert_commit: format!(
                 "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-                 WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
-                                 AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?6 - 1
-                   AND COALESCE((SELECT stream_revision FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
-                                 AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?3 - ?4"
+                 WHERE COALESCE((SELECT commit_sequence = ?6 - 1 AND stream_revision = ?3 - ?4 FROM {c}
+                                 WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence > 0
+                                 ORDER BY commit_sequence DESC LIMIT 1),
+                                ?6 = 1 AND ?3 = ?4)"
             ),
             by_revision: format!(
                 "SELECT {COMMIT_COLUMNS} FROM {c}
