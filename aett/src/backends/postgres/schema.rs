@@ -247,7 +247,8 @@ impl Statements {
             purge_heads: format!("DELETE FROM {h} WHERE tenant_key = $1"),
             delete_stream_head: format!("DELETE FROM {h} WHERE stream_key = $1"),
             // One round trip: the row goes in only if the attempt follows the stream's head (one
-            // look at the newest commit serves both the sequence and the revision check);
+            // look at the newest commit checks its sequence and revision; an empty stream takes
+            // only a first commit);
             // a taken sequence that another writer has not committed yet waits on the unique
             // index and then fails with a unique violation.
             // The stream's head row is written by the same statement, only when the commit went in.
