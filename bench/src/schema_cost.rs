@@ -60,10 +60,10 @@ pub mod sqlite {
     /// aett's SQLite insert statement (`backends/sqlite/schema.rs`, `insert_commit`).
     const INSERT: &str = "INSERT INTO \"commits\" (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-         WHERE COALESCE((SELECT commit_sequence FROM \"commits\" WHERE tenant_id = ?1 AND stream_id = ?2
-                         AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?6 - 1
-           AND COALESCE((SELECT stream_revision FROM \"commits\" WHERE tenant_id = ?1 AND stream_id = ?2
-                         AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?3 - ?4";
+         WHERE COALESCE((SELECT commit_sequence = ?6 - 1 AND stream_revision = ?3 - ?4 FROM \"commits\"
+                         WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence > 0
+                         ORDER BY commit_sequence DESC LIMIT 1),
+                        ?6 = 1 AND ?3 = ?4)";
 
     fn hand_written_on_aett(path: &std::path::Path, round: u64, commits: u64) -> Measured {
         let connection = rusqlite::Connection::open(path).expect("open");
@@ -158,10 +158,10 @@ pub mod postgres {
                               commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
              SELECT pg_current_xact_id()::text::bigint, keys.stream_key, keys.tenant_key, $1::text, $2::text, $3::bigint,
                     1, $4::uuid, $3::bigint, now(), '\\x7b7d'::bytea, $5::bytea, NULL FROM keys
-             WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE stream_key = keys.stream_key AND commit_sequence > 0
-                             ORDER BY commit_sequence DESC LIMIT 1), 0) = $3::bigint - 1
-               AND COALESCE((SELECT stream_revision FROM {c} WHERE stream_key = keys.stream_key AND commit_sequence > 0
-                             ORDER BY commit_sequence DESC LIMIT 1), 0) = $3::bigint - 1
+             WHERE COALESCE((SELECT commit_sequence = $3::bigint - 1 AND stream_revision = $3::bigint - 1
+                             FROM {c} WHERE stream_key = keys.stream_key AND commit_sequence > 0
+                             ORDER BY commit_sequence DESC LIMIT 1),
+                            $3::bigint = 1)
              RETURNING checkpoint, stream_key, tenant_key),
              head AS (
              INSERT INTO {h} (stream_key, tenant_key, tenant_id, stream_id, head_revision, head_sequence)

@@ -2,7 +2,8 @@
 //! a storage backend, in this crate or their own.
 //!
 //! - [`paged`] turns page-at-a-time reads into the `'static` streams the store traits return,
-//!   sizing pages by stored bytes and yielding every intact row before a damaged one.
+//!   sizing pages by stored bytes and yielding every intact row before a damaged one;
+//!   [`PageBuilder`] fills a page row by row as a driver streams the rows in.
 //! - [`paged_by_key`] does the same for reads paged by a string key (stream ids).
 //! - [`resolve_taken_sequence`] and [`check_follows_head`] are the commit rules every backend
 //!   enforces the same way: what an attempt whose sequence is taken gets back (duplicate,
@@ -31,7 +32,9 @@ mod wake;
 use chrono::{DateTime, Utc};
 
 pub use concurrency::{check_follows_head, resolve_taken_sequence};
-pub use paging::{paged, paged_by_key, Page, PageItem, Resume, FIRST_PAGE, PAGE_BYTES, PAGE_SIZE};
+pub use paging::{
+    paged, paged_by_key, Page, PageBuilder, PageItem, Resume, FIRST_PAGE, PAGE_BYTES, PAGE_SIZE,
+};
 pub use wake::CommitSignal;
 
 use uuid::Uuid;

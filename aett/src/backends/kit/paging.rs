@@ -50,21 +50,78 @@ impl<T> Page<T> {
         limit: usize,
         mut decode: impl FnMut(R) -> Result<T, StoreError>,
     ) -> Self {
-        // Sized for a typical page up front; growing a page of large entries copies them.
-        let mut items = Vec::with_capacity(limit.min(256));
+        let mut page = PageBuilder::new(limit);
         for row in rows {
-            match decode(row) {
-                Ok(item) => items.push(item),
-                Err(error) => {
-                    return Self {
-                        items,
-                        more: false,
-                        error: Some(error),
-                    }
-                }
+            if !page.push(decode(row)) {
+                break;
             }
         }
-        Self::new(items, limit)
+        page.finish()
+    }
+}
+
+/// A page filled one row at a time, for a backend whose driver hands rows out as they arrive:
+/// each row is decoded and dropped before the next is read, so a page is never held twice
+/// (once as the driver's rows, once decoded).
+#[derive(Debug)]
+pub struct PageBuilder<T> {
+    page: Page<T>,
+    limit: usize,
+}
+
+impl<T> PageBuilder<T> {
+    /// An empty page of at most `limit` items.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            // Sized for a typical page up front; growing a page of large entries copies them.
+            page: Page {
+                items: Vec::with_capacity(limit.min(256)),
+                more: false,
+                error: None,
+            },
+            limit,
+        }
+    }
+
+    /// Adds the next row, decoded or not. Returns whether the page takes more rows: after the
+    /// first failure it does not, so a reader receives every intact item before the damaged one.
+    pub fn push(&mut self, decoded: Result<T, StoreError>) -> bool {
+        if self.page.error.is_some() {
+            return false;
+        }
+        match decoded {
+            Ok(item) => {
+                self.page.items.push(item);
+                true
+            }
+            Err(error) => {
+                self.page.error = Some(error);
+                false
+            }
+        }
+    }
+
+    /// How many items the page holds.
+    pub fn len(&self) -> usize {
+        self.page.items.len()
+    }
+
+    /// Whether the page holds no item.
+    pub fn is_empty(&self) -> bool {
+        self.page.items.is_empty()
+    }
+
+    /// The page: the last one when a row failed or it holds fewer than the limit asked for.
+    pub fn finish(self) -> Page<T> {
+        let Page { items, error, .. } = self.page;
+        match error {
+            Some(error) => Page {
+                items,
+                more: false,
+                error: Some(error),
+            },
+            None => Page::new(items, self.limit),
+        }
     }
 }
 
@@ -374,5 +431,22 @@ mod tests {
         .try_collect()
         .await;
         assert!(matches!(result, Err(StoreError::Configuration(m)) if m == "boom"));
+    }
+
+    #[test]
+    fn a_page_built_row_by_row_takes_nothing_after_a_damaged_row() {
+        let mut page = PageBuilder::new(3);
+        assert!(page.push(Ok(commit(1, 1))));
+        assert!(!page.push(Err(StoreError::Configuration("damaged".into()))));
+        assert!(!page.push(Ok(commit(3, 1))));
+        let page = page.finish();
+        assert_eq!(page.items.len(), 1);
+        assert!(!page.more, "a page that met damage is the last");
+        assert!(matches!(page.error, Some(StoreError::Configuration(m)) if m == "damaged"));
+
+        let mut full = PageBuilder::new(2);
+        assert!(full.push(Ok(commit(1, 1))) && full.push(Ok(commit(2, 1))));
+        assert!(full.finish().more, "a full page may have more after it");
+        assert!(!PageBuilder::<Commit>::new(2).finish().more);
     }
 }

@@ -53,7 +53,8 @@ use crate::backends::kit::sql::{
 };
 use crate::backends::kit::sql::{notice_sequence, StoredId, StoredStamp};
 use crate::backends::kit::{
-    paged, paged_by_key, resolve_taken_sequence, CommitSignal, Page, PageItem, Resume, PAGE_SIZE,
+    paged, paged_by_key, resolve_taken_sequence, CommitSignal, Page, PageBuilder, PageItem, Resume,
+    PAGE_SIZE,
 };
 use crate::error::{Operation, Scope, StoreError};
 use crate::model::{Commit, CommitAttempt, LogFilter, Snapshot};
@@ -514,6 +515,32 @@ impl Session<'_> {
         .await
     }
 
+    /// Runs a query and hands each row to `each` as the driver receives it, until `each` says
+    /// it wants no more: a page is decoded while the rest of it is still arriving, and no row
+    /// is kept after it is decoded. The rows `each` declines are still read to the end (a page
+    /// is bounded by its `LIMIT`), so the connection goes back to the pool idle.
+    async fn for_each_row(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        mut each: impl FnMut(Row) -> bool,
+    ) -> Result<(), StoreError> {
+        let client = self.client();
+        self.run(async {
+            let statement = client.prepare_cached(sql).await?;
+            let rows = client
+                .query_raw(&statement, params.iter().map(|p| *p as &dyn ToSql))
+                .await?;
+            futures::pin_mut!(rows);
+            let mut wanted = true;
+            while let Some(row) = rows.next().await.transpose()? {
+                wanted = wanted && each(row);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn query_opt(
         &self,
         sql: &str,
@@ -638,10 +665,14 @@ impl Inner {
             ),
         };
         params.extend([&after as &(dyn ToSql + Sync), &limit]);
-        let rows = self.query(operation, scope, sql, &params).await?;
-        Ok(Page::decode(&rows, page_limit, |row| {
-            raw_commit(row, scope).and_then(RawCommit::decode)
-        }))
+        let mut page = PageBuilder::new(page_limit);
+        self.session(operation, scope.clone())
+            .await?
+            .for_each_row(sql, &params, |row| {
+                page.push(raw_commit(&row, scope).and_then(RawCommit::decode))
+            })
+            .await?;
+        Ok(page.finish())
     }
 
     /// One page of the log: the entries after `after` that `select` chooses whose
@@ -668,27 +699,34 @@ impl Inner {
                     vec![&after, tenants, types, &limit],
                 ),
             };
-            let rows = self.query(operation, &scope, sql, &params).await?;
-            let full = rows.len() >= page_limit;
-            let mut final_rows = Vec::with_capacity(rows.len());
-            let mut held_back = false;
-            for row in &rows {
-                let horizon: i64 = row.try_get("horizon").map_err(|e| {
-                    StoreError::storage(operation, scope.clone(), DriverError::from(e))
-                })?;
-                let checkpoint: i64 = row.try_get(0).map_err(|e| {
-                    StoreError::storage(operation, scope.clone(), DriverError::from(e))
-                })?;
-                if checkpoint >= horizon {
-                    held_back = true;
-                    break;
-                }
-                final_rows.push(row);
-            }
-            if !held_back || !final_rows.is_empty() {
-                let mut page = Page::decode(final_rows, page_limit, |row| {
-                    raw_commit(row, &scope).and_then(decode)
-                });
+            let mut page = PageBuilder::new(page_limit);
+            let (mut rows, mut held_back) = (0, false);
+            self.session(operation, scope.clone())
+                .await?
+                .for_each_row(sql, &params, |row| {
+                    rows += 1;
+                    // The horizon column follows the commit's columns.
+                    let position = (row.try_get::<_, i64>(0), row.try_get::<_, i64>(10));
+                    let final_commit = match position {
+                        (Ok(checkpoint), Ok(horizon)) => checkpoint < horizon,
+                        (Err(error), _) | (_, Err(error)) => {
+                            return page.push(Err(StoreError::storage(
+                                operation,
+                                scope.clone(),
+                                DriverError::from(error),
+                            )));
+                        }
+                    };
+                    if !final_commit {
+                        held_back = true;
+                        return false;
+                    }
+                    page.push(raw_commit(&row, &scope).and_then(decode))
+                })
+                .await?;
+            if !held_back || !page.is_empty() {
+                let full = rows >= page_limit;
+                let mut page = page.finish();
                 // Commits held back at the horizon follow once the transactions below it end.
                 page.more = page.error.is_none() && (full || held_back);
                 return Ok(page);
@@ -807,23 +845,27 @@ impl CommitStore for PostgresStore {
             async move {
                 let limit = page_limit as i64;
                 let session = inner.session(Operation::ReadStream, scope.clone()).await?;
-                let rows = session
-                    .query(
+                let mut page = PageBuilder::new(page_limit);
+                session
+                    .for_each_row(
                         &inner.sql.replay_by_revision,
                         &[&key, &min, &max, &after, &limit],
+                        |row| {
+                            page.push((|| {
+                                let items: i32 = session.column(&row, 2)?;
+                                replay_commit(
+                                    &scope,
+                                    session.column(&row, 0)?,
+                                    session.column(&row, 1)?,
+                                    i64::from(items),
+                                    session.column(&row, 3)?,
+                                    session.column(&row, 4)?,
+                                )
+                            })())
+                        },
                     )
                     .await?;
-                Ok(Page::decode(&rows, page_limit, |row| {
-                    let items: i32 = session.column(row, 2)?;
-                    replay_commit(
-                        &scope,
-                        session.column(row, 0)?,
-                        session.column(row, 1)?,
-                        i64::from(items),
-                        session.column(row, 3)?,
-                        session.column(row, 4)?,
-                    )
-                }))
+                Ok(page.finish())
             }
             .boxed()
         });

@@ -246,7 +246,9 @@ impl Statements {
             ),
             purge_heads: format!("DELETE FROM {h} WHERE tenant_key = $1"),
             delete_stream_head: format!("DELETE FROM {h} WHERE stream_key = $1"),
-            // One round trip: the row goes in only if the attempt follows the stream's head;
+            // One round trip: the row goes in only if the attempt follows the stream's head (one
+            // look at the newest commit checks its sequence and revision; an empty stream takes
+            // only a first commit);
             // a taken sequence that another writer has not committed yet waits on the unique
             // index and then fails with a unique violation.
             // The stream's head row is written by the same statement, only when the commit went in.
@@ -256,10 +258,10 @@ impl Statements {
                                   commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
                  SELECT pg_current_xact_id()::text::bigint, $1::bytea, $2::bytea, $3::text, $4::text, $5::bigint,
                         $6::integer, $7::uuid, $8::bigint, $9::timestamptz, $10::bytea, $11::bytea, $12::text
-                 WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE stream_key = $1::bytea AND commit_sequence > 0
-                                 ORDER BY commit_sequence DESC LIMIT 1), 0) = $8::bigint - 1
-                   AND COALESCE((SELECT stream_revision FROM {c} WHERE stream_key = $1::bytea AND commit_sequence > 0
-                                 ORDER BY commit_sequence DESC LIMIT 1), 0) = $5::bigint - $6::integer
+                 WHERE COALESCE((SELECT commit_sequence = $8::bigint - 1 AND stream_revision = $5::bigint - $6::integer
+                                 FROM {c} WHERE stream_key = $1::bytea AND commit_sequence > 0
+                                 ORDER BY commit_sequence DESC LIMIT 1),
+                                $8::bigint = 1 AND $5::bigint = $6::integer)
                  RETURNING checkpoint),
                  head AS (
                  INSERT INTO {h} (stream_key, tenant_key, tenant_id, stream_id, head_revision, head_sequence)

@@ -243,14 +243,16 @@ impl Statements {
                 "SELECT {COMMIT_COLUMNS} FROM {c}
                  WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence >= ?3 ORDER BY commit_sequence"
             ),
-            // One statement: the row goes in only if the attempt follows the stream's head.
+            // One statement: the row goes in only if the attempt follows the stream's head. One
+            // look at the newest commit checks its sequence and revision; an empty stream takes
+            // only a first commit (sequence 1, its events from revision 1).
             insert_commit: format!(
                 "INSERT INTO {c} (tenant_id, stream_id, stream_revision, items, commit_id, commit_sequence, commit_stamp, headers, events, stream_type)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-                 WHERE COALESCE((SELECT commit_sequence FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
-                                 AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?6 - 1
-                   AND COALESCE((SELECT stream_revision FROM {c} WHERE tenant_id = ?1 AND stream_id = ?2
-                                 AND commit_sequence > 0 ORDER BY commit_sequence DESC LIMIT 1), 0) = ?3 - ?4"
+                 WHERE COALESCE((SELECT commit_sequence = ?6 - 1 AND stream_revision = ?3 - ?4 FROM {c}
+                                 WHERE tenant_id = ?1 AND stream_id = ?2 AND commit_sequence > 0
+                                 ORDER BY commit_sequence DESC LIMIT 1),
+                                ?6 = 1 AND ?3 = ?4)"
             ),
             by_revision: format!(
                 "SELECT {COMMIT_COLUMNS} FROM {c}
