@@ -65,7 +65,8 @@ impl<T> Page<T> {
 /// (once as the driver's rows, once decoded).
 #[derive(Debug)]
 pub struct PageBuilder<T> {
-    page: Page<T>,
+    items: Vec<T>,
+    error: Option<StoreError>,
     limit: usize,
 }
 
@@ -74,11 +75,8 @@ impl<T> PageBuilder<T> {
     pub fn new(limit: usize) -> Self {
         Self {
             // Sized for a typical page up front; growing a page of large entries copies them.
-            page: Page {
-                items: Vec::with_capacity(limit.min(256)),
-                more: false,
-                error: None,
-            },
+            items: Vec::with_capacity(limit.min(256)),
+            error: None,
             limit,
         }
     }
@@ -86,41 +84,27 @@ impl<T> PageBuilder<T> {
     /// Adds the next row, decoded or not. Returns whether the page takes more rows: after the
     /// first failure it does not, so a reader receives every intact item before the damaged one.
     pub fn push(&mut self, decoded: Result<T, StoreError>) -> bool {
-        if self.page.error.is_some() {
+        if self.error.is_some() {
             return false;
         }
         match decoded {
-            Ok(item) => {
-                self.page.items.push(item);
-                true
-            }
-            Err(error) => {
-                self.page.error = Some(error);
-                false
-            }
+            Ok(item) => self.items.push(item),
+            Err(error) => self.error = Some(error),
         }
-    }
-
-    /// How many items the page holds.
-    pub fn len(&self) -> usize {
-        self.page.items.len()
+        self.error.is_none()
     }
 
     /// Whether the page holds no item.
     pub fn is_empty(&self) -> bool {
-        self.page.items.is_empty()
+        self.items.is_empty()
     }
 
     /// The page: the last one when a row failed or it holds fewer than the limit asked for.
     pub fn finish(self) -> Page<T> {
-        let Page { items, error, .. } = self.page;
-        match error {
-            Some(error) => Page {
-                items,
-                more: false,
-                error: Some(error),
-            },
-            None => Page::new(items, self.limit),
+        Page {
+            more: self.error.is_none() && self.items.len() >= self.limit,
+            items: self.items,
+            error: self.error,
         }
     }
 }

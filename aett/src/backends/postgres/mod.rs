@@ -541,6 +541,20 @@ impl Session<'_> {
         .await
     }
 
+    /// One page of at most `limit` items, each row decoded by `decode` as it arrives.
+    async fn page<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        limit: usize,
+        mut decode: impl FnMut(&Row) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        let mut page = PageBuilder::new(limit);
+        self.for_each_row(sql, params, |row| page.push(decode(&row)))
+            .await?;
+        Ok(page.finish())
+    }
+
     async fn query_opt(
         &self,
         sql: &str,
@@ -665,14 +679,12 @@ impl Inner {
             ),
         };
         params.extend([&after as &(dyn ToSql + Sync), &limit]);
-        let mut page = PageBuilder::new(page_limit);
         self.session(operation, scope.clone())
             .await?
-            .for_each_row(sql, &params, |row| {
-                page.push(raw_commit(&row, scope).and_then(RawCommit::decode))
+            .page(sql, &params, page_limit, |row| {
+                raw_commit(row, scope).and_then(RawCommit::decode)
             })
-            .await?;
-        Ok(page.finish())
+            .await
     }
 
     /// One page of the log: the entries after `after` that `select` chooses whose
@@ -845,27 +857,24 @@ impl CommitStore for PostgresStore {
             async move {
                 let limit = page_limit as i64;
                 let session = inner.session(Operation::ReadStream, scope.clone()).await?;
-                let mut page = PageBuilder::new(page_limit);
                 session
-                    .for_each_row(
+                    .page(
                         &inner.sql.replay_by_revision,
                         &[&key, &min, &max, &after, &limit],
+                        page_limit,
                         |row| {
-                            page.push((|| {
-                                let items: i32 = session.column(&row, 2)?;
-                                replay_commit(
-                                    &scope,
-                                    session.column(&row, 0)?,
-                                    session.column(&row, 1)?,
-                                    i64::from(items),
-                                    session.column(&row, 3)?,
-                                    session.column(&row, 4)?,
-                                )
-                            })())
+                            let items: i32 = session.column(row, 2)?;
+                            replay_commit(
+                                &scope,
+                                session.column(row, 0)?,
+                                session.column(row, 1)?,
+                                i64::from(items),
+                                session.column(row, 3)?,
+                                session.column(row, 4)?,
+                            )
                         },
                     )
-                    .await?;
-                Ok(page.finish())
+                    .await
             }
             .boxed()
         });
